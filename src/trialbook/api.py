@@ -1,0 +1,442 @@
+"""The public Python API: ``init``, ``start``, the live ``Run`` handle and ``Book``.
+
+``Run.log`` never stalls training: it validates, appends to an in-memory queue and
+returns. A background writer thread commits the queue in one transaction at least
+every ``flush_interval`` seconds (default 0.5 s) and on ``finish``; it also beats the
+run's heartbeat, so a run whose process vanished is shown as ``crashed``. A storage
+fault inside the writer becomes a warning, never an exception in the training loop;
+the points stay queued and are retried.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import os
+import sys
+import threading
+import time
+import uuid
+import warnings
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from trialbook import _capture
+from trialbook.artifacts.local import BlobStore
+from trialbook.core import config as config_rules
+from trialbook.core import metrics as metric_rules
+from trialbook.core import naming
+from trialbook.core.entities import SPLITS, Evaluation, Note, Project, RunRecord
+from trialbook.core.runs import HEARTBEAT_INTERVAL_S
+from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, TrialbookError
+from trialbook.store.base import Store
+from trialbook.store.uri import BOOK_DIR, open_store
+
+__all__ = ["Book", "Run", "TrackingWarning", "init", "locate", "start"]
+
+
+class TrackingWarning(UserWarning):
+    """A tracking fault that was kept out of the training loop."""
+
+
+def _who() -> str:
+    return os.environ.get("TRIALBOOK_USER") or os.environ.get("USER") or "unknown"
+
+
+# --------------------------------------------------------------------------- the book
+def locate(uri: str | None = None, *, cwd: Path | None = None) -> str:
+    """Where the book is: ``uri``, else ``$TRIALBOOK_URI``, else the nearest ``.trialbook/``
+    from ``cwd`` upwards (like git); otherwise ``BookNotFound``."""
+    if uri:
+        return uri
+    env = os.environ.get("TRIALBOOK_URI")
+    if env:
+        return env
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / BOOK_DIR).is_dir():
+            return str(folder / BOOK_DIR)
+    raise BookNotFound(
+        f"no trialbook book in {here} or any folder above it, and TRIALBOOK_URI is not set: "
+        "run `trialbook init` in your project folder (or pass --uri)")
+
+
+class Book:
+    """One store of runs (an embedded folder, or a database by URI)."""
+
+    def __init__(self, store: Store, blobs: BlobStore | None = None) -> None:
+        self.store = store
+        blob_dir = getattr(store, "blob_dir", None)
+        if blobs is None and blob_dir is not None:
+            blobs = BlobStore(blob_dir)
+        if blobs is None and os.environ.get("TRIALBOOK_ARTIFACTS"):
+            blobs = BlobStore(Path(os.environ["TRIALBOOK_ARTIFACTS"]))
+        self.blobs = blobs
+
+    @classmethod
+    def open(cls, uri: str | None = None) -> Book:
+        return cls(open_store(locate(uri), create=False))
+
+    @property
+    def uri(self) -> str:
+        return self.store.uri
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Book:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # lookups ----------------------------------------------------------------------
+    def project(self, name: str) -> Project:
+        return self.store.get_project(name)
+
+    def run(self, ref: str, project: str | None = None) -> RunRecord:
+        """A run by name (``project`` needed only when the name is in several projects),
+        by ``project/name``, or by id."""
+        if project is None and "/" in ref:
+            project, ref = ref.split("/", 1)
+        if project is not None:
+            try:
+                return self.store.get_run(project, ref)
+            except NotFound:
+                pass
+        else:
+            found = self.store.find_runs(ref)
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                projects = ", ".join(r.project for r in found)
+                raise InvalidInput(
+                    f"run name {ref!r} is in several projects ({projects}); name one with "
+                    f"--project or write PROJECT/{ref}")
+        try:
+            run = self.store.get_run_by_id(ref)
+        except NotFound:
+            where = f" in project {project!r}" if project else ""
+            raise NotFound(f"no run named {ref!r}{where}") from None
+        if project is not None and run.project != project:
+            raise NotFound(f"no run named {ref!r} in project {project!r}")
+        return run
+
+    # starting runs ------------------------------------------------------------------
+    def start(
+        self,
+        project: str,
+        name: str,
+        *,
+        dataset: str | None = None,
+        parent: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        resume: bool = False,
+        allow_unpinned: bool = False,
+        dataset_source: str | os.PathLike[str] | None = None,
+        flush_interval: float = 0.5,
+        legacy_name: bool = False,
+    ) -> Run:
+        """Start (or with ``resume=True`` continue) a run. See ``trialbook.start``."""
+        proj = self.store.ensure_project(project)
+        if not legacy_name:
+            naming.check_name(name, proj.protocol.naming_pattern)
+        if resume:
+            try:
+                existing = self.store.get_run(project, name)
+            except NotFound:
+                existing = None
+            if existing is not None:
+                return Run._resume(self, existing, flush_interval=flush_interval)
+        else:
+            try:
+                self.store.get_run(project, name)
+            except NotFound:
+                pass
+            else:
+                raise Conflict(
+                    f"project {project!r} already has a run named {name!r}: pick a new "
+                    f"<version>_<what_changed> name, or pass resume=True to continue it")
+        parent_id = self.run(parent, project).id if parent else None
+        pin = self._pin(dataset, dataset_source, allow_unpinned)
+        record = RunRecord(
+            id=uuid.uuid4().hex, project=project, name=name, status="running",
+            created_at=time.time(), heartbeat_at=time.time(), parent_id=parent_id,
+            dataset=pin["dataset"], pinned=pin["pinned"], split_digests=pin["split_digests"],
+            config=config_rules.flatten(config), env=_capture.environment(),
+            tags=dict(tags or {}), legacy_name=legacy_name,
+        )
+        record = self.store.create_run(record)
+        return Run(self, record, flush_interval=flush_interval)
+
+    def _pin(self, dataset: str | None, source: Any, allow_unpinned: bool) -> dict[str, Any]:
+        """Check the working files against the tag; see ``trialbook._pinning``."""
+        from trialbook._pinning import pin_run
+
+        return pin_run(self, dataset, source, allow_unpinned)
+
+
+# --------------------------------------------------------------------------- live runs
+_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+class Run:
+    """A run being recorded. Use as a context manager, or call ``finish()``."""
+
+    def __init__(self, book: Book, record: RunRecord, *, flush_interval: float = 0.5,
+                 last_epoch: int | None = None) -> None:
+        self.book = book
+        self.record = record
+        self.last_epoch = last_epoch
+        self._queue: collections.deque[tuple[int, dict[str, float]]] = collections.deque()
+        self._flush_interval = flush_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._finished = False
+        self._warned: set[str] = set()
+        self._last_beat = 0.0
+        self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}",
+                                        daemon=True)
+        self._writer.start()
+        _open_runs.add(self)
+
+    @classmethod
+    def _resume(cls, book: Book, record: RunRecord, *, flush_interval: float) -> Run:
+        now = time.time()
+        book.store.set_run_status(record.id, "running", ended_at=None, heartbeat_at=now)
+        summaries = book.store.get_summaries([record.id])[record.id]
+        last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None),
+                   default=None)
+        return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval,
+                   last_epoch=last)
+
+    # identity -----------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def project(self) -> str:
+        return self.record.project
+
+    def __repr__(self) -> str:
+        return f"<trialbook.Run {self.project}/{self.name} ({self.id[:8]})>"
+
+    # logging --------------------------------------------------------------------------
+    def log(self, metrics: Mapping[str, Any], *, epoch: int) -> None:
+        """Queue one epoch's scalars. Returns at once; a background thread writes them.
+
+        Raises ``InvalidInput`` naming the key and epoch for a non-numeric or infinite
+        value, a negative epoch or a key over 250 characters. NaN is stored and flagged.
+        Logging one (key, epoch) twice keeps the last value.
+        """
+        if self._finished:
+            raise TrialbookError(f"run {self.name!r} is finished; start or resume it to log more")
+        epoch = metric_rules.check_epoch(epoch)
+        clean = metric_rules.check_metrics(metrics, epoch=epoch)
+        if clean:
+            self._queue.append((epoch, clean))
+            if len(self._queue) >= 10_000:
+                self._wake.set()
+        if self.last_epoch is None or epoch > self.last_epoch:
+            self.last_epoch = epoch
+
+    def log_eval(
+        self,
+        split: str,
+        metrics: Mapping[str, Any] | None = None,
+        *,
+        per_class_ap: Mapping[str, Any] | None = None,
+        confusion_matrix: Sequence[Sequence[float]] | None = None,
+        class_names: Sequence[str] | None = None,
+        latency_ms: float | None = None,
+        device: str | None = None,
+    ) -> Evaluation:
+        """Record an evaluation of this run's weights on one split of its dataset version.
+
+        Test-split evaluations are sealed: no list, compare, export or API shows their
+        numbers; only a decision reveals them.
+        """
+        if split not in SPLITS:
+            raise InvalidInput(f"log_eval: unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        clean = metric_rules.check_metrics(metrics or {})
+        per_class = {str(k): metric_rules.check_value(f"per_class_ap[{k}]", v)
+                     for k, v in (per_class_ap or {}).items()}
+        matrix = None
+        if confusion_matrix is not None:
+            matrix = [[metric_rules.check_value(f"confusion_matrix[{i}][{j}]", v)
+                       for j, v in enumerate(row)] for i, row in enumerate(confusion_matrix)]
+            if any(len(r) != len(matrix) for r in matrix):
+                raise InvalidInput("log_eval: confusion_matrix must be square")
+            if class_names is not None and len(class_names) not in (len(matrix), len(matrix) - 1):
+                raise InvalidInput(
+                    f"log_eval: confusion_matrix is {len(matrix)}x{len(matrix)} but "
+                    f"{len(class_names)} class names were given")
+        if latency_ms is not None:
+            latency_ms = metric_rules.check_value("latency_ms", latency_ms)
+            if latency_ms < 0:
+                raise InvalidInput(f"log_eval: latency_ms {latency_ms} is negative")
+        evaluation = Evaluation(
+            id=uuid.uuid4().hex, run_id=self.id, split=split, sealed=split == "test",
+            created_at=time.time(), metrics=clean, per_class_ap=per_class,
+            confusion_matrix=matrix, class_names=list(class_names) if class_names else None,
+            latency_ms=latency_ms, device=device,
+            split_digest=self.record.split_digests.get(split),
+        )
+        return self.book.store.add_evaluation(evaluation)
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Store a file (weights, plots) once by content hash and attach it to the run."""
+        from trialbook.core.entities import Artifact
+
+        if self.book.blobs is None:
+            raise InvalidInput(
+                f"{self.book.uri} keeps no artifact files: set TRIALBOOK_ARTIFACTS to a folder")
+        digest, size = self.book.blobs.put_file(path)
+        self.book.store.add_artifact(Artifact(
+            id=uuid.uuid4().hex, run_id=self.id, name=name or Path(path).name, digest=digest,
+            size=size, created_at=time.time()))
+
+    def note(self, hypothesis: str | None = None, change: str | None = None,
+             result: str | None = None, next: str | None = None,  # noqa: A002 - the field's name
+             text: str | None = None) -> Note:
+        """Write (part of) the run's one-paragraph note; earlier versions are kept."""
+        fields = {k: v for k, v in (("hypothesis", hypothesis), ("change", change),
+                                    ("result", result), ("next", next), ("text", text))
+                  if v is not None}
+        return self.book.store.set_note(self.id, fields, who=_who())
+
+    # writing ---------------------------------------------------------------------------
+    def _warn_once(self, what: str, exc: BaseException) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            warnings.warn(f"trialbook: {what} for run {self.name!r} failed ({exc}); "
+                          "the points stay queued and are retried", TrackingWarning, stacklevel=2)
+
+    def flush(self) -> None:
+        """Write every queued point now (the writer thread also does this on its own)."""
+        with self._flush_lock:
+            batch: list[tuple[str, int, float]] = []
+            taken: list[tuple[int, dict[str, float]]] = []
+            while self._queue:
+                item = self._queue.popleft()
+                taken.append(item)
+                epoch, values = item
+                batch.extend((k, epoch, v) for k, v in values.items())
+            now = time.time()
+            beat = now - self._last_beat >= HEARTBEAT_INTERVAL_S
+            if not batch and not beat:
+                return
+            try:
+                self.book.store.log_batch(self.id, batch, heartbeat_at=now)
+                self._last_beat = now
+            except Exception as exc:  # noqa: BLE001 - never surface in the training loop
+                self._queue.extendleft(reversed(taken))
+                self._warn_once("writing metrics", exc)
+                raise
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - warned in flush; retried next tick
+                pass
+
+    def finish(self, status: str = "finished") -> None:
+        """Write what is queued and mark the run ``finished`` (or ``failed``)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._stop.set()
+        self._wake.set()
+        self._writer.join()
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001
+            _spool(self, exc)
+        try:
+            self.book.store.set_run_status(self.id, status, ended_at=time.time(),
+                                           heartbeat_at=time.time())
+        except Exception as exc:  # noqa: BLE001
+            warnings.warn(f"trialbook: could not mark run {self.name!r} {status}: {exc}",
+                          TrackingWarning, stacklevel=2)
+        _open_runs.discard(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.finish("failed" if exc_type is not None else "finished")
+
+
+def _spool(run: Run, exc: BaseException) -> None:
+    """Last resort on finish: keep unwritten points in a JSON-lines file beside the book."""
+    import json
+
+    folder = Path(os.environ.get("TRIALBOOK_SPOOL", Path.home() / ".trialbook-spool"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run.id}.jsonl"
+    with open(path, "a") as f:
+        while run._queue:
+            epoch, values = run._queue.popleft()
+            f.write(json.dumps({"run_id": run.id, "epoch": epoch, "metrics": values}) + "\n")
+    warnings.warn(f"trialbook: could not write the last points of run {run.name!r} ({exc}); "
+                  f"they were saved to {path}", TrackingWarning, stacklevel=3)
+
+
+@atexit.register
+def _finish_open_runs() -> None:
+    """A script that never finished its run: finish it on interpreter exit (``failed``
+    if the interpreter is exiting on an uncaught exception)."""
+    crashed = getattr(sys, "last_value", None) is not None
+    for run in list(_open_runs):
+        run.finish("failed" if crashed else "finished")
+
+
+# --------------------------------------------------------------------------- module API
+def init(path: str | os.PathLike[str] = ".") -> Book:
+    """Create ``<path>/.trialbook/`` (idempotent) and return the book."""
+    folder = Path(path) / BOOK_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return Book(open_store(str(folder)))
+
+
+def start(
+    project: str,
+    name: str,
+    *,
+    dataset: str | None = None,
+    parent: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    resume: bool = False,
+    allow_unpinned: bool = False,
+    dataset_source: str | os.PathLike[str] | None = None,
+    uri: str | None = None,
+    flush_interval: float = 0.5,
+) -> Run:
+    """Start a run in the book found from the current folder (or ``uri``).
+
+    ``name`` must follow the project's naming rule (``<version>_<what_changed>``).
+    ``dataset="pallets:v3"`` pins the run to a tagged version: the working files are
+    checked against it first, and a mismatch is refused unless ``allow_unpinned=True``,
+    which records the run as UNPINNED. ``resume=True`` continues a run of that name
+    (re-logged epochs overwrite, so no point is duplicated); ``run.last_epoch`` says
+    where it stopped.
+    """
+    book = Book.open(uri)
+    return book.start(project, name, dataset=dataset, parent=parent, config=config, tags=tags,
+                      resume=resume, allow_unpinned=allow_unpinned,
+                      dataset_source=dataset_source, flush_interval=flush_interval)

@@ -1,0 +1,95 @@
+"""A content-addressed blob folder: ``blobs/ab/cdef...`` named by the blake3 of the bytes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from blake3 import blake3
+
+from trialbook.errors import IntegrityError, InvalidInput, NotFound
+
+CHUNK = 1 << 20
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """The blake3 hex digest and size of a file, read in 1 MiB chunks."""
+    h = blake3()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_of(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest[2:]
+
+    def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Copy a file in (once per content); return its digest and size."""
+        src = Path(path)
+        if not src.is_file():
+            raise InvalidInput(f"artifact {src}: no such file")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        tmp = Path(tmp_name)
+        try:
+            h = blake3()
+            size = 0
+            with open(src, "rb") as f, os.fdopen(fd, "wb") as out:
+                while chunk := f.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            digest = h.hexdigest()
+            dest = self.path_of(digest)
+            if dest.exists():
+                tmp.unlink()
+            else:
+                dest.parent.mkdir(exist_ok=True)
+                os.replace(tmp, dest)
+            return digest, size
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = blake3(data).hexdigest()
+        dest = self.path_of(digest)
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, dest)
+        return digest
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The bytes of a blob, verified against its digest."""
+        path = self.path_of(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest[:12]} is missing from {self.root}") from None
+        if blake3(data).hexdigest() != digest:
+            raise IntegrityError(f"blob {path} is corrupt: its content no longer hashes to {digest}")
+        return data
+
+    def export(self, digest: str, dest: str | os.PathLike[str]) -> Path:
+        """Copy a blob out to ``dest``, verifying it on the way."""
+        src = self.path_of(digest)
+        if not src.exists():
+            raise NotFound(f"blob {digest[:12]} is missing from {self.root}")
+        got, _ = hash_file(src)
+        if got != digest:
+            raise IntegrityError(f"blob {src} is corrupt: its content no longer hashes to {digest}")
+        out = Path(dest)
+        shutil.copyfile(src, out)
+        return out

@@ -1,0 +1,188 @@
+"""Entities: frozen dataclasses that stores return. They are never database rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RUN_STATUSES = ("running", "finished", "failed", "crashed")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How runs of a project are compared and decided on (DESIGN.md, 'protocol')."""
+
+    metric: str = "metrics/mAP50-95(B)"
+    direction: str = "max"
+    noise: float = 0.005
+    class_floor: float = 0.90
+    latency_budget_ms: float | None = None
+    device: str | None = None
+    naming_pattern: str = r"^v\d+[a-z]?_[a-z0-9][a-z0-9_.\-]*$"
+    test_budget: int = 5
+    convergence_target: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "direction": self.direction,
+            "noise": self.noise,
+            "class_floor": self.class_floor,
+            "latency_budget_ms": self.latency_budget_ms,
+            "device": self.device,
+            "naming_pattern": self.naming_pattern,
+            "test_budget": self.test_budget,
+            "convergence_target": self.convergence_target,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Protocol:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ProtocolChange:
+    """One audited change of one protocol field."""
+
+    project: str
+    field: str
+    old: Any
+    new: Any
+    reason: str | None
+    who: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    protocol: Protocol
+    created_at: float
+    shipped_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A training run. ``status`` is as stored; see ``core.runs.effective_status``."""
+
+    id: str
+    project: str
+    name: str
+    status: str
+    created_at: float
+    heartbeat_at: float | None = None
+    ended_at: float | None = None
+    parent_id: str | None = None
+    dataset: str | None = None  # "name:tag" the run was pinned to, if any
+    pinned: bool = False
+    split_digests: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    legacy_name: bool = False
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    epoch: int
+    value: float  # NaN is kept as float('nan')
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """Summary of one metric series of one run, kept up to date on every write."""
+
+    run_id: str
+    key: str
+    direction: str  # "max", "min" or "none"
+    count: int
+    nan_count: int
+    best: float | None
+    best_epoch: int | None
+    final: float | None
+    final_epoch: int | None
+    first_epoch: int | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a run's weights on one split. Test evaluations are sealed."""
+
+    id: str
+    run_id: str
+    split: str
+    sealed: bool
+    created_at: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_class_ap: dict[str, float] = field(default_factory=dict)
+    confusion_matrix: list[list[float]] | None = None
+    class_names: list[str] | None = None
+    latency_ms: float | None = None
+    device: str | None = None
+    split_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    id: str
+    run_id: str
+    name: str
+    digest: str
+    size: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Note:
+    run_id: str
+    hypothesis: str = ""
+    change: str = ""
+    result: str = ""
+    next: str = ""
+    text: str = ""
+    version: int = 0
+    updated_at: float | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not any((self.hypothesis, self.change, self.result, self.next, self.text))
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    project: str
+    candidate_id: str
+    baseline_id: str
+    verdict: str
+    gates: list[dict[str, Any]]
+    protocol: dict[str, Any]
+    test_split_digest: str | None
+    revealed: bool
+    who: str
+    at: float
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A content-addressed dataset version (its digest is its identity)."""
+
+    digest: str
+    name: str
+    created_at: float
+    class_names: list[str] = field(default_factory=list)
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+    manifest_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetTag:
+    name: str
+    tag: str
+    digest: str
+    created_at: float

@@ -1,0 +1,135 @@
+"""Metric keys and values: validation and the direction of each key.
+
+Rules (documented in the README):
+
+* a key is a non-empty string of at most 250 characters;
+* a value is an int or float (bools are refused); infinities are refused; NaN is stored
+  and flagged (``SeriesSummary.nan_count``) and never counts as a best or final value;
+* an epoch is an int >= 0;
+* logging one (key, epoch) twice keeps the last value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Iterable, Mapping
+
+from trialbook.errors import InvalidInput
+
+MAX_KEY_LENGTH = 250
+
+_MIN_HINTS = re.compile(r"loss|error|err\b|latency|time", re.IGNORECASE)
+_NONE_HINTS = re.compile(r"(^|/)(lr|learning_rate)(\b|/|$)|lr/pg\d|^lr\b|epoch|^x/lr", re.IGNORECASE)
+
+# Short names for the Ultralytics keys people type most.
+ALIASES: dict[str, str] = {
+    "map50-95": "metrics/mAP50-95(B)",
+    "map50": "metrics/mAP50(B)",
+    "precision": "metrics/precision(B)",
+    "recall": "metrics/recall(B)",
+    "map50-95(m)": "metrics/mAP50-95(M)",
+    "map50(m)": "metrics/mAP50(M)",
+    "map50-95(p)": "metrics/mAP50-95(P)",
+    "map50(p)": "metrics/mAP50(P)",
+    "accuracy_top1": "metrics/accuracy_top1",
+    "accuracy_top5": "metrics/accuracy_top5",
+}
+
+
+def resolve_alias(key: str) -> str:
+    """Return the full metric key for a short alias (``map50-95``); other keys unchanged."""
+    return ALIASES.get(key.lower(), key)
+
+
+def direction_of(key: str) -> str:
+    """Which way is better for ``key``: ``"min"`` (losses), ``"none"`` (lr) or ``"max"``."""
+    if _NONE_HINTS.search(key):
+        return "none"
+    if _MIN_HINTS.search(key):
+        return "min"
+    return "max"
+
+
+def check_key(key: object, *, epoch: object = None) -> str:
+    where = f" at epoch {epoch}" if epoch is not None else ""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidInput(f"metric key {key!r}{where} must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            f"metric key {key[:40]!r}...{where} is {len(key)} characters long; "
+            f"the limit is {MAX_KEY_LENGTH}"
+        )
+    return key
+
+
+def check_epoch(epoch: object) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+        raise InvalidInput(f"epoch {epoch!r} must be an integer >= 0")
+    if epoch < 0:
+        raise InvalidInput(f"epoch {epoch} is negative; epochs are integers >= 0")
+    return int(epoch)
+
+
+def check_value(key: str, value: object, *, epoch: object = None) -> float:
+    """Return ``value`` as a float, or raise naming the key and epoch."""
+    where = f" at epoch {epoch}" if epoch is not None else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        # numpy / torch scalars expose __float__ but are not always numbers.Real
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            try:
+                value = value.item()  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 - fall through to the error below
+                pass
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidInput(
+                f"metric {key!r}{where}: value {value!r} ({type(value).__name__}) is not a number"
+            )
+    f = float(value)
+    if math.isinf(f):
+        raise InvalidInput(f"metric {key!r}{where}: value {f} is infinite; infinities are refused")
+    return f
+
+
+def check_metrics(metrics: Mapping[str, object], *, epoch: object = None) -> dict[str, float]:
+    """Validate a whole ``{key: value}`` mapping; return clean floats."""
+    if not isinstance(metrics, Mapping):
+        raise InvalidInput(f"metrics must be a mapping of key to number, got {type(metrics).__name__}")
+    return {check_key(k, epoch=epoch): check_value(k, v, epoch=epoch) for k, v in metrics.items()}
+
+
+def is_better(a: float, b: float, direction: str) -> bool:
+    """True if ``a`` is strictly better than ``b`` under ``direction``."""
+    if direction == "min":
+        return a < b
+    return a > b
+
+
+def summarize(points: Iterable[tuple[int, float]], direction: str) -> dict[str, object]:
+    """Summary of a series given as ``(epoch, value)`` pairs (any order).
+
+    Best is the best non-NaN value (earliest epoch on ties); final is the value at the
+    highest epoch that holds a non-NaN value. ``direction == "none"`` has no best.
+    """
+    count = nan_count = 0
+    best = best_epoch = final = final_epoch = first_epoch = None
+    for epoch, value in sorted(points):
+        count += 1
+        if first_epoch is None:
+            first_epoch = epoch
+        if value != value:  # NaN
+            nan_count += 1
+            continue
+        final, final_epoch = value, epoch
+        if direction != "none" and (best is None or is_better(value, best, direction)):
+            best, best_epoch = value, epoch
+    return {
+        "count": count,
+        "nan_count": nan_count,
+        "best": best,
+        "best_epoch": best_epoch,
+        "final": final,
+        "final_epoch": final_epoch,
+        "first_epoch": first_epoch,
+    }

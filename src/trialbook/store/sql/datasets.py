@@ -1,0 +1,85 @@
+"""Dataset versions (content-addressed) and their immutable tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from trialbook.core.entities import DatasetTag, DatasetVersion
+from trialbook.errors import Conflict, NotFound
+from trialbook.store.sql.base import SqlBase, now
+from trialbook.store.sql.schema import dataset_tags, dataset_versions
+
+
+def _version(r: Any) -> DatasetVersion:
+    return DatasetVersion(digest=r.digest, name=r.name, created_at=r.created_at,
+                          class_names=list(r.class_names), splits=dict(r.splits), source=r.source,
+                          manifest_digest=r.manifest_digest)
+
+
+def _tag(r: Any) -> DatasetTag:
+    return DatasetTag(name=r.name, tag=r.tag, digest=r.digest, created_at=r.created_at)
+
+
+class DatasetsMixin(SqlBase):
+    def add_dataset_version(self, version: DatasetVersion) -> DatasetVersion:
+        """Record a version; recording the same (name, digest) again is a no-op."""
+        with self.db.write() as conn:
+            stmt = self._insert(dataset_versions).values(
+                name=version.name, digest=version.digest, created_at=version.created_at,
+                class_names=version.class_names, splits=version.splits, source=version.source,
+                manifest_digest=version.manifest_digest).on_conflict_do_nothing()
+            conn.execute(stmt)
+        return self.get_dataset_version(version.name, version.digest)
+
+    def get_dataset_version(self, name: str, digest: str) -> DatasetVersion:
+        """The version of ``name`` whose digest is ``digest`` or starts with it."""
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(dataset_versions).where(
+                dataset_versions.c.name == name,
+                dataset_versions.c.digest.startswith(digest, autoescape=True))).all()
+        if not rows:
+            raise NotFound(f"no version {digest[:12]} of dataset {name!r}")
+        if len(rows) > 1:
+            raise NotFound(f"digest prefix {digest!r} of dataset {name!r} is ambiguous")
+        return _version(rows[0])
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]:
+        q = sa.select(dataset_versions).order_by(dataset_versions.c.name,
+                                                 dataset_versions.c.created_at)
+        if name is not None:
+            q = q.where(dataset_versions.c.name == name)
+        with self.db.read() as conn:
+            return [_version(r) for r in conn.execute(q)]
+
+    def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag:
+        """Bind ``name:tag`` to ``digest``. Tags never move: binding the same digest again
+        is a no-op; binding another digest raises ``Conflict`` naming the bound one."""
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(dataset_tags).where(
+                dataset_tags.c.name == name, dataset_tags.c.tag == tag)).first()
+            if row is not None:
+                if row.digest != digest:
+                    raise Conflict(
+                        f"tag {name}:{tag} already points to version {row.digest[:12]} "
+                        f"(full digest {row.digest}); tags never move: choose a new tag")
+                return _tag(row)
+            conn.execute(dataset_tags.insert().values(name=name, tag=tag, digest=digest,
+                                                      created_at=now()))
+        return self.get_tag(name, tag)
+
+    def get_tag(self, name: str, tag: str) -> DatasetTag:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(dataset_tags).where(
+                dataset_tags.c.name == name, dataset_tags.c.tag == tag)).first()
+        if row is None:
+            raise NotFound(f"no dataset version tagged {name}:{tag}")
+        return _tag(row)
+
+    def list_tags(self, name: str | None = None) -> list[DatasetTag]:
+        q = sa.select(dataset_tags).order_by(dataset_tags.c.name, dataset_tags.c.created_at)
+        if name is not None:
+            q = q.where(dataset_tags.c.name == name)
+        with self.db.read() as conn:
+            return [_tag(r) for r in conn.execute(q)]

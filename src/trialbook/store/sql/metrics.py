@@ -1,0 +1,151 @@
+"""Metric series: points upserted in batches, each series' summary kept on write.
+
+A batch that only appends epochs after a series' last epoch updates the summary from
+the batch alone; a batch that rewrites or back-fills epochs (a resumed run, a re-logged
+epoch) recomputes that series' summary from its stored points. Logging one
+(key, epoch) twice keeps the last value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trialbook.core.entities import SeriesSummary
+from trialbook.core.metrics import direction_of, is_better, summarize
+from trialbook.errors import NotFound
+from trialbook.store.base import PointTuple
+from trialbook.store.sql.base import SqlBase
+from trialbook.store.sql.schema import points, runs, series
+
+_SUMMARY_FIELDS = ("count", "nan_count", "best", "best_epoch", "final", "final_epoch",
+                   "first_epoch", "last_epoch")
+
+
+def _merge(old: dict[str, Any], new: list[tuple[int, float]], direction: str) -> dict[str, Any]:
+    """Summary of ``old`` (a stored summary) extended by appended points ``new``."""
+    s = dict(old)
+    for epoch, value in new:  # sorted, all after old last_epoch
+        s["count"] += 1
+        if s["first_epoch"] is None:
+            s["first_epoch"] = epoch
+        s["last_epoch"] = epoch
+        if value != value:
+            s["nan_count"] += 1
+            continue
+        s["final"], s["final_epoch"] = value, epoch
+        if direction != "none" and (s["best"] is None or is_better(value, s["best"], direction)):
+            s["best"], s["best_epoch"] = value, epoch
+    return s
+
+
+def _summary(run_id: str, key: str, row: Any) -> SeriesSummary:
+    return SeriesSummary(
+        run_id=run_id, key=key, direction=row.direction, count=row.count,
+        nan_count=row.nan_count, best=row.best, best_epoch=row.best_epoch, final=row.final,
+        final_epoch=row.final_epoch, first_epoch=row.first_epoch)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+class MetricsMixin(SqlBase):
+    def _series_rows(self, conn: Connection, run_id: str, keys: Iterable[str]) -> dict[str, Any]:
+        keys = list(keys)
+        rows = conn.execute(sa.select(series).where(
+            series.c.run_id == run_id, series.c.key.in_(keys))).all()
+        found = {r.key: r for r in rows}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            conn.execute(series.insert(), [
+                {"run_id": run_id, "key": k, "direction": direction_of(k), "count": 0,
+                 "nan_count": 0} for k in missing])
+            rows = conn.execute(sa.select(series).where(
+                series.c.run_id == run_id, series.c.key.in_(missing))).all()
+            found.update({r.key: r for r in rows})
+        return found
+
+    def log_batch(
+        self, run_id: str, batch: Sequence[PointTuple], *, heartbeat_at: float | None = None
+    ) -> None:
+        """Store ``(key, epoch, value)`` points of one run in one transaction."""
+        by_key: dict[str, dict[int, float]] = defaultdict(dict)
+        for key, epoch, value in batch:
+            by_key[key][epoch] = value  # last value wins inside a batch too
+        with self.db.write() as conn:
+            if heartbeat_at is not None:
+                done = conn.execute(runs.update().where(runs.c.id == run_id)
+                                    .values(heartbeat_at=heartbeat_at))
+                if done.rowcount == 0:
+                    raise NotFound(f"no run with id {run_id!r}")
+            elif not by_key:
+                return
+            if not by_key:
+                return
+            rows = self._series_rows(conn, run_id, by_key)
+            stmt = self._insert(points)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[points.c.series_id, points.c.epoch],
+                set_={"value": stmt.excluded.value})
+            conn.execute(stmt, [
+                {"series_id": rows[k].id, "epoch": e, "value": None if v != v else v}
+                for k, epochs in by_key.items() for e, v in epochs.items()])
+            updates = []
+            for key, epochs in by_key.items():
+                row = rows[key]
+                new = sorted(epochs.items())
+                if row.last_epoch is not None and new[0][0] <= row.last_epoch:
+                    stored = conn.execute(sa.select(points.c.epoch, points.c.value)
+                                          .where(points.c.series_id == row.id)).all()
+                    s = summarize(((e, _nan(v)) for e, v in stored), row.direction)
+                    s["last_epoch"] = max(e for e, _ in stored)
+                else:
+                    s = _merge({f: getattr(row, f) for f in _SUMMARY_FIELDS}, new, row.direction)
+                updates.append({"sid": row.id, **s})
+            conn.execute(series.update().where(series.c.id == sa.bindparam("sid"))
+                         .values({f: sa.bindparam(f) for f in _SUMMARY_FIELDS}), updates)
+
+    def get_summaries(
+        self, run_ids: Iterable[str], keys: Iterable[str] | None = None
+    ) -> dict[str, dict[str, SeriesSummary]]:
+        ids = list(run_ids)
+        q = sa.select(series).where(series.c.run_id.in_(ids))
+        if keys is not None:
+            q = q.where(series.c.key.in_(list(keys)))
+        out: dict[str, dict[str, SeriesSummary]] = {rid: {} for rid in ids}
+        with self.db.read() as conn:
+            for r in conn.execute(q):
+                if r.count:
+                    out[r.run_id][r.key] = _summary(r.run_id, r.key, r)
+        return out
+
+    def get_history(
+        self, run_ids: Iterable[str], key: str
+    ) -> dict[str, list[tuple[int, float]]]:
+        ids = list(run_ids)
+        q = (sa.select(series.c.run_id, points.c.epoch, points.c.value)
+             .join(points, points.c.series_id == series.c.id)
+             .where(series.c.run_id.in_(ids), series.c.key == key)
+             .order_by(series.c.run_id, points.c.epoch))
+        out: dict[str, list[tuple[int, float]]] = {rid: [] for rid in ids}
+        with self.db.read() as conn:
+            for rid, epoch, value in conn.execute(q):
+                out[rid].append((epoch, _nan(value)))
+        return out
+
+    def get_all_history(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
+        q = (sa.select(series.c.key, points.c.epoch, points.c.value)
+             .join(points, points.c.series_id == series.c.id)
+             .where(series.c.run_id == run_id)
+             .order_by(series.c.key, points.c.epoch))
+        out: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        with self.db.read() as conn:
+            for key, epoch, value in conn.execute(q):
+                out[key].append((epoch, _nan(value)))
+        return dict(out)

@@ -1,0 +1,180 @@
+"""Table definitions used by queries. Migrations under ``migrations/`` create them;
+``tests/store/test_schema.py`` proves the two agree on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_HEAD = "0001"
+
+metadata = sa.MetaData()
+
+ID = sa.String(32)
+DIGEST = sa.String(64)
+
+projects = sa.Table(
+    "projects", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("protocol", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("shipped_run_id", ID, nullable=True),
+)
+
+protocol_changes = sa.Table(
+    "protocol_changes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("old", sa.JSON, nullable=True),
+    sa.Column("new", sa.JSON, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("parent_id", ID, nullable=True),
+    sa.Column("dataset", sa.String(250), nullable=True),
+    sa.Column("dataset_digest", DIGEST, nullable=True),
+    sa.Column("pinned", sa.Boolean, nullable=False),
+    sa.Column("split_digests", sa.JSON, nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("env", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("legacy_name", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("project_id", "name", name="uq_runs_project_name"),
+)
+
+series = sa.Table(
+    "series", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("nan_count", sa.Integer, nullable=False),
+    sa.Column("best", sa.Float, nullable=True),
+    sa.Column("best_epoch", sa.Integer, nullable=True),
+    sa.Column("final", sa.Float, nullable=True),
+    sa.Column("final_epoch", sa.Integer, nullable=True),
+    sa.Column("first_epoch", sa.Integer, nullable=True),
+    sa.Column("last_epoch", sa.Integer, nullable=True),
+    sa.UniqueConstraint("run_id", "key", name="uq_series_run_key"),
+)
+
+# value NULL means NaN (SQLite cannot store NaN; one convention on both dialects)
+points = sa.Table(
+    "points", metadata,
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+evaluations = sa.Table(
+    "evaluations", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("split", sa.String(16), nullable=False),
+    sa.Column("sealed", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("per_class_ap", sa.JSON, nullable=False),
+    sa.Column("confusion_matrix", sa.JSON, nullable=True),
+    sa.Column("class_names", sa.JSON, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("device", sa.String(200), nullable=True),
+    sa.Column("split_digest", DIGEST, nullable=True),
+)
+
+artifacts = sa.Table(
+    "artifacts", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+notes = sa.Table(
+    "notes", metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("hypothesis", sa.Text, nullable=False),
+    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("next", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+note_history = sa.Table(
+    "note_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("hypothesis", sa.Text, nullable=False),
+    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("next", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("candidate_id", ID, nullable=False),
+    sa.Column("baseline_id", ID, nullable=False),
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("gates", sa.JSON, nullable=False),
+    sa.Column("protocol", sa.JSON, nullable=False),
+    sa.Column("test_split_digest", DIGEST, nullable=True),
+    sa.Column("revealed", sa.Boolean, nullable=False),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+ships = sa.Table(
+    "ships", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("decision_id", ID, nullable=True),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("class_names", sa.JSON, nullable=False),
+    sa.Column("splits", sa.JSON, nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("manifest_digest", DIGEST, nullable=True),
+)
+
+dataset_tags = sa.Table(
+    "dataset_tags", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("tag", sa.String(200), primary_key=True),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
