@@ -55,7 +55,7 @@ def _sqlite_engine(url: str, *, readonly: bool) -> Engine:
 class Database:
     """A writer engine and a reader engine over one database, plus ``write()``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self._local = threading.local()
@@ -65,13 +65,15 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.path: Path | None = path
             self.writer = _sqlite_engine(url, readonly=False)
-            self._migrate_sqlite(path)
+            if migrate:
+                self._migrate_sqlite(path)
             self.reader = _sqlite_engine(url, readonly=True)
         else:
             self.path = None
             self.writer = sa.create_engine(url, pool_pre_ping=True)
             self.reader = self.writer
-            self._migrate_server()
+            if migrate:
+                self._migrate_server()
 
     # transactions ----------------------------------------------------------------
     @contextlib.contextmanager
