@@ -36,7 +36,7 @@ def pg_database() -> Iterator[str]:
         admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL at {PG_URI} is required (TRIALBOOK_REQUIRE_PG=1): {exc}")
         pytest.skip(f"PostgreSQL at {PG_URI} not reachable: {exc}")

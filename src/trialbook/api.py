@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import sys
 import threading
@@ -307,7 +308,7 @@ class Run:
             size=size, created_at=time.time()))
 
     def note(self, hypothesis: str | None = None, change: str | None = None,
-             result: str | None = None, next: str | None = None,  # noqa: A002 - the field's name
+             result: str | None = None, next: str | None = None,
              text: str | None = None) -> Note:
         """Write (part of) the run's one-paragraph note; earlier versions are kept."""
         fields = {k: v for k, v in (("hypothesis", hypothesis), ("change", change),
@@ -339,7 +340,7 @@ class Run:
             try:
                 self.book.store.log_batch(self.id, batch, heartbeat_at=now)
                 self._last_beat = now
-            except Exception as exc:  # noqa: BLE001 - never surface in the training loop
+            except Exception as exc:
                 self._queue.extendleft(reversed(taken))
                 self._warn_once("writing metrics", exc)
                 raise
@@ -348,10 +349,8 @@ class Run:
         while not self._stop.is_set():
             self._wake.wait(self._flush_interval)
             self._wake.clear()
-            try:
+            with contextlib.suppress(Exception):
                 self.flush()
-            except Exception:  # noqa: BLE001 - warned in flush; retried next tick
-                pass
 
     def finish(self, status: str = "finished") -> None:
         """Write what is queued and mark the run ``finished`` (or ``failed``)."""
@@ -363,12 +362,12 @@ class Run:
         self._writer.join()
         try:
             self.flush()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             _spool(self, exc)
         try:
             self.book.store.set_run_status(self.id, status, ended_at=time.time(),
                                            heartbeat_at=time.time())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             warnings.warn(f"trialbook: could not mark run {self.name!r} {status}: {exc}",
                           TrackingWarning, stacklevel=2)
         _open_runs.discard(self)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output keeps whole lines (names and digests are not cut to 80 columns).
+console = Console(
+    width=None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160))
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -53,7 +57,7 @@ def runs_table(table: dict[str, Any]) -> None:
     for col in ("#", "run", "status", "dataset", "parent", "best", "final", "@epoch", "epochs",
                 "note"):
         t.add_column(col, justify="right" if col in ("#", "best", "final", "@epoch", "epochs")
-                     else "left")
+                     else "left", no_wrap=col in ("run", "dataset", "parent"))
     for i, r in enumerate(table["runs"], 1):
         dataset = r["dataset"] if r["pinned"] else "[red]UNPINNED[/]"
         name = r["name"] + (" [yellow](legacy name)[/]" if r.get("legacy_name") else "")

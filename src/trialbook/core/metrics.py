@@ -11,6 +11,7 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import re
@@ -78,10 +79,8 @@ def check_value(key: str, value: object, *, epoch: object = None) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         # numpy / torch scalars expose __float__ but are not always numbers.Real
         if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-            try:
+            with contextlib.suppress(Exception):  # fall through to the error below
                 value = value.item()  # type: ignore[union-attr]
-            except Exception:  # noqa: BLE001 - fall through to the error below
-                pass
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidInput(
                 f"metric {key!r}{where}: value {value!r} ({type(value).__name__}) is not a number"

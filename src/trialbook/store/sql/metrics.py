@@ -106,7 +106,7 @@ class MetricsMixin(SqlBase):
                     s = summarize(((e, _nan(v)) for e, v in stored), row.direction)
                     s["last_epoch"] = max(e for e, _ in stored)
                 else:
-                    s = _merge({f: getattr(row, f) for f in _SUMMARY_FIELDS}, new, row.direction)
+                    s = _merge({f: row._mapping[f] for f in _SUMMARY_FIELDS}, new, row.direction)
                 updates.append({"sid": row.id, **s})
             conn.execute(series.update().where(series.c.id == sa.bindparam("sid"))
                          .values({f: sa.bindparam(f) for f in _SUMMARY_FIELDS}), updates)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from trialbook.core.entities import Project, Protocol, ProtocolChange
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.store.sql.base import SqlBase, new_id, now
-from trialbook.store.sql.schema import protocol_changes, projects
+from trialbook.store.sql.schema import projects, protocol_changes
 
 
 def _project(row: Any) -> Project:

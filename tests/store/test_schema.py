@@ -1,0 +1,79 @@
+"""Migrations: they build exactly the schema the queries use, on both dialects; an
+out-of-date server database is refused with the command to run; parallel first opens
+of one SQLite book migrate once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from trialbook.errors import SchemaOutOfDate
+from trialbook.store import open_store
+from trialbook.store.sql.engine import Database
+from trialbook.store.sql.schema import SCHEMA_HEAD, metadata
+from trialbook.store.uri import sql_url
+
+
+def test_migrations_match_the_table_definitions(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with store.db.writer.connect() as conn:
+        ctx = MigrationContext.configure(conn)
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
+    assert store.db.current_revision() == SCHEMA_HEAD
+
+
+def test_head_constant_matches_the_migration_scripts():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from trialbook.store.sql.engine import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+
+
+@pytest.mark.postgres
+def test_out_of_date_server_database_is_refused(pg_database):
+    book_uri = pg_database
+    open_store(book_uri).close()
+    engine = sa.create_engine(sql_url(book_uri))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+    try:
+        with pytest.raises(SchemaOutOfDate, match="trialbook db upgrade --uri"):
+            open_store(book_uri)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{SCHEMA_HEAD}'")
+        engine.dispose()
+
+
+def test_parallel_first_opens_migrate_once(tmp_path):
+    uri = str(tmp_path / "book")
+    code = ("import sys; from trialbook.store import open_store; "
+            "s = open_store(sys.argv[1]); s.ensure_project('pallets'); print('ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(out.strip() == "ok" for out, _ in results), results
+    db = Database(sql_url(uri))
+    assert db.current_revision() == SCHEMA_HEAD
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM projects").scalar() == 1
+
+
+def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path):
+    uri = str(tmp_path / "book")
+    open_store(uri).close()
+    code = ("import sys; from trialbook.store import open_store; open_store(sys.argv[1]); "
+            "print('alembic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
