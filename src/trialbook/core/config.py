@@ -18,7 +18,7 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         try:
             return _plain(value.item())
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     return str(value)
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from trialbook.core.entities import Protocol
@@ -136,10 +137,8 @@ def curve_stats(
         return CurveStats()
 
     summary = summarize(series, direction)
-    best = float(summary["best"])  # type: ignore[arg-type]
-    best_epoch = summary["best_epoch"]
-    final = float(summary["final"])  # type: ignore[arg-type]
-    assert isinstance(best_epoch, int)
+    best, best_epoch, final = summary["best"], summary["best_epoch"], summary["final"]
+    assert isinstance(best, float) and isinstance(best_epoch, int) and isinstance(final, float)
 
     convergence_epoch = None
     if convergence_target is not None:
@@ -153,18 +152,17 @@ def curve_stats(
     start = half[0]
 
     drops: list[tuple[int, float]] = []
-    for (_, before), (epoch, after) in zip(series[start:], series[start + 1 :]):
+    tail = series[start:]
+    for (_, before), (epoch, after) in pairwise(tail):
         size = worsening(before, after, direction)
         if exceeds(size, noise):
             drops.append((epoch, size))
 
-    running_best = series[start][1]
+    pick = min if direction == "min" else max
+    running_best = tail[0][1]
     max_drawdown = 0.0
-    for _, value in series[start:]:
-        if direction == "min":
-            running_best = min(running_best, value)
-        else:
-            running_best = max(running_best, value)
+    for _, value in tail:
+        running_best = pick(running_best, value)
         max_drawdown = max(max_drawdown, worsening(running_best, value, direction))
 
     return CurveStats(

@@ -26,10 +26,12 @@ class SqlBase:
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which offers ``on_conflict_do_update/nothing``."""
         if self.db.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table)
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
 
     def _project_id(self, conn: Connection, name: str) -> str:
         from trialbook.errors import NotFound

@@ -46,7 +46,7 @@ def _merge(old: dict[str, Any], new: list[tuple[int, float]], direction: str) ->
 
 def _summary(run_id: str, key: str, row: Any) -> SeriesSummary:
     return SeriesSummary(
-        run_id=run_id, key=key, direction=row.direction, count=row.count,
+        run_id=run_id, key=key, direction=row.direction, count=row._mapping["count"],
         nan_count=row.nan_count, best=row.best, best_epoch=row.best_epoch, final=row.final,
         final_epoch=row.final_epoch, first_epoch=row.first_epoch)
 
@@ -121,7 +121,7 @@ class MetricsMixin(SqlBase):
         out: dict[str, dict[str, SeriesSummary]] = {rid: {} for rid in ids}
         with self.db.read() as conn:
             for r in conn.execute(q):
-                if r.count:
+                if r._mapping["count"]:
                     out[r.run_id][r.key] = _summary(r.run_id, r.key, r)
         return out
 
