@@ -5,11 +5,13 @@ Versions of heavy packages are read from package metadata; they are never import
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,21 +27,43 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+GIT_CACHE_S = 5.0
+_git_cache: dict[Path, tuple[float, dict[str, Any] | None]] = {}
+
+
 def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
-    """Commit, branch and dirty state of the repository around ``cwd``, or None."""
+    """Commit, branch and dirty state of the repository around ``cwd``, or None.
+
+    One ``git status --porcelain=v2 --branch`` call gives all three; a process that starts
+    many runs in a row reads it at most once every ``GIT_CACHE_S`` seconds per folder.
+    """
     cwd = cwd or Path.cwd()
-    commit = _git(["rev-parse", "HEAD"], cwd)
-    if commit is None:
+    cached = _git_cache.get(cwd)
+    if cached is not None and time.monotonic() - cached[0] < GIT_CACHE_S:
+        return dict(cached[1]) if cached[1] is not None else None
+    state = _read_git_state(cwd)
+    _git_cache[cwd] = (time.monotonic(), state)
+    return dict(state) if state is not None else None
+
+
+def _read_git_state(cwd: Path) -> dict[str, Any] | None:
+    out = _git(["status", "--porcelain=v2", "--branch", "--untracked-files=no"], cwd)
+    if out is None:
         return None
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
-    return {
-        "commit": commit,
-        "branch": _git(["rev-parse", "--abbrev-ref", "HEAD"], cwd),
-        "dirty": bool(status),
-        "root": _git(["rev-parse", "--show-toplevel"], cwd),
-    }
+    state: dict[str, Any] = {"commit": None, "branch": None, "dirty": False}
+    for line in out.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2]
+            state["commit"] = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2]
+            state["branch"] = None if head == "(detached)" else head
+        elif not line.startswith("#"):
+            state["dirty"] = True
+    return state
 
 
+@functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
     found: dict[str, str] = {}
     for name in WATCHED_PACKAGES:
@@ -60,7 +84,7 @@ def environment() -> dict[str, Any]:
         "pid": os.getpid(),
         "argv": list(sys.argv),
         "cwd": str(Path.cwd()),
-        "packages": package_versions(),
+        "packages": dict(package_versions()),
     }
     cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
     if cuda is not None:

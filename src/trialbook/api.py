@@ -326,13 +326,18 @@ class Run:
     def flush(self) -> None:
         """Write every queued point now (the writer thread also does this on its own)."""
         with self._flush_lock:
-            batch: list[tuple[str, int, float]] = []
+            batch: dict[str, dict[int, float]] = {}
             taken: list[tuple[int, dict[str, float]]] = []
+            popleft = self._queue.popleft
             while self._queue:
-                item = self._queue.popleft()
+                item = popleft()
                 taken.append(item)
                 epoch, values = item
-                batch.extend((k, epoch, v) for k, v in values.items())
+                for k, v in values.items():
+                    series = batch.get(k)
+                    if series is None:
+                        series = batch[k] = {}
+                    series[epoch] = v  # a later log of the same epoch wins
             now = time.time()
             beat = now - self._last_beat >= HEARTBEAT_INTERVAL_S
             if not batch and not beat:

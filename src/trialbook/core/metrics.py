@@ -95,7 +95,17 @@ def check_metrics(metrics: Mapping[str, object], *, epoch: object = None) -> dic
     """Validate a whole ``{key: value}`` mapping; return clean floats."""
     if not isinstance(metrics, Mapping):
         raise InvalidInput(f"metrics must be a mapping of key to number, got {type(metrics).__name__}")
-    return {check_key(k, epoch=epoch): check_value(k, v, epoch=epoch) for k, v in metrics.items()}
+    out: dict[str, float] = {}
+    isinf = math.isinf
+    for k, v in metrics.items():
+        # fast path for the common case: a short str key and a finite float or int
+        tv = type(v)
+        if (type(k) is str and 0 < len(k) <= MAX_KEY_LENGTH and (tv is float or tv is int)
+                and not isinf(v) and not k.isspace()):
+            out[k] = float(v)
+        else:
+            out[check_key(k, epoch=epoch)] = check_value(k, v, epoch=epoch)
+    return out
 
 
 def is_better(a: float, b: float, direction: str) -> bool:

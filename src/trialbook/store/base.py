@@ -55,7 +55,8 @@ class Store(Protocol):
 
     # metrics ------------------------------------------------------------------
     def log_batch(
-        self, run_id: str, points: Sequence[PointTuple], *, heartbeat_at: float | None = None
+        self, run_id: str, points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]], *,
+        heartbeat_at: float | None = None,
     ) -> None: ...
     def get_summaries(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,20 +28,29 @@ _SUMMARY_FIELDS = ("count", "nan_count", "best", "best_epoch", "final", "final_e
 
 
 def _merge(old: dict[str, Any], new: list[tuple[int, float]], direction: str) -> dict[str, Any]:
-    """Summary of ``old`` (a stored summary) extended by appended points ``new``."""
+    """Summary of ``old`` (a stored summary) extended by appended points ``new`` (sorted,
+    every epoch after ``old['last_epoch']``)."""
     s = dict(old)
-    for epoch, value in new:  # sorted, all after old last_epoch
-        s["count"] += 1
-        if s["first_epoch"] is None:
-            s["first_epoch"] = epoch
-        s["last_epoch"] = epoch
-        if value != value:
-            s["nan_count"] += 1
-            continue
-        s["final"], s["final_epoch"] = value, epoch
-        if direction != "none" and (s["best"] is None or is_better(value, s["best"], direction)):
+    s["count"] += len(new)
+    if s["first_epoch"] is None:
+        s["first_epoch"] = new[0][0]
+    s["last_epoch"] = new[-1][0]
+    valid = [p for p in new if p[1] == p[1]]
+    s["nan_count"] += len(new) - len(valid)
+    if not valid:
+        return s
+    s["final_epoch"], s["final"] = valid[-1]
+    if direction != "none":
+        # max()/min() return the first of equal values: the earliest epoch wins ties
+        pick = max if direction == "max" else min
+        epoch, value = pick(valid, key=_value)
+        if s["best"] is None or is_better(value, s["best"], direction):
             s["best"], s["best_epoch"] = value, epoch
     return s
+
+
+def _value(point: tuple[int, float]) -> float:
+    return point[1]
 
 
 def _summary(run_id: str, key: str, row: Any) -> SeriesSummary:
@@ -56,6 +65,11 @@ def _nan(value: float | None) -> float:
 
 
 class MetricsMixin(SqlBase):
+    def _upsert_points_sql(self) -> str:
+        mark = "?" if self.db.dialect == "sqlite" else "%s"
+        return (f"INSERT INTO points (series_id, epoch, value) VALUES ({mark}, {mark}, {mark}) "
+                "ON CONFLICT (series_id, epoch) DO UPDATE SET value = excluded.value")
+
     def _series_rows(self, conn: Connection, run_id: str, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
         rows = conn.execute(sa.select(series).where(
@@ -72,12 +86,17 @@ class MetricsMixin(SqlBase):
         return found
 
     def log_batch(
-        self, run_id: str, batch: Sequence[PointTuple], *, heartbeat_at: float | None = None
+        self, run_id: str, batch: Sequence[PointTuple] | Mapping[str, Mapping[int, float]], *,
+        heartbeat_at: float | None = None,
     ) -> None:
-        """Store ``(key, epoch, value)`` points of one run in one transaction."""
-        by_key: dict[str, dict[int, float]] = defaultdict(dict)
-        for key, epoch, value in batch:
-            by_key[key][epoch] = value  # last value wins inside a batch too
+        """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
+        the same series-major, ``{key: {epoch: value}}``."""
+        if isinstance(batch, Mapping):
+            by_key = batch
+        else:
+            by_key = defaultdict(dict)
+            for key, epoch, value in batch:
+                by_key[key][epoch] = value  # last value wins inside a batch too
         with self.db.write() as conn:
             if heartbeat_at is not None:
                 done = conn.execute(runs.update().where(runs.c.id == run_id)
@@ -89,13 +108,13 @@ class MetricsMixin(SqlBase):
             if not by_key:
                 return
             rows = self._series_rows(conn, run_id, by_key)
-            stmt = self._insert(points)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[points.c.series_id, points.c.epoch],
-                set_={"value": stmt.excluded.value})
-            conn.execute(stmt, [
-                {"series_id": rows[k].id, "epoch": e, "value": None if v != v else v}
-                for k, epochs in by_key.items() for e, v in epochs.items()])
+            # The bulk upsert goes straight to the driver: SQLAlchemy's per-row parameter
+            # handling costs more than SQLite's own insert.
+            params: list[tuple[int, int, float | None]] = []
+            for key, epochs in by_key.items():
+                sid = rows[key].id
+                params.extend([(sid, e, v if v == v else None) for e, v in epochs.items()])
+            conn.exec_driver_sql(self._upsert_points_sql(), params)
             updates = []
             for key, epochs in by_key.items():
                 row = rows[key]
