@@ -175,8 +175,8 @@ class Book:
         return Run(self, record, flush_interval=flush_interval)
 
     def _pin(self, dataset: str | None, source: Any, allow_unpinned: bool) -> dict[str, Any]:
-        """Check the working files against the tag; see ``trialbook._pinning``."""
-        from trialbook._pinning import pin_run
+        """Check the working files against the tag; see ``trialbook.versions.pin_run``."""
+        from trialbook.versions import pin_run
 
         return pin_run(self, dataset, source, allow_unpinned)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trialbook import versions
 from trialbook.api import Book, init
 
 CLASSES = ["pallet", "forklift", "person", "box"]
@@ -210,7 +211,7 @@ def build_demo(path: str | Path, echo: Callable[[str], None] = print) -> Book:
     data = root / "data" / "pallets"
     echo(f"drawing a small YOLO dataset in {data} ...")
     data_yaml = write_dataset(data, {"train": 48, "val": 16, "test": 16}, seed=7)
-    book.tag_dataset("pallets", data_yaml, "v1")
+    versions.tag(book, "pallets", data_yaml, "v1")
     book.store.ensure_project("pallets")
     book.store.update_protocol(
         "pallets", {"latency_budget_ms": 8.0, "device": "jetson-orin-nx",
@@ -220,7 +221,7 @@ def build_demo(path: str | Path, echo: Callable[[str], None] = print) -> Book:
         if spec["dataset"] == "pallets:v2":
             echo("adding 24 pallet images and tagging pallets:v2 ...")
             write_dataset(data, {}, seed=11, extra_pallets=24)
-            book.tag_dataset("pallets", data_yaml, "v2")
+            versions.tag(book, "pallets", data_yaml, "v2")
         echo(f"recording {spec['name']} (generated curves) ...")
         record_run(book, spec)
     echo(f"demo book ready in {root} (curves are generated; `trialbook demo --yolo` trains)")

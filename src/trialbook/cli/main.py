@@ -138,6 +138,12 @@ def db_upgrade(uri: str | None) -> None:
     click.echo(f"schema of {locate(uri)} is at {database.current_revision()}")
 
 
+
+
+# sub-command groups register themselves on ``cli``
+from trialbook.cli import data as _data  # noqa: E402,F401
+
+
 def main() -> None:
     try:
         cli(prog_name="trialbook")

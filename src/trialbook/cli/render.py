@@ -114,3 +114,55 @@ def run_detail(d: dict[str, Any]) -> None:
                 console.print(f"  {f}: {note[f]}")
     else:
         console.print("[yellow]no note yet (note debt)[/]")
+
+
+def dataset_counts(version: dict[str, Any]) -> None:
+    """Per-split totals and per-class images / instances of one version."""
+    names = version.get("class_names") or []
+    t = Table(title="per split and class (images / instances)", title_justify="left")
+    t.add_column("split")
+    t.add_column("images", justify="right")
+    t.add_column("instances", justify="right")
+    t.add_column("background", justify="right")
+    for name in names:
+        t.add_column(name, justify="right")
+    for split, c in version["splits"].items():
+        per = c.get("classes", {})
+        cells = [f"{per.get(n, {}).get('images', 0)} / {per.get(n, {}).get('instances', 0)}"
+                 for n in names]
+        t.add_row(split, str(c.get("images", 0)), str(c.get("instances", 0)),
+                  str(c.get("background", 0)), *cells)
+    console.print(t)
+
+
+def dataset_list(items: list[dict[str, Any]]) -> None:
+    t = Table(title="dataset versions", title_justify="left")
+    for col in ("dataset", "version", "tags", "images (train/val/test)", "created", "source"):
+        t.add_column(col, no_wrap=col in ("dataset", "version"))
+    for v in items:
+        counts = "/".join(str(v["splits"].get(s, {}).get("images", "-")) for s in ("train", "val", "test"))
+        t.add_row(v["name"], v["short"], ", ".join(v["tags"]) or "-", counts, when(v["created_at"]),
+                  v["source"] or "-")
+    console.print(t)
+
+
+def dataset_diff(d: dict[str, Any], left: str, right: str) -> None:
+    """Files added / removed / changed per split, and per-class deltas."""
+    if d["clean"]:
+        console.print(f"[green]clean[/]: {right} matches {left}")
+        return
+    console.print(f"[yellow]{right} differs from {left}[/]")
+    for split, s in d.get("splits", {}).items():
+        added, removed, changed = s.get("added", []), s.get("removed", []), s.get("changed", [])
+        if not (added or removed or changed or s.get("classes")):
+            continue
+        console.print(f"  [bold]{split}[/]: +{len(added)} added, -{len(removed)} removed, "
+                      f"~{len(changed)} changed")
+        for label, paths in (("+", added), ("-", removed), ("~", changed)):
+            for p in paths[:5]:
+                console.print(f"    {label} {p}")
+            if len(paths) > 5:
+                console.print(f"    {label} ... and {len(paths) - 5} more")
+        for cls, delta in s.get("classes", {}).items():
+            console.print(f"    {cls}: images {delta.get('images', 0):+d}, "
+                          f"instances {delta.get('instances', 0):+d}")

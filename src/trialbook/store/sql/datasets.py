@@ -53,6 +53,13 @@ class DatasetsMixin(SqlBase):
         with self.db.read() as conn:
             return [_version(r) for r in conn.execute(q)]
 
+    def add_tagged_version(self, version: DatasetVersion, tag: str) -> DatasetTag:
+        """Record a version and bind ``name:tag`` to it in one transaction: a refused tag
+        leaves no version behind."""
+        with self.db.write():
+            self.add_dataset_version(version)
+            return self.set_tag(version.name, tag, version.digest)
+
     def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag:
         """Bind ``name:tag`` to ``digest``. Tags never move: binding the same digest again
         is a no-op; binding another digest raises ``Conflict`` naming the bound one."""
@@ -67,7 +74,7 @@ class DatasetsMixin(SqlBase):
                 return _tag(row)
             conn.execute(dataset_tags.insert().values(name=name, tag=tag, digest=digest,
                                                       created_at=now()))
-        return self.get_tag(name, tag)
+            return self.get_tag(name, tag)
 
     def get_tag(self, name: str, tag: str) -> DatasetTag:
         with self.db.read() as conn:
