@@ -36,7 +36,7 @@ from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, Tri
 from trialbook.store.base import Store
 from trialbook.store.uri import BOOK_DIR, open_store
 
-__all__ = ["Book", "Run", "TrackingWarning", "init", "locate", "start"]
+__all__ = ["Book", "Run", "RunHandle", "TrackingWarning", "init", "locate", "start"]
 
 
 class TrackingWarning(UserWarning):
@@ -126,6 +126,11 @@ class Book:
             raise NotFound(f"no run named {ref!r} in project {project!r}")
         return run
 
+    def attach(self, run: str | RunRecord, project: str | None = None) -> RunHandle:
+        """A handle on an existing run, to add evaluations, artifacts or its note."""
+        record = run if isinstance(run, RunRecord) else self.run(run, project)
+        return RunHandle(self, record)
+
     # starting runs ------------------------------------------------------------------
     def start(
         self,
@@ -185,38 +190,14 @@ class Book:
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
-class Run:
-    """A run being recorded. Use as a context manager, or call ``finish()``."""
+class RunHandle:
+    """A recorded run: add evaluations, artifacts and its note. ``Book.attach`` returns one
+    for a run that already exists (its status does not change); ``Run`` is the live kind."""
 
-    def __init__(self, book: Book, record: RunRecord, *, flush_interval: float = 0.5,
-                 last_epoch: int | None = None) -> None:
+    def __init__(self, book: Book, record: RunRecord) -> None:
         self.book = book
         self.record = record
-        self.last_epoch = last_epoch
-        self._queue: collections.deque[tuple[int, dict[str, float]]] = collections.deque()
-        self._flush_interval = flush_interval
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._flush_lock = threading.Lock()
-        self._finished = False
-        self._warned: set[str] = set()
-        self._last_beat = 0.0
-        self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}",
-                                        daemon=True)
-        self._writer.start()
-        _open_runs.add(self)
 
-    @classmethod
-    def _resume(cls, book: Book, record: RunRecord, *, flush_interval: float) -> Run:
-        now = time.time()
-        book.store.set_run_status(record.id, "running", ended_at=None, heartbeat_at=now)
-        summaries = book.store.get_summaries([record.id])[record.id]
-        last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None),
-                   default=None)
-        return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval,
-                   last_epoch=last)
-
-    # identity -----------------------------------------------------------------------
     @property
     def id(self) -> str:
         return self.record.id
@@ -230,26 +211,7 @@ class Run:
         return self.record.project
 
     def __repr__(self) -> str:
-        return f"<trialbook.Run {self.project}/{self.name} ({self.id[:8]})>"
-
-    # logging --------------------------------------------------------------------------
-    def log(self, metrics: Mapping[str, Any], *, epoch: int) -> None:
-        """Queue one epoch's scalars. Returns at once; a background thread writes them.
-
-        Raises ``InvalidInput`` naming the key and epoch for a non-numeric or infinite
-        value, a negative epoch or a key over 250 characters. NaN is stored and flagged.
-        Logging one (key, epoch) twice keeps the last value.
-        """
-        if self._finished:
-            raise TrialbookError(f"run {self.name!r} is finished; start or resume it to log more")
-        epoch = metric_rules.check_epoch(epoch)
-        clean = metric_rules.check_metrics(metrics, epoch=epoch)
-        if clean:
-            self._queue.append((epoch, clean))
-            if len(self._queue) >= 10_000:
-                self._wake.set()
-        if self.last_epoch is None or epoch > self.last_epoch:
-            self.last_epoch = epoch
+        return f"<trialbook.{type(self).__name__} {self.project}/{self.name} ({self.id[:8]})>"
 
     def log_eval(
         self,
@@ -315,6 +277,56 @@ class Run:
                                     ("result", result), ("next", next), ("text", text))
                   if v is not None}
         return self.book.store.set_note(self.id, fields, who=_who())
+
+
+class Run(RunHandle):
+    """A run being recorded. Use as a context manager, or call ``finish()``."""
+
+    def __init__(self, book: Book, record: RunRecord, *, flush_interval: float = 0.5,
+                 last_epoch: int | None = None) -> None:
+        super().__init__(book, record)
+        self.last_epoch = last_epoch
+        self._queue: collections.deque[tuple[int, dict[str, float]]] = collections.deque()
+        self._flush_interval = flush_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._finished = False
+        self._warned: set[str] = set()
+        self._last_beat = 0.0
+        self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}",
+                                        daemon=True)
+        self._writer.start()
+        _open_runs.add(self)
+
+    @classmethod
+    def _resume(cls, book: Book, record: RunRecord, *, flush_interval: float) -> Run:
+        now = time.time()
+        book.store.set_run_status(record.id, "running", ended_at=None, heartbeat_at=now)
+        summaries = book.store.get_summaries([record.id])[record.id]
+        last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None),
+                   default=None)
+        return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval,
+                   last_epoch=last)
+
+    # logging --------------------------------------------------------------------------
+    def log(self, metrics: Mapping[str, Any], *, epoch: int) -> None:
+        """Queue one epoch's scalars. Returns at once; a background thread writes them.
+
+        Raises ``InvalidInput`` naming the key and epoch for a non-numeric or infinite
+        value, a negative epoch or a key over 250 characters. NaN is stored and flagged.
+        Logging one (key, epoch) twice keeps the last value.
+        """
+        if self._finished:
+            raise TrialbookError(f"run {self.name!r} is finished; start or resume it to log more")
+        epoch = metric_rules.check_epoch(epoch)
+        clean = metric_rules.check_metrics(metrics, epoch=epoch)
+        if clean:
+            self._queue.append((epoch, clean))
+            if len(self._queue) >= 10_000:
+                self._wake.set()
+        if self.last_epoch is None or epoch > self.last_epoch:
+            self.last_epoch = epoch
 
     # writing ---------------------------------------------------------------------------
     def _warn_once(self, what: str, exc: BaseException) -> None:

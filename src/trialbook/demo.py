@@ -84,7 +84,7 @@ def write_dataset(root: Path, counts: dict[str, int], *, seed: int, size: int = 
         _write_pair(root, "train", f"pallet_extra_{i:04d}", *draw_image(rng, size, [0, 0]))
     data_yaml = root / "data.yaml"
     names = "\n".join(f"  {i}: {n}" for i, n in enumerate(CLASSES))
-    data_yaml.write_text(f"path: .\ntrain: images/train\nval: images/val\ntest: images/test\n"
+    data_yaml.write_text(f"train: images/train\nval: images/val\ntest: images/test\n"
                          f"names:\n{names}\n")
     return data_yaml
 

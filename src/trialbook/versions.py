@@ -115,6 +115,14 @@ def manifest_of(book: Book, version: DatasetVersion) -> Manifest:
     return Manifest.from_bytes(book.blobs.get_bytes(version.manifest_digest))
 
 
+def _diff_dict(d: Any) -> dict[str, Any]:
+    """A diff as JSON, with the files added / removed / changed per split at the top."""
+    out = d.to_dict()
+    for kind in ("added", "removed", "changed"):
+        out[kind] = {name: s[kind] for name, s in out["splits"].items() if s[kind]}
+    return out
+
+
 def status(book: Book, ref: str, source: str | os.PathLike[str] | None = None, *,
            progress: bool | None = None) -> dict[str, Any]:
     """The working files (``source``, else where the version was tagged from) against a
@@ -134,7 +142,7 @@ def status(book: Book, ref: str, source: str | os.PathLike[str] | None = None, *
     working = build(book, where, progress=progress)
     diff = diff_manifests(manifest_of(book, version), working)
     return {"dataset": name, "tag": tag_name, "digest": version.digest, "source": str(where),
-            "working_digest": working.digest, **diff.to_dict(), "clean": diff.clean}
+            "working_digest": working.digest, **_diff_dict(diff)}
 
 
 def diff(book: Book, ref_a: str, ref_b: str) -> dict[str, Any]:
@@ -143,7 +151,7 @@ def diff(book: Book, ref_a: str, ref_b: str) -> dict[str, Any]:
     a, b = resolve(book, ref_a), resolve(book, ref_b)
     d = diff_manifests(manifest_of(book, a), manifest_of(book, b))
     return {"from": ref_a, "to": ref_b, "from_digest": a.digest, "to_digest": b.digest,
-            **d.to_dict(), "clean": d.clean}
+            **_diff_dict(d)}
 
 
 def version_dict(book: Book, version: DatasetVersion) -> dict[str, Any]:
@@ -155,6 +163,17 @@ def version_dict(book: Book, version: DatasetVersion) -> dict[str, Any]:
 
 def list_versions(book: Book, name: str | None = None) -> list[dict[str, Any]]:
     return [version_dict(book, v) for v in book.store.list_dataset_versions(name)]
+
+
+def find_tag_for(book: Book, source: str | os.PathLike[str]) -> str | None:
+    """``NAME:TAG`` of a tagged version whose content is the files of ``source`` (the
+    newest tag if several), or None."""
+    digest = build(book, source).digest
+    tags = [t for t in book.store.list_tags() if t.digest == digest]
+    if not tags:
+        return None
+    newest = max(tags, key=lambda t: t.created_at)
+    return f"{newest.name}:{newest.tag}"
 
 
 # --------------------------------------------------------------------------- pinning

@@ -127,11 +127,11 @@ def dataset_counts(version: dict[str, Any]) -> None:
     for name in names:
         t.add_column(name, justify="right")
     for split, c in version["splits"].items():
-        per = c.get("classes", {})
+        per = {row["name"]: row for row in c.get("classes", [])}
         cells = [f"{per.get(n, {}).get('images', 0)} / {per.get(n, {}).get('instances', 0)}"
                  for n in names]
         t.add_row(split, str(c.get("images", 0)), str(c.get("instances", 0)),
-                  str(c.get("background", 0)), *cells)
+                  str(c.get("backgrounds", 0)), *cells)
     console.print(t)
 
 
@@ -163,6 +163,200 @@ def dataset_diff(d: dict[str, Any], left: str, right: str) -> None:
                 console.print(f"    {label} {p}")
             if len(paths) > 5:
                 console.print(f"    {label} ... and {len(paths) - 5} more")
-        for cls, delta in s.get("classes", {}).items():
-            console.print(f"    {cls}: images {delta.get('images', 0):+d}, "
-                          f"instances {delta.get('instances', 0):+d}")
+        for c in s.get("classes", []):
+            console.print(f"    {c['name']}: images {c['images_before']} -> {c['images_after']} "
+                          f"({c['images_delta']:+d}), instances {c['instances_before']} -> "
+                          f"{c['instances_after']} ({c['instances_delta']:+d})")
+
+
+# --------------------------------------------------------------------------- the discipline
+# (project, name, compare, decide, decisions, ship, note(s), lint, noise)
+def _esc(value: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def _plain(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def project_info(d: dict[str, Any]) -> None:
+    shipped = f"    shipped: [bold]{_esc(d['shipped'])}[/]" if d.get("shipped") else ""
+    console.print(f"[bold]project {_esc(d['name'])}[/]  {d['runs']} runs, {d['decisions']} "
+                  f"decisions{shipped}")
+    t = Table(title="protocol", title_justify="left", show_header=False)
+    t.add_column("field")
+    t.add_column("value")
+    for k, v in d["protocol"].items():
+        t.add_row(k, _esc(v) if v is not None else "[yellow]not set[/]")
+    console.print(t)
+    if d["history"]:
+        h = Table(title="protocol history", title_justify="left")
+        for col in ("when", "field", "old", "new", "reason", "who"):
+            h.add_column(col)
+        for c in d["history"]:
+            field = c["field"] + (" [yellow](after runs were compared)[/]" if c["after_comparison"] else "")
+            h.add_row(when(c["at"]), field, _esc(fmt(c["old"])), _esc(fmt(c["new"])),
+                      _esc(c["reason"] or "-"), _esc(c["who"]))
+        console.print(h)
+    else:
+        console.print("protocol history: none (the defaults)")
+    for s in d["test_splits"]:
+        burned = " [red]burned[/]" if s["burned"] else ""
+        console.print(f"test split {str(s['digest'] or 'unknown')[:12]}: {s['reveals_used']} of "
+                      f"{s['test_budget']} reveals used{burned}")
+    for s in d["ships"]:
+        how = f"forced: {_esc(s['reason'])}" if s["forced"] else "on a WIN decision"
+        console.print(f"shipped {_esc(s['run'])} {when(s['at'])} by {_esc(s['who'])} ({how})")
+
+
+def protocol_changed(d: dict[str, Any]) -> None:
+    if not d["changed"]:
+        console.print("nothing changed (the protocol already had these values)")
+    for c in d["changed"]:
+        console.print(f"{c['field']}: {_esc(fmt(c['old']))} -> [bold]{_esc(fmt(c['new']))}[/]")
+    project_info(d)
+
+
+def name_suggestion(d: dict[str, Any]) -> None:
+    console.print(f"[bold]{_esc(d['name'])}[/]")
+    if d["changed"]:
+        t = Table(title=f"config against {d['parent']}", title_justify="left")
+        for col in ("key", d["parent"], "new"):
+            t.add_column(_esc(col))
+        for k, (old, new) in d["changed"].items():
+            t.add_row(_esc(k), _esc(fmt(old)), _esc(fmt(new)))
+        console.print(t)
+    else:
+        console.print(f"the config is the same as {_esc(d['parent'])}'s")
+
+
+def compare_table(d: dict[str, Any]) -> None:
+    label = " [yellow](exploratory)[/]" if d["exploratory"] else ""
+    for w in d["warnings"]:
+        console.print(f"[yellow]warning:[/] {_esc(w)}")
+    if not d["comparable"]:
+        console.print("[red]NOT COMPARABLE[/]: the runs were validated on different val splits")
+    t = Table(title=f"{d['project']}: compared on {_esc(d['metric'])}{label}", title_justify="left")
+    for col in ("#", "run", "dataset", "val split", "best", "final", "@epoch", "converged @",
+                "95% @", "drops", "max drawdown", "curve"):
+        t.add_column(col, justify="right" if col in ("#", "best", "final", "@epoch", "converged @",
+                                                    "95% @", "drops", "max drawdown") else "left",
+                     no_wrap=col in ("run", "dataset", "curve"))
+    for i, r in enumerate(d["runs"], 1):
+        dataset = _esc(r["dataset"] or "-") if r["pinned"] else "[red]UNPINNED[/]"
+        t.add_row(str(i), _esc(r["name"]), dataset, (r["val_split"] or "unknown")[:12],
+                  fmt(r["best"]), fmt(r["final"]), fmt(r["epoch_of_best"]),
+                  fmt(r["convergence_epoch"]), fmt(r["epochs_to_95pct"]), str(r["drop_count"]),
+                  fmt(r["max_drawdown"]), sparkline([v for _, v in r["curve"]]))
+    console.print(t)
+    if d["config_diff"]:
+        names = [r["name"] for r in d["runs"]]
+        c = Table(title="config keys that differ", title_justify="left")
+        c.add_column("key")
+        for n in names:
+            c.add_column(_esc(n))
+        for k, values in d["config_diff"].items():
+            c.add_row(_esc(k), *(_esc(fmt(values.get(n))) for n in names))
+        console.print(c)
+    elif len(d["runs"]) > 1:
+        console.print("configs: identical")
+
+
+def decision(d: dict[str, Any]) -> None:
+    _plain(d["text"])
+
+
+def decisions_list(d: dict[str, Any]) -> None:
+    if not d["decisions"]:
+        console.print("no decisions yet")
+    for x in d["decisions"]:
+        color = "green" if x["verdict"] == "WIN" else "yellow"
+        console.print(f"[bold]{when(x['at'])}[/] by {_esc(x['who'])}: [{color}]{x['verdict']}[/]  "
+                      f"(decision {x['id'][:12]})")
+        _plain(x["text"])
+        console.print()
+
+
+def ship_result(d: dict[str, Any]) -> None:
+    if d["already_shipped"]:
+        console.print(f"{_esc(d['run'])} is already the shipped run of {_esc(d['project'])}")
+        return
+    how = f"[yellow]forced[/]: {_esc(d['reason'])}" if d["forced"] else \
+        f"on WIN decision {str(d['decision_id'])[:12]}"
+    prev = f" (was {_esc(d['previous'])})" if d["previous"] else ""
+    console.print(f"shipped [bold]{_esc(d['run'])}[/] in {_esc(d['project'])}{prev}, {how}")
+
+
+def note_view(d: dict[str, Any]) -> None:
+    note = d["note"]
+    if not note:
+        console.print(f"{_esc(d['run'])}: [yellow]no note yet[/]")
+        return
+    console.print(f"[bold]{_esc(d['run'])}[/] note (version {note['version']}, {when(note['updated_at'])})")
+    for f in ("hypothesis", "change", "result", "next", "text"):
+        if note[f]:
+            console.print(f"  {f}: {_esc(note[f])}")
+
+
+def note_draft(d: dict[str, Any]) -> None:
+    against = f"against {_esc(d['parent'])}" if d["parent"] else "(no parent run)"
+    console.print(f"[bold]{_esc(d['run'])}[/] result draft {against}:")
+    _plain(f"  {d['draft']}")
+    if d["saved"]:
+        console.print("saved as the note's result")
+    else:
+        console.print("(not saved; add --save to write it in the note)")
+
+
+def note_history(d: dict[str, Any]) -> None:
+    if not d["history"]:
+        console.print(f"{_esc(d['run'])}: no note yet")
+        return
+    t = Table(title=f"{_esc(d['run'])}: note history", title_justify="left")
+    for col in ("version", "when", "hypothesis", "change", "result", "next", "text"):
+        t.add_column(col)
+    for v in d["history"]:
+        t.add_row(str(v["version"]), when(v["at"]), *(_esc(v[f]) for f in
+                                                      ("hypothesis", "change", "result", "next", "text")))
+    console.print(t)
+
+
+def notes_search(d: dict[str, Any]) -> None:
+    if not d["hits"]:
+        console.print(f"no note matches {_esc(d['query'])}")
+        return
+    t = Table(title=f"notes matching {_esc(d['query'])}", title_justify="left")
+    for col in ("run", "hypothesis", "change", "result", "next"):
+        t.add_column(col, no_wrap=col == "run")
+    for h in d["hits"]:
+        t.add_row(_esc(f"{h['project']}/{h['run']}"), *(_esc(h[f]) for f in
+                                                        ("hypothesis", "change", "result", "next")))
+    console.print(t)
+
+
+def lint_report(d: dict[str, Any]) -> None:
+    if d["problems"]:
+        t = Table(title=f"lint: {len(d['problems'])} problem(s)", title_justify="left")
+        for col in ("project", "run", "kind", "detail"):
+            t.add_column(col, no_wrap=col in ("run", "kind"))
+        for p in d["problems"]:
+            t.add_row(_esc(p["project"]), _esc(p["run"] or "-"), p["kind"], _esc(p["detail"]))
+        console.print(t)
+    else:
+        console.print("[green]lint: no problems[/]")
+    if d["notices"]:
+        console.print("legacy-named (imported with their old names): " + ", ".join(
+            _esc(n["run"]) for n in d["notices"]))
+
+
+def noise_estimate(d: dict[str, Any]) -> None:
+    console.print(f"[bold]{_esc(d['project'])}[/]: noise of {_esc(d['metric'])}")
+    _plain(d["message"])
+    if d["enough"]:
+        verb = "set" if d["applied"] else "suggested (add --apply to set it)"
+        console.print(f"noise threshold {d['suggested_noise']:.3f} {verb}; the protocol had "
+                      f"{d['current_noise']}")
+    else:
+        console.print(f"keeping the protocol's noise threshold {d['current_noise']}")

@@ -1,0 +1,251 @@
+"""Live tracking of Ultralytics YOLO training: one line, ``track(model, ...)``.
+
+Facts this module relies on (checked on ultralytics 8.4):
+
+* ``on_pretrain_routine_end`` runs after the dataset is resolved (``trainer.data``) and
+  before the first epoch: the run starts there, pinned to the tagged dataset version the
+  ``data.yaml`` matches (refused on a mismatch unless unpinned is asked for);
+* ``on_fit_epoch_end`` runs after each epoch's validation with ``trainer.epoch`` counted
+  from 0; ``results.csv`` numbers that epoch ``trainer.epoch + 1``, and so does trialbook.
+  At ``on_train_epoch_end`` ``trainer.metrics`` still holds the previous epoch's values;
+* after the last epoch ``final_eval`` validates ``best.pt`` and fires ``on_fit_epoch_end``
+  once more, with no ``on_train_epoch_end`` before it: that call is logged as the run's
+  val evaluation (per-class AP, confusion matrix, speed), not as another epoch;
+* ``metrics.box.maps`` gives every class the overall mAP when the class has no AP of its
+  own; only the classes in ``ap_class_index`` are recorded;
+* the confusion matrix is filled only with ``plots=True``; a matrix of zeros is not kept.
+
+Tracking never stops training, with one exception by design: a run whose dataset does not
+match its tag is refused before the first epoch (pass ``allow_unpinned=True`` to record it
+as UNPINNED instead). Any other tracking fault becomes a ``TrackingWarning``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trialbook.api import Book, Run, TrackingWarning
+from trialbook.errors import TrialbookError
+
+__all__ = ["Tracker", "evaluate", "per_class_ap", "track"]
+
+TASK_METRIC = {"segment": "seg", "pose": "pose"}
+
+
+def _guard(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Turn a tracking fault inside a callback into a warning."""
+
+    def wrap(fn: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def inner(self: Tracker, trainer: Any) -> None:
+            try:
+                fn(self, trainer)
+            except Exception as exc:  # noqa: BLE001 - never stop training for tracking
+                warnings.warn(f"trialbook: {what} failed: {exc}", TrackingWarning, stacklevel=2)
+
+        return inner
+
+    return wrap
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def device_name(device: Any) -> str:
+    """A readable name of a torch device: the GPU's name, else the CPU's."""
+    text = str(device)
+    if text.startswith("cuda"):
+        try:
+            import torch
+
+            index = int(text.split(":")[1]) if ":" in text else 0
+            return str(torch.cuda.get_device_name(index))
+        except Exception:  # noqa: BLE001
+            return text
+    return "cpu" if text.startswith("cpu") else text
+
+
+def per_class_ap(metrics: Any, names: dict[int, str] | list[str], task: str | None) -> dict[str, float]:
+    """Per-class AP of a validator's metrics, for the classes that have an AP of their own."""
+    part = getattr(metrics, TASK_METRIC.get(task or "", "box"), None) or getattr(metrics, "box", None)
+    if part is None:
+        return {}
+    lookup = dict(enumerate(names)) if isinstance(names, list) else dict(names)
+    index = getattr(part, "ap_class_index", None)
+    if index is None or len(index) == 0:
+        index = getattr(metrics, "ap_class_index", None)
+    index = [] if index is None else [int(i) for i in index]
+    ap = [float(v) for v in getattr(part, "ap", [])]  # mAP50-95 per class, ap_class_index order
+    out: dict[str, float] = {}
+    if ap and len(ap) == len(index):
+        for cls, value in zip(index, ap, strict=True):
+            out[lookup.get(int(cls), str(int(cls)))] = float(value)
+    return out
+
+
+def confusion(validator: Any) -> tuple[list[list[float]] | None, list[str] | None]:
+    cm = getattr(validator, "confusion_matrix", None)
+    matrix = getattr(cm, "matrix", None)
+    if matrix is None or float(matrix.sum()) == 0.0:
+        return None, None
+    names = getattr(validator, "names", None) or {}
+    class_names = [names[i] for i in sorted(names)] if isinstance(names, dict) else list(names)
+    return [[float(v) for v in row] for row in matrix.tolist()], class_names
+
+
+def latency(validator: Any) -> tuple[float | None, dict[str, float]]:
+    speed = dict(getattr(validator, "speed", None) or {})
+    if not speed:
+        return None, {}
+    total = sum(float(speed.get(k, 0.0)) for k in ("preprocess", "inference", "postprocess"))
+    return total, {f"speed/{k}": float(v) for k, v in speed.items()}
+
+
+class Tracker:
+    """The callbacks that record one training of one model."""
+
+    def __init__(self, *, project: str, name: str, dataset: str | None = None,
+                 parent: str | None = None, allow_unpinned: bool = False,
+                 uri: str | None = None, book: Book | None = None,
+                 tags: dict[str, str] | None = None) -> None:
+        self.project, self.name, self.dataset, self.parent = project, name, dataset, parent
+        self.allow_unpinned = allow_unpinned
+        self.uri = uri
+        self.book = book
+        self.tags = tags or {}
+        self.run: Run | None = None
+        self._train_epoch: int | None = None
+        self._ended = False
+
+    # -- callbacks ---------------------------------------------------------------------
+    def on_pretrain_routine_end(self, trainer: Any) -> None:
+        """Start the run. A dataset mismatch is refused here, before the first epoch."""
+        book = self.book or Book.open(self.uri)
+        self.book = book
+        data_yaml = (getattr(trainer, "data", None) or {}).get("yaml_file") or trainer.args.data
+        config = _plain(dict(vars(trainer.args)))
+        config["save_dir"] = str(trainer.save_dir)
+        dataset = self.dataset
+        if dataset is None and data_yaml:
+            from trialbook.versions import find_tag_for
+
+            dataset = find_tag_for(book, data_yaml)
+        try:
+            self.run = book.start(self.project, self.name, dataset=dataset, parent=self.parent,
+                                  config=config, allow_unpinned=self.allow_unpinned,
+                                  dataset_source=data_yaml if dataset else None,
+                                  tags={"task": str(trainer.args.task), "source": "ultralytics",
+                                        **self.tags})
+        except TrialbookError:
+            raise  # a refused name or dataset stops this training before it starts
+        except Exception as exc:  # noqa: BLE001
+            warnings.warn(f"trialbook: could not start run {self.name!r} ({exc}); training goes "
+                          "on untracked", TrackingWarning, stacklevel=2)
+
+    @_guard("marking the epoch")
+    def on_train_epoch_end(self, trainer: Any) -> None:
+        self._train_epoch = trainer.epoch
+
+    @_guard("logging the epoch")
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        if self.run is None:
+            return
+        if self._train_epoch is not None and self._train_epoch == trainer.epoch:
+            self._train_epoch = None
+            values = {**trainer.label_loss_items(trainer.tloss, prefix="train"),
+                      **(trainer.metrics or {}), **(trainer.lr or {})}
+            self.run.log(values, epoch=trainer.epoch + 1)
+            return
+        self._final_eval(trainer)  # final_eval's validation of best.pt
+
+    def _final_eval(self, trainer: Any) -> None:
+        assert self.run is not None
+        validator = trainer.validator
+        metrics = {k: v for k, v in (trainer.metrics or {}).items()}
+        names = (getattr(trainer, "data", None) or {}).get("names") or getattr(validator, "names", {})
+        matrix, class_names = confusion(validator)
+        total, speeds = latency(validator)
+        self.run.log_eval(
+            "val", {**metrics, **speeds},
+            per_class_ap=per_class_ap(getattr(validator, "metrics", None), names, trainer.args.task),
+            confusion_matrix=matrix, class_names=class_names, latency_ms=total,
+            device=device_name(trainer.device))
+
+    @_guard("finishing the run")
+    def on_train_end(self, trainer: Any) -> None:
+        if self.run is None:
+            return
+        for weights in (trainer.best, trainer.last):
+            if Path(weights).exists():
+                self.run.log_artifact(weights)
+        results = Path(trainer.save_dir) / "results.csv"
+        if results.exists():
+            self.run.log_artifact(results)
+        self._ended = True
+        self.run.finish("finished")
+
+    def teardown(self, trainer: Any) -> None:
+        """Always runs last: a training that never reached on_train_end failed."""
+        if self.run is not None and not self._ended:
+            self._ended = True
+            self.run.finish("failed")
+
+    def register(self, model: Any) -> Tracker:
+        for event in ("on_pretrain_routine_end", "on_train_epoch_end", "on_fit_epoch_end",
+                      "on_train_end", "teardown"):
+            model.add_callback(event, getattr(self, event))
+        return self
+
+
+def track(model: Any, *, project: str, name: str, dataset: str | None = None,
+          parent: str | None = None, allow_unpinned: bool = False, uri: str | None = None,
+          book: Book | None = None) -> Tracker:
+    """Record ``model.train(...)`` as the run ``name`` of ``project``.
+
+    ``dataset="pallets:v3"`` names the tagged version; without it, the version whose
+    digest matches the training ``data.yaml`` is found, and training is refused when none
+    matches (unless ``allow_unpinned=True``)."""
+    return Tracker(project=project, name=name, dataset=dataset, parent=parent,
+                   allow_unpinned=allow_unpinned, uri=uri, book=book).register(model)
+
+
+def evaluate(weights: str | Path, *, run: str, split: str = "test", data: str | None = None,
+             project: str | None = None, uri: str | None = None, book: Book | None = None,
+             **val_args: Any) -> dict[str, Any]:
+    """Validate ``weights`` on one split (``model.val(split=...)``) and record it as an
+    evaluation of ``run``; a test evaluation is sealed. Returns what was recorded, without
+    the numbers of a sealed one."""
+    from ultralytics import YOLO
+
+    book = book or Book.open(uri)
+    record = book.run(run, project)
+    data = data or record.config.get("data")
+    if not data:
+        raise TrialbookError(f"run {record.name!r} records no data.yaml: pass data=")
+    model = YOLO(str(weights))
+    seen: dict[str, Any] = {}
+    model.add_callback("on_val_end", lambda validator: seen.setdefault("validator", validator))
+    val_args.setdefault("plots", True)
+    metrics = model.val(data=data, split=split, **val_args)
+    validator = seen.get("validator")
+    matrix, class_names = confusion(validator) if validator is not None else (None, None)
+    total, speeds = latency(validator if validator is not None else metrics)
+    task = record.tags.get("task") or getattr(model, "task", None)
+    handle = book.attach(record)
+    evaluation = handle.log_eval(
+        split, {**dict(getattr(metrics, "results_dict", {}) or {}), **speeds},
+        per_class_ap=per_class_ap(metrics, getattr(metrics, "names", {}) or model.names, task),
+        confusion_matrix=matrix, class_names=class_names, latency_ms=total,
+        device=device_name(getattr(validator, "device", "cpu")))
+    return {"run": record.name, "split": split, "sealed": evaluation.sealed}
