@@ -142,6 +142,8 @@ def db_upgrade(uri: str | None) -> None:
 
 # sub-command groups register themselves on ``cli``
 from trialbook.cli import data as _data  # noqa: E402,F401
+from trialbook.cli import discipline as _discipline  # noqa: E402,F401
+from trialbook.cli import imports as _imports  # noqa: E402,F401
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def _guard(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
         def inner(self: Tracker, trainer: Any) -> None:
             try:
                 fn(self, trainer)
-            except Exception as exc:  # noqa: BLE001 - never stop training for tracking
+            except Exception as exc:
                 warnings.warn(f"trialbook: {what} failed: {exc}", TrackingWarning, stacklevel=2)
 
         return inner
@@ -71,7 +71,7 @@ def device_name(device: Any) -> str:
 
             index = int(text.split(":")[1]) if ":" in text else 0
             return str(torch.cuda.get_device_name(index))
-        except Exception:  # noqa: BLE001
+        except Exception:
             return text
     return "cpu" if text.startswith("cpu") else text
 
@@ -149,7 +149,7 @@ class Tracker:
                                         **self.tags})
         except TrialbookError:
             raise  # a refused name or dataset stops this training before it starts
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             warnings.warn(f"trialbook: could not start run {self.name!r} ({exc}); training goes "
                           "on untracked", TrackingWarning, stacklevel=2)
 

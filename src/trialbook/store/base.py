@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from trialbook.core.entities import (
@@ -20,6 +21,20 @@ from trialbook.core.entities import (
 
 # (key, epoch, value); a NaN value is stored and counted in SeriesSummary.nan_count.
 PointTuple = tuple[str, int, float]
+
+
+@dataclass(frozen=True)
+class Ship:
+    """One ``trialbook ship``: the run marked deployed, on a WIN decision or forced."""
+
+    id: int
+    project: str
+    run_id: str
+    decision_id: str | None
+    forced: bool
+    reason: str | None
+    who: str
+    at: float
 
 
 @runtime_checkable
@@ -80,6 +95,20 @@ class Store(Protocol):
     # decisions -----------------------------------------------------------------
     def add_decision(self, decision: Decision) -> Decision: ...
     def list_decisions(self, project: str | None = None) -> list[Decision]: ...
+
+    # the discipline: notes search, comparisons, ships ---------------------------
+    def search_notes(
+        self, text: str, *, project: str | None = None, limit: int = 50
+    ) -> list[Note]: ...
+    def record_comparison(
+        self, project: str, run_ids: Sequence[str], metric: str, *, exploratory: bool, who: str
+    ) -> None: ...
+    def first_comparison_at(self, project: str) -> float | None: ...
+    def ship_run(
+        self, project: str, run_id: str, *, decision_id: str | None, forced: bool,
+        reason: str | None, who: str,
+    ) -> Ship: ...
+    def list_ships(self, project: str) -> list[Ship]: ...
 
     # dataset versions -----------------------------------------------------------
     def add_dataset_version(self, version: DatasetVersion) -> DatasetVersion: ...

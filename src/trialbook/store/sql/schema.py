@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 metadata = sa.MetaData()
 
@@ -159,6 +159,24 @@ ships = sa.Table(
     sa.Column("who", sa.String(200), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+# every compare on a project, so that a later change of the comparison metric is known
+# to come after runs were compared (migration 0002)
+comparisons = sa.Table(
+    "comparisons", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("metric", sa.String(250), nullable=False),
+    sa.Column("exploratory", sa.Boolean, nullable=False),
+    sa.Column("run_ids", sa.JSON, nullable=False),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+# Full-text search of notes (migration 0002) is not in this metadata: on SQLite the FTS5
+# table ``notes_fts`` (with its shadow tables and triggers), on PostgreSQL the GIN index
+# ``ix_notes_fts`` on an expression. Schema comparisons leave out these names.
+SEARCH_OBJECTS = ("notes_fts", "ix_notes_fts")
 
 dataset_versions = sa.Table(
     "dataset_versions", metadata,

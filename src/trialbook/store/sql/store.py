@@ -10,9 +10,11 @@ from trialbook.store.sql.metrics import MetricsMixin
 from trialbook.store.sql.projects import ProjectsMixin
 from trialbook.store.sql.records import RecordsMixin
 from trialbook.store.sql.runs import RunsMixin
+from trialbook.store.sql.search import DisciplineMixin
 
 
-class SqlStore(ProjectsMixin, RunsMixin, MetricsMixin, RecordsMixin, DatasetsMixin):
+class SqlStore(ProjectsMixin, RunsMixin, MetricsMixin, RecordsMixin, DatasetsMixin,
+               DisciplineMixin):
     """A book in a SQL database. ``blob_dir`` is where embedded books keep artifact bytes."""
 
     def __init__(self, url: str, *, display_uri: str | None = None,
