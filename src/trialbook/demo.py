@@ -71,21 +71,22 @@ def draw_image(rng: random.Random, size: int, classes: list[int]) -> tuple[bytes
 
 
 def write_dataset(root: Path, counts: dict[str, int], *, seed: int, size: int = 64,
-                  extra_pallets: int = 0) -> Path:
+                  extra_pallets: int = 0, classes: list[str] | None = None) -> Path:
     """Write (or extend) a YOLO dataset under ``root``; return its ``data.yaml``."""
     rng = random.Random(seed)
+    names = classes or CLASSES
     for split, n in counts.items():
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         for i in range(n):
-            classes = [rng.randrange(len(CLASSES)) for _ in range(rng.randrange(1, 4))]
-            _write_pair(root, split, f"{split}_{i:04d}", *draw_image(rng, size, classes))
+            drawn = [rng.randrange(len(names)) for _ in range(rng.randrange(1, 4))]
+            _write_pair(root, split, f"{split}_{i:04d}", *draw_image(rng, size, drawn))
     for i in range(extra_pallets):
         _write_pair(root, "train", f"pallet_extra_{i:04d}", *draw_image(rng, size, [0, 0]))
     data_yaml = root / "data.yaml"
-    names = "\n".join(f"  {i}: {n}" for i, n in enumerate(CLASSES))
+    listed = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
     data_yaml.write_text(f"train: images/train\nval: images/val\ntest: images/test\n"
-                         f"names:\n{names}\n")
+                         f"names:\n{listed}\n")
     return data_yaml
 
 

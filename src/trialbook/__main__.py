@@ -1,0 +1,5 @@
+"""``python -m trialbook`` runs the command line."""
+
+from trialbook.cli.main import main
+
+main()

@@ -1,0 +1,109 @@
+"""A real end-to-end run: two tiny Ultralytics trainings that differ in one thing
+(imgsz 128 against 160), tracked live, evaluated on the test split, then compared and
+decided on with the CLI. CPU, offline, about a minute.
+
+Needs the ultralytics extra (``make install`` has it). Without it the test is skipped,
+unless ``TRIALBOOK_REQUIRE_EXTRAS=1`` (CI), which makes its absence a failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+MAP = "metrics/mAP50-95(B)"
+
+
+def _require_ultralytics() -> None:
+    if importlib.util.find_spec("ultralytics") is None:
+        if os.environ.get("TRIALBOOK_REQUIRE_EXTRAS") == "1":
+            pytest.fail("TRIALBOOK_REQUIRE_EXTRAS=1 but ultralytics is not installed")
+        pytest.skip("ultralytics is not installed (make install installs it)")
+
+
+def trialbook(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "TRIALBOOK_URI"}
+    return subprocess.run([sys.executable, "-m", "trialbook", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def yolo_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _require_ultralytics()
+    root = tmp_path_factory.mktemp("yolo") / "book"
+    done = trialbook("demo", "--yolo", str(root), cwd=root.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def test_live_tracking_matches_what_ultralytics_wrote(yolo_book: Path) -> None:
+    import trialbook as tb
+
+    book = tb.Book.open(str(yolo_book))
+    for name in ("v1_imgsz_128", "v2_imgsz_160"):
+        run = book.run(name, "shapes")
+        assert run.status == "finished" and run.pinned and run.dataset == "shapes:v1"
+        assert run.config["imgsz"] in (128, 160) and run.env["packages"]["ultralytics"]
+        with open(yolo_book / "runs" / name / "results.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        epochs = [int(float(r["epoch"])) for r in rows]
+        history = book.store.get_history([run.id], MAP)[run.id]
+        assert [e for e, _ in history] == epochs == [1, 2, 3]
+        for (_, value), row in zip(history, rows, strict=True):
+            assert value == pytest.approx(float(row[MAP]), abs=1e-5)
+        keys = set(book.store.get_summaries([run.id])[run.id])
+        assert {"train/box_loss", "val/box_loss", "lr/pg0", MAP} <= keys
+        val, test = book.store.list_evaluations([run.id], reveal=True)
+        assert val.split == "val" and not val.sealed and MAP in val.metrics
+        assert set(val.per_class_ap) <= {"square", "bar", "block"}
+        assert val.latency_ms is not None and val.latency_ms > 0 and val.device == "cpu"
+        if val.confusion_matrix is not None:
+            assert len(val.confusion_matrix) == 4 and sum(map(sum, val.confusion_matrix)) > 0
+        assert test.split == "test" and test.sealed and MAP in test.metrics
+        assert test.split_digest == run.split_digests["test"]
+        assert {a.name for a in book.store.list_artifacts(run.id)} >= {"best.pt", "last.pt"}
+        note = book.store.get_notes([run.id])[run.id]
+        assert note.hypothesis and note.change and note.result
+
+
+def test_compare_and_decide_with_the_cli(yolo_book: Path) -> None:
+    compared = trialbook("compare", "v1_imgsz_128", "v2_imgsz_160", "--project", "shapes",
+                         "--json", cwd=yolo_book)
+    assert compared.returncode == 0, compared.stderr
+    data = json.loads(compared.stdout)
+    assert data["metric"] == MAP and data["exploratory"] is False and data["comparable"] is True
+    assert {r["name"] for r in data["runs"]} == {"v1_imgsz_128", "v2_imgsz_160"}
+
+    decided = trialbook("decide", "v2_imgsz_160", "--baseline", "v1_imgsz_128",
+                        "--project", "shapes", "--json", cwd=yolo_book)
+    assert decided.returncode == 0, decided.stderr
+    decision = json.loads(decided.stdout)
+    assert decision["verdict"] in ("WIN", "MORE_EXPERIMENTS")
+    assert [g["gate"] for g in decision["gates"]] == ["improvement", "per_class", "test_set",
+                                                      "latency"]
+    latency = next(g for g in decision["gates"] if g["gate"] == "latency")
+    assert latency["passed"] is True, latency  # CPU inference of a 128 px yolo11n: well under 200 ms
+    assert decision["test_reveals_used"] >= 1
+
+
+def test_show_keeps_the_test_split_sealed(yolo_book: Path) -> None:
+    import trialbook as tb
+
+    book = tb.Book.open(str(yolo_book))
+    run = book.run("v1_imgsz_128", "shapes")
+    test = [e for e in book.store.list_evaluations([run.id], reveal=True) if e.split == "test"][0]
+    shown = trialbook("show", "v1_imgsz_128", "--project", "shapes", "--json", cwd=yolo_book)
+    assert shown.returncode == 0
+    data = json.loads(shown.stdout)
+    sealed = [e for e in data["evaluations"] if e["split"] == "test"][0]
+    assert sealed["sealed"] is True and sealed["metrics"] is None
+    assert json.dumps(test.per_class_ap) not in shown.stdout
