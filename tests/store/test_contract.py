@@ -163,3 +163,9 @@ def test_dataset_tags_never_move(store):
     assert [t.tag for t in store.list_tags("pallets")] == ["v1"]
     with pytest.raises(NotFound):
         store.get_tag("pallets", "v9")
+
+
+def test_a_key_without_points_adds_nothing(store):
+    r = make_run(store)
+    store.log_batch(r.id, {MAP: {}, "train/box_loss": {0: 1.0}})
+    assert set(store.get_summaries([r.id])[r.id]) == {"train/box_loss"}

@@ -92,7 +92,7 @@ class MetricsMixin(SqlBase):
         """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
         the same series-major, ``{key: {epoch: value}}``."""
         if isinstance(batch, Mapping):
-            by_key = batch
+            by_key = {k: v for k, v in batch.items() if v}  # a key with no points adds nothing
         else:
             by_key = defaultdict(dict)
             for key, epoch, value in batch:

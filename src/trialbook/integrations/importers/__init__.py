@@ -1,0 +1,18 @@
+"""Importers: runs recorded elsewhere, brought into a book with one command.
+
+* ``ultralytics_runs.import_ultralytics``: Ultralytics run folders (``results.csv`` and
+  ``args.yaml``; YOLOv5 ``opt.yaml``), every task;
+* ``mlflow_store.import_mlflow``: an MLflow file store (``mlruns/``) or SQLite database;
+* ``tensorboard_events.import_tensorboard``: scalar event files (needs the ``tensorboard``
+  extra).
+
+Every importer parses a source completely before writing anything, so a source that
+cannot be read leaves nothing behind; it is reported with its path (and line) and the
+other sources go on. Importing the same source twice changes nothing: each imported run
+carries an ``import.source`` tag, and a source already in the book is skipped.
+``common.ImportReport`` says what was imported, skipped and what failed.
+"""
+
+from trialbook.integrations.importers.common import ImportedRun, ImportReport, Problem, SkippedRun
+
+__all__ = ["ImportReport", "ImportedRun", "Problem", "SkippedRun"]

@@ -1,0 +1,251 @@
+"""Import TensorBoard scalars from event files (``events.out.tfevents.*``).
+
+Needs the ``tensorboard`` extra (``pip install 'trialbook[tensorboard]'``): the files are
+read with TensorBoard's own record reader and its compatibility layers, so scalars written
+by TensorFlow 1 (``simple_value``), TensorFlow 2 / ``tensorboard.summary`` (scalar
+tensors) and ``torch.utils.tensorboard`` all come in the same way. Without the package the
+import stops with an error saying how to install it.
+
+* One run per folder that holds event files (several files in one folder, a restarted
+  training, are one run). The run is named after the folder's path under ``PATH`` (``/``
+  becoming ``_``), or the folder's name when ``PATH`` is the run folder itself.
+* Project: ``project=``, else ``tensorboard``.
+* Each scalar tag becomes a metric key, each step an epoch; several values at one step keep
+  the last written (by wall time). Other summaries (images, histograms, text) are ignored.
+* Created and ended at the first and last event's wall time; status ``finished``.
+* TensorBoard's reader stops quietly at a damaged record (it takes it for a file still being
+  written). This importer also walks each file's record framing (lengths and their
+  checksums), so damage is reported: a record that fails a checksum fails the folder, with
+  the file and the byte offset; a last record cut short (a writer stopped mid-write) is a
+  warning, and the records before it are imported.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from trialbook.integrations.importers.common import (
+    TAG_PATH,
+    ImportReport,
+    MissingDependency,
+    ParsedRun,
+    Problem,
+    SkippedRun,
+    SourceError,
+    Writer,
+    finite,
+    infinity_warning,
+)
+
+if TYPE_CHECKING:
+    from trialbook.api import Book
+
+__all__ = ["DEFAULT_PROJECT", "find_event_folders", "import_tensorboard", "read_event_folder"]
+
+TOOL = "tensorboard"
+DEFAULT_PROJECT = "tensorboard"
+EVENT_MARKER = "tfevents"
+INSTALL_HINT = "pip install 'trialbook[tensorboard]'"
+
+
+def _tensorboard() -> SimpleNamespace:
+    """The reader modules of the tensorboard package, or a clear error."""
+    try:
+        from tensorboard import data_compat, dataclass_compat
+        from tensorboard.backend.event_processing import event_file_loader
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.util import tensor_util
+    except ImportError as exc:
+        raise MissingDependency(
+            f"reading TensorBoard event files needs the tensorboard package ({exc}): "
+            f"{INSTALL_HINT}") from exc
+
+    return SimpleNamespace(data_compat=data_compat, dataclass_compat=dataclass_compat,
+                           loader=event_file_loader, event_pb2=event_pb2,
+                           summary_pb2=summary_pb2, tensor_util=tensor_util)
+
+
+def _is_event_file(name: str) -> bool:
+    return EVENT_MARKER in name and not name.startswith(".")
+
+
+def find_event_folders(path: str | os.PathLike[str]) -> list[Path]:
+    """Folders at or under ``path`` that hold event files (hidden folders not entered)."""
+    root = Path(path).resolve()
+    if root.is_file():
+        return [root.parent] if _is_event_file(root.name) else []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if any(_is_event_file(f) for f in filenames):
+            found.append(Path(dirpath))
+    return sorted(found)
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    """The TFRecord checksum: CRC-32C (Castagnoli), rotated and offset."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _framing(path: Path) -> tuple[list[int], int | None, int | None]:
+    """Walk a TFRecord file's framing: ``(offsets of the records whose length header is
+    sound, offset of a last record cut short or None, offset of a damaged length header or
+    None)``. Only the 12-byte headers are read; the records' own checksums are left to
+    TensorBoard's reader."""
+    offsets: list[int] = []
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 0
+        while pos < size:
+            header = f.read(12)
+            if len(header) < 12:
+                return offsets, pos, None
+            (length,) = struct.unpack("<Q", header[:8])
+            (crc,) = struct.unpack("<I", header[8:])
+            if crc != _masked_crc32c(header[:8]):
+                return offsets, None, pos
+            end = pos + 12 + length + 4
+            if end > size:
+                return offsets, pos, None
+            offsets.append(pos)
+            pos = end
+            f.seek(pos)
+    return offsets, None, None
+
+
+def read_event_folder(folder: str | os.PathLike[str]) -> tuple[
+        dict[str, dict[int, tuple[float, float]]], list[Problem], list[Problem]]:
+    """``({tag: {step: (wall_time, value)}}, warnings, infinities)`` of the scalar
+    summaries in the event files of ``folder`` (not its subfolders). Raises
+    ``SourceError`` for a damaged file."""
+    tb = _tensorboard()
+    folder = Path(folder)
+    scalar_class = tb.summary_pb2.DATA_CLASS_SCALAR
+    initial_metadata: dict[str, Any] = {}
+    scalar_tags: set[str] = set()
+    scalars: dict[str, dict[int, tuple[float, float]]] = {}
+    warnings: list[Problem] = []
+    infinities: list[Problem] = []
+    problems: list[Problem] = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and _is_event_file(p.name)):
+        try:
+            offsets, cut_at, damaged_at = _framing(path)
+            records = list(tb.loader.RawEventFileLoader(str(path)).Load())
+        except OSError as exc:
+            problems.append(Problem(str(path), f"cannot be read: {exc.strerror or exc}"))
+            continue
+        if len(records) < len(offsets) or damaged_at is not None:
+            bad = min(len(records), len(offsets))
+            at = offsets[bad] if bad < len(offsets) else damaged_at
+            problems.append(Problem(str(path), f"record {bad + 1} (byte {at}) is damaged "
+                                               f"(checksum mismatch); TensorBoard reads only the "
+                                               f"{len(records)} record(s) before it"))
+            continue
+        if cut_at is not None:
+            warnings.append(Problem(str(path), f"the last record (byte {cut_at}) is cut short, "
+                                               "as when a writer stops mid-write; the "
+                                               f"{len(records)} complete record(s) are imported"))
+        for index, record in enumerate(records):
+            try:
+                event = tb.event_pb2.Event.FromString(record)
+            except Exception as exc:  # protobuf's DecodeError
+                problems.append(Problem(str(path), f"record {index + 1} (byte {offsets[index]}) "
+                                                   f"is not a TensorBoard event: {exc}"))
+                break
+            event = tb.data_compat.migrate_event(event)
+            for migrated in tb.dataclass_compat.migrate_event(event, initial_metadata):
+                if not migrated.HasField("summary"):
+                    continue
+                for value in migrated.summary.value:
+                    if value.metadata.data_class == scalar_class:
+                        scalar_tags.add(value.tag)
+                    if value.tag not in scalar_tags or not value.HasField("tensor"):
+                        continue
+                    try:
+                        number = float(tb.tensor_util.make_ndarray(value.tensor).item())
+                    except (TypeError, ValueError) as exc:
+                        problems.append(Problem(str(path), f"scalar {value.tag!r} at step "
+                                                           f"{migrated.step}: {exc}"))
+                        continue
+                    number = finite(number, infinities, Problem(
+                        str(path), f"scalar {value.tag!r} step {migrated.step}"))
+                    series = scalars.setdefault(value.tag, {})
+                    old = series.get(migrated.step)
+                    if old is None or migrated.wall_time >= old[0]:
+                        series[migrated.step] = (migrated.wall_time, number)
+    if problems:
+        raise SourceError(problems)
+    return scalars, warnings, infinities
+
+
+def _run_name(folder: Path, root: Path) -> str:
+    if folder == root:
+        return folder.name or "run"
+    return "_".join(folder.relative_to(root).parts)
+
+
+def import_tensorboard(book: Book, path: str | os.PathLike[str], *,
+                       project: str | None = None) -> ImportReport:
+    """Import every folder of event files at or under ``path`` (see the module docstring).
+
+    Raises ``MissingDependency`` when tensorboard is not installed (before reading
+    anything) and ``InvalidInput`` when ``path`` holds no event file."""
+    from trialbook.errors import InvalidInput
+
+    _tensorboard()
+    given = Path(path)
+    if not given.exists():
+        raise InvalidInput(f"{given}: no such file or folder")
+    root = given.resolve()
+    folders = find_event_folders(root)
+    if not folders:
+        raise InvalidInput(f"{given} holds no TensorBoard event files (events.out.tfevents.*)")
+    if root.is_file():
+        root = root.parent
+    report = ImportReport(TOOL)
+    writer = Writer(book, report)
+    for folder in folders:
+        if writer.already_imported(TOOL, str(folder), str(folder)):
+            continue
+        try:
+            scalars, warnings, infinities = read_event_folder(folder)
+        except SourceError as exc:
+            report.failed.extend(exc.problems)
+            continue
+        if not scalars:
+            report.warnings.extend(warnings)
+            report.skipped.append(SkippedRun(str(folder), "no scalar summaries in its event files"))
+            continue
+        times = [t for series in scalars.values() for t, _ in series.values()]
+        run = ParsedRun(
+            tool=TOOL, key=str(folder), path=str(folder), project=project or DEFAULT_PROJECT,
+            name=_run_name(folder, root), status="finished", created_at=min(times),
+            ended_at=max(times),
+            metrics={tag: {step: v for step, (_, v) in series.items()}
+                     for tag, series in scalars.items()},
+            tags={TAG_PATH: str(folder)}, warnings=list(warnings))
+        infinity_warning(run, infinities)
+        writer.write(run)
+    return report
+
