@@ -111,12 +111,20 @@ def show(run: str, project: str | None, uri: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("path", default="trialbook-demo", type=click.Path(file_okay=False))
+@click.option("--yolo", "real", is_flag=True,
+              help="Train two tiny YOLO runs for real (needs the ultralytics extra; CPU, ~1 min).")
 @handle_errors
-def demo(path: str) -> None:
+def demo(path: str, real: bool) -> None:
     """Build a demo book in PATH: project 'pallets' and its v1 -> v2 -> v3 story."""
-    from trialbook.demo import build_demo
+    echo = lambda m: click.echo(m, err=True)  # noqa: E731
+    if real:
+        from trialbook.demo_yolo import build_yolo_demo
 
-    build_demo(path, echo=lambda m: click.echo(m, err=True))
+        build_yolo_demo(path, echo=echo)
+    else:
+        from trialbook.demo import build_demo
+
+        build_demo(path, echo=echo)
 
 
 @cli.group()
@@ -144,6 +152,7 @@ def db_upgrade(uri: str | None) -> None:
 from trialbook.cli import data as _data  # noqa: E402,F401
 from trialbook.cli import discipline as _discipline  # noqa: E402,F401
 from trialbook.cli import imports as _imports  # noqa: E402,F401
+from trialbook.cli import yolo as _yolo  # noqa: E402,F401
 
 
 def main() -> None:

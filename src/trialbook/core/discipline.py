@@ -1,0 +1,345 @@
+"""Rules of the discipline that sit between the gates and the store: which numbers a
+decision uses, when runs can be compared, test-split reveals, protocol changes and lint.
+
+Values of a run on a metric (:func:`comparison_value`)
+    The run's latest val evaluation that has a value of the metric (source ``"val
+    evaluation"``, with that evaluation's split digest); otherwise the best of the run's
+    per-epoch series (source :data:`SERIES_SOURCE`, split digest unknown); otherwise
+    ``None``. A NaN or missing value does not count as a value. Per-class AP comes from
+    the latest val evaluation that has any; the latency from the latest evaluation
+    measured on the protocol's device, else the latest with a latency
+    (:func:`latency_evaluation`); a NaN latency is no latency.
+
+Comparability of several runs (:func:`val_comparability`)
+    The same rule as the decision's, over any number of runs: all val split digests known
+    and equal is comparable; none known is assumed comparable, with a warning; some known
+    and some not, or two different known digests, is *not comparable*, with the runs on
+    each split named and the way out (evaluate them on one split).
+
+Config keys that differ (:func:`differing_config`)
+    Every key for which ``core.config.diff`` finds a difference between the first run's
+    flat config and any other's, with each run's value (``None`` where a run lacks it).
+
+Test-split reveals (:func:`reveals_by_split`, :func:`reveals_used`)
+    A reveal is a stored decision with ``revealed`` true. A test split is its digest: the
+    reveals of a known digest count across the whole book, whichever project spent them
+    (one split, one budget); decisions on a test split of unknown digest (unpinned runs)
+    count within their project. A split is burned once its reveals reach the project's
+    ``test_budget``.
+
+Protocol changes (:func:`check_protocol_changes`)
+    Values are checked (direction ``max``/``min``, noise >= 0, 0 < class floor <= 1,
+    latency budget > 0, test budget >= 1, a naming pattern that compiles). A new metric
+    given without a direction takes the direction of its key (``core.metrics.direction_of``);
+    a key with no better direction (a learning rate) needs an explicit one. Changing the
+    metric once runs of the project have been compared (a decision exists, or a compare
+    on the protocol metric was recorded) needs a reason. :func:`metric_changes_after_comparison`
+    lists such changes for ``lint`` and reports.
+
+Lint (:func:`lint_run`)
+    Per run: ``bad_name`` (the name does not follow the naming pattern; runs imported
+    with their old names, ``legacy_name``, are a ``legacy_name`` notice instead),
+    ``note_debt`` (``core.notes.note_debt``) and ``unpinned``. Per project:
+    ``burned_test_split`` and ``metric_changed_after_comparison``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trialbook.core.config import diff
+from trialbook.core.entities import Decision, Evaluation, Note, Protocol, ProtocolChange, RunRecord
+from trialbook.core.gates import DecisionResult, GateResult, short_digest
+from trialbook.core.metrics import direction_of, resolve_alias
+from trialbook.core.naming import is_valid_name, suggest_fix
+from trialbook.core.notes import note_debt
+from trialbook.errors import InvalidInput
+
+VAL_SOURCE = "val evaluation"
+SERIES_SOURCE = "best of the per-epoch series"
+
+BAD_NAME = "bad_name"
+LEGACY_NAME = "legacy_name"
+NOTE_DEBT = "note_debt"
+UNPINNED = "unpinned"
+BURNED_TEST_SPLIT = "burned_test_split"
+METRIC_CHANGED = "metric_changed_after_comparison"
+PROBLEM_KINDS = (BAD_NAME, NOTE_DEBT, UNPINNED, BURNED_TEST_SPLIT, METRIC_CHANGED)
+
+SETTABLE_FIELDS = ("metric", "direction", "noise", "class_floor", "latency_budget_ms", "device",
+                   "test_budget", "convergence_target", "naming_pattern")
+
+
+# --------------------------------------------------------------------------- values
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool); otherwise ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def latest_evaluation(evaluations: Sequence[Evaluation], split: str | None, *,
+                      metric: str | None = None, per_class: bool = False,
+                      latency: bool = False) -> Evaluation | None:
+    """The newest evaluation on ``split`` (any split for ``None``; ``evaluations`` oldest
+    first) that has a value of ``metric`` / per-class AP / a latency, as asked."""
+    for ev in reversed(evaluations):
+        if split is not None and ev.split != split:
+            continue
+        if metric is not None and finite_number(ev.metrics.get(metric)) is None:
+            continue
+        if per_class and not ev.per_class_ap:
+            continue
+        if latency and finite_number(ev.latency_ms) is None:
+            continue
+        return ev
+    return None
+
+
+def comparison_value(evaluations: Sequence[Evaluation], metric: str,
+                     series_best: float | None) -> tuple[float | None, str, str | None]:
+    """``(value, source, val split digest)`` of a run on ``metric`` (module docstring)."""
+    ev = latest_evaluation(evaluations, "val", metric=metric)
+    if ev is not None:
+        return finite_number(ev.metrics[metric]), VAL_SOURCE, ev.split_digest
+    return finite_number(series_best), SERIES_SOURCE, None
+
+
+def per_class_ap(evaluations: Sequence[Evaluation], split: str = "val") -> dict[str, float]:
+    """Per-class AP of the newest evaluation on ``split`` that has any (NaN left out)."""
+    ev = latest_evaluation(evaluations, split, per_class=True)
+    if ev is None:
+        return {}
+    return {k: v for k, v in ((k, finite_number(v)) for k, v in ev.per_class_ap.items()) if v is not None}
+
+
+def latency_evaluation(evaluations: Sequence[Evaluation], device: str | None) -> Evaluation | None:
+    """The evaluation whose latency a decision uses: the newest with a latency measured on
+    ``device`` (names compared ignoring case and surrounding spaces), else the newest with
+    any latency."""
+    if device:
+        target = device.strip().casefold()
+        for ev in reversed(evaluations):
+            if (finite_number(ev.latency_ms) is not None
+                    and (ev.device or "").strip().casefold() == target):
+                return ev
+    return latest_evaluation(evaluations, None, latency=True)
+
+
+# --------------------------------------------------------------------------- comparing
+def val_comparability(val_digests: Mapping[str, str | None]) -> tuple[bool, list[str]]:
+    """``(comparable, warnings)`` for runs named by their val split digests."""
+    known = {name: d for name, d in val_digests.items() if d}
+    unknown = [name for name, d in val_digests.items() if not d]
+    if not known:
+        if len(unknown) < 2:
+            return True, []
+        return True, ["the val split of none of these runs is recorded; the comparison "
+                      "assumes they were validated on the same split"]
+    splits: dict[str, list[str]] = {}
+    for name, d in known.items():
+        splits.setdefault(d, []).append(name)
+    if len(splits) == 1 and not unknown:
+        return True, []
+    groups = [f"{', '.join(names)} on {short_digest(d)}" for d, names in splits.items()]
+    if unknown:
+        groups.append(f"{', '.join(unknown)} on an unknown val split")
+    return False, [f"not comparable: validated on different val splits ({'; '.join(groups)}); "
+                   f"evaluate all of them on one val split"]
+
+
+def differing_config(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``{key: {run: value}}`` for the config keys that differ between the runs."""
+    names = list(configs)
+    if len(names) < 2:
+        return {}
+    first = configs[names[0]]
+    keys: set[str] = set()
+    for other in names[1:]:
+        keys.update(diff(first, configs[other]))
+    return {k: {n: configs[n].get(k) for n in names} for k in sorted(keys)}
+
+
+# --------------------------------------------------------------------------- reveals
+def reveals_by_split(decisions: Iterable[Decision], project: str) -> dict[str | None, int]:
+    """Reveals used on each test split that ``project``'s decisions revealed
+    (see the module docstring for how they are counted)."""
+    decisions = list(decisions)
+    counts: dict[str | None, int] = {}
+    for d in decisions:
+        if d.revealed and d.project == project:
+            counts.setdefault(d.test_split_digest, 0)
+    for digest in counts:
+        counts[digest] = reveals_used(decisions, digest, project)
+    return counts
+
+
+def reveals_used(decisions: Iterable[Decision], digest: str | None, project: str) -> int:
+    """Reveals already used on test split ``digest`` (``None``: unknown, per project)."""
+    return sum(1 for d in decisions if d.revealed and d.test_split_digest == digest
+               and (digest is not None or d.project == project))
+
+
+# --------------------------------------------------------------------------- protocol
+def _positive(field: str, value: Any, *, zero_ok: bool = False) -> float:
+    number = finite_number(value)
+    if number is None or number < 0 or (number == 0 and not zero_ok):
+        bound = ">= 0" if zero_ok else "> 0"
+        raise InvalidInput(f"protocol {field} must be a number {bound}, got {value!r}")
+    return number
+
+
+def check_protocol_changes(current: Protocol, changes: Mapping[str, Any], *, project: str,
+                           compared: bool, reason: str | None) -> dict[str, Any]:
+    """Checked and completed protocol ``changes`` (see the module docstring); raises
+    ``InvalidInput`` naming the field, or the rule, that refuses them."""
+    unknown = [k for k in changes if k not in SETTABLE_FIELDS]
+    if unknown:
+        raise InvalidInput(f"unknown protocol field(s) {', '.join(unknown)}; "
+                           f"settable: {', '.join(SETTABLE_FIELDS)}")
+    out: dict[str, Any] = {}
+    for field, value in changes.items():
+        if field == "metric":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInput("protocol metric must be a metric key, e.g. map50-95")
+            out[field] = resolve_alias(value.strip())
+        elif field == "direction":
+            if value not in ("max", "min"):
+                raise InvalidInput(f"protocol direction must be 'max' or 'min', got {value!r}")
+            out[field] = value
+        elif field == "noise":
+            out[field] = _positive(field, value, zero_ok=True)
+        elif field == "class_floor":
+            floor = finite_number(value)
+            if floor is None or not 0 < floor <= 1:
+                raise InvalidInput(f"protocol class_floor must be in (0, 1], got {value!r}")
+            out[field] = floor
+        elif field == "latency_budget_ms":
+            out[field] = _positive(field, value)
+        elif field == "device":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInput("protocol device must be a device name, e.g. jetson-orin-nx")
+            out[field] = value.strip()
+        elif field == "test_budget":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"protocol test_budget must be a whole number >= 1, got {value!r}")
+            out[field] = value
+        elif field == "convergence_target":
+            target = finite_number(value)
+            if target is None:
+                raise InvalidInput(f"protocol convergence_target must be a number, got {value!r}")
+            out[field] = target
+        elif field == "naming_pattern":
+            try:
+                re.compile(value)
+            except (re.error, TypeError) as exc:
+                raise InvalidInput(f"protocol naming_pattern {value!r} is not a regular "
+                                   f"expression: {exc}") from None
+            out[field] = value
+    new_metric = out.get("metric")
+    if new_metric is not None and new_metric != current.metric:
+        if "direction" not in out:
+            inferred = direction_of(new_metric)
+            if inferred not in ("max", "min"):
+                raise InvalidInput(
+                    f"metric {new_metric!r} has no better direction (it looks like a learning "
+                    f"rate or a counter); give one with --direction max or --direction min")
+            out["direction"] = inferred
+        if compared and not (reason or "").strip():
+            raise InvalidInput(
+                f"runs of project {project!r} have already been compared on {current.metric}; "
+                f"changing the comparison metric to {new_metric} needs a reason, which is kept "
+                f"in the audit and shown by lint and in reports: trialbook project set "
+                f"{project} --metric {new_metric} --reason \"...\"")
+    return out
+
+
+def metric_changes_after_comparison(history: Iterable[ProtocolChange],
+                                    compared_at: float | None) -> list[ProtocolChange]:
+    """Changes of the comparison metric made after runs were first compared."""
+    if compared_at is None:
+        return []
+    return [h for h in history if h.field == "metric" and h.at >= compared_at]
+
+
+# --------------------------------------------------------------------------- lint
+@dataclass(frozen=True)
+class Problem:
+    """One lint finding. ``run`` is ``None`` for a finding about the project."""
+
+    project: str
+    run: str | None
+    kind: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"project": self.project, "run": self.run, "kind": self.kind, "detail": self.detail}
+
+
+def lint_run(run: RunRecord, status: str, note: Note | None, pattern: str) -> list[Problem]:
+    """The run's findings: bad or legacy name, note debt, unpinned (in that order)."""
+    found: list[Problem] = []
+    if not is_valid_name(run.name, pattern):
+        if run.legacy_name:
+            found.append(Problem(run.project, run.name, LEGACY_NAME,
+                                 "imported with its old name (legacy-named); new runs follow "
+                                 f"{pattern}"))
+        else:
+            found.append(Problem(run.project, run.name, BAD_NAME,
+                                 f"does not follow the naming rule {pattern}; e.g. "
+                                 f"{suggest_fix(run.name)}"))
+    if note_debt(note, status):
+        found.append(Problem(run.project, run.name, NOTE_DEBT,
+                             f"finished without a note: trialbook note {run.name} --hypothesis "
+                             f"... --change ... --result ... --next ..."))
+    if not run.pinned:
+        claimed = f" (claimed {run.dataset})" if run.dataset else ""
+        found.append(Problem(run.project, run.name, UNPINNED,
+                             f"not pinned to a tagged dataset version{claimed}; its numbers "
+                             f"cannot be tied to the data it saw"))
+    return found
+
+
+def burned_splits(counts: Mapping[str | None, int], budget: int, project: str) -> list[Problem]:
+    """A ``burned_test_split`` finding for each split whose reveals reached ``budget``."""
+    return [Problem(project, None, BURNED_TEST_SPLIT,
+                    f"test split {short_digest(digest)} is burned ({used} of {budget} reveals "
+                    f"used); tag a new dataset version with a fresh test split")
+            for digest, used in counts.items() if used >= budget]
+
+
+def metric_change_problems(changes: Iterable[ProtocolChange], project: str) -> list[Problem]:
+    return [Problem(project, None, METRIC_CHANGED,
+                    f"comparison metric changed from {c.old} to {c.new} after runs were "
+                    f"compared (by {c.who}; reason: {c.reason or 'none given'}); earlier "
+                    f"comparisons and decisions used {c.old}")
+            for c in changes]
+
+
+# --------------------------------------------------------------------------- decisions
+def result_from_record(decision: Decision, candidate: str, baseline: str) -> DecisionResult:
+    """A stored decision as a :class:`DecisionResult` (for display; warnings not kept)."""
+    gates = tuple(GateResult(gate=g.get("gate", "?"), passed=bool(g.get("passed")),
+                             detail=str(g.get("detail", "")), inputs=dict(g.get("inputs") or {}),
+                             hint=g.get("hint"))
+                  for g in decision.gates)
+    protocol = Protocol.from_dict(decision.protocol)
+    used = 0
+    comparable = True
+    for g in gates:
+        if g.gate == "test_set":
+            key = "reveals_used_after" if decision.revealed else "reveals_used_before"
+            used = int(g.inputs.get(key) or 0)
+        if g.gate == "improvement":
+            comparable = g.inputs.get("candidate_val_split") == g.inputs.get("baseline_val_split")
+    return DecisionResult(
+        candidate=candidate, baseline=baseline, metric=protocol.metric,
+        direction=protocol.direction, verdict=decision.verdict, gates=gates,
+        comparable=comparable, warnings=(), test_reveals_used=used,
+        test_budget=protocol.test_budget, burned=used >= protocol.test_budget,
+        revealed=decision.revealed, test_split_digest=decision.test_split_digest,
+        protocol=dict(decision.protocol))
