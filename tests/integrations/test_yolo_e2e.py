@@ -100,10 +100,10 @@ def test_show_keeps_the_test_split_sealed(yolo_book: Path) -> None:
 
     book = tb.Book.open(str(yolo_book))
     run = book.run("v1_imgsz_128", "shapes")
-    test = [e for e in book.store.list_evaluations([run.id], reveal=True) if e.split == "test"][0]
+    test = next(e for e in book.store.list_evaluations([run.id], reveal=True) if e.split == "test")
     shown = trialbook("show", "v1_imgsz_128", "--project", "shapes", "--json", cwd=yolo_book)
     assert shown.returncode == 0
     data = json.loads(shown.stdout)
-    sealed = [e for e in data["evaluations"] if e["split"] == "test"][0]
+    sealed = next(e for e in data["evaluations"] if e["split"] == "test")
     assert sealed["sealed"] is True and sealed["metrics"] is None
     assert json.dumps(test.per_class_ap) not in shown.stdout

@@ -80,7 +80,7 @@ def check_value(key: str, value: object, *, epoch: object = None) -> float:
         # numpy / torch scalars expose __float__ but are not always numbers.Real
         if hasattr(value, "item") and not isinstance(value, (str, bytes)):
             with contextlib.suppress(Exception):  # fall through to the error below
-                value = value.item()  # type: ignore[union-attr]
+                value = value.item()
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidInput(
                 f"metric {key!r}{where}: value {value!r} ({type(value).__name__}) is not a number"
@@ -99,8 +99,8 @@ def check_metrics(metrics: Mapping[str, object], *, epoch: object = None) -> dic
     isinf = math.isinf
     for k, v in metrics.items():
         # fast path for the common case: a short str key and a finite float or int
-        tv = type(v)
-        if (type(k) is str and 0 < len(k) <= MAX_KEY_LENGTH and (tv is float or tv is int)
+        if (type(k) is str and 0 < len(k) <= MAX_KEY_LENGTH
+                and (type(v) is float or type(v) is int)
                 and not isinf(v) and not k.isspace()):
             out[k] = float(v)
         else:

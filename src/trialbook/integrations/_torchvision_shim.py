@@ -74,5 +74,5 @@ def ensure_nms() -> bool:
     # torchvision imports cleanly now; tell its Python wrappers that the op exists.
     import torchvision.extension
 
-    torchvision.extension._has_ops = lambda: True  # type: ignore[attr-defined]
+    torchvision.extension._has_ops = lambda: True
     return True

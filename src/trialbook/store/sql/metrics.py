@@ -91,12 +91,14 @@ class MetricsMixin(SqlBase):
     ) -> None:
         """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
         the same series-major, ``{key: {epoch: value}}``."""
+        by_key: Mapping[str, Mapping[int, float]]
         if isinstance(batch, Mapping):
             by_key = {k: v for k, v in batch.items() if v}  # a key with no points adds nothing
         else:
-            by_key = defaultdict(dict)
+            grouped: dict[str, dict[int, float]] = defaultdict(dict)
             for key, epoch, value in batch:
-                by_key[key][epoch] = value  # last value wins inside a batch too
+                grouped[key][epoch] = value  # last value wins inside a batch too
+            by_key = grouped
         with self.db.write() as conn:
             if heartbeat_at is not None:
                 done = conn.execute(runs.update().where(runs.c.id == run_id)
