@@ -24,6 +24,7 @@ demo: $(STAMP)
 	rm -rf demo-book
 	$(BIN)/trialbook demo demo-book
 	cd demo-book && ../$(BIN)/trialbook runs
+	cd demo-book && ../$(BIN)/trialbook decide v3_pallets_added_imgsz_640 --baseline v2_imgsz_1024
 
 test: $(STAMP)
 	$(BIN)/pytest -q
