@@ -57,25 +57,13 @@ def runs_table(book: Book, project: str | None = None, *, metric: str | None = N
     proto = book.store.get_project(name).protocol
     key = metric or proto.metric
     direction = proto.direction if key == proto.metric else _direction(key)
-    records = book.store.list_runs(name)
-    ids = [r.id for r in records]
-    summaries = book.store.get_summaries(ids, [key])
-    notes = book.store.get_notes(ids)
-    by_id = {r.id: r for r in records}
     now = time.time()
-    rows = []
-    for r in records:
-        s = summaries[r.id].get(key)
-        parent = by_id.get(r.parent_id) if r.parent_id else None
-        rows.append({
-            "name": r.name, "id": r.id, "status": effective_status(r, now),
-            "dataset": r.dataset, "pinned": r.pinned,
-            "parent": parent.name if parent else r.parent_id,
-            "best": s.best if s else None, "final": s.final if s else None,
-            "epoch_of_best": s.best_epoch if s else None, "epochs": s.count if s else 0,
-            "has_note": r.id in notes and not notes[r.id].is_empty,
-            "legacy_name": r.legacy_name, "created_at": r.created_at,
-        })
+    rows: list[dict[str, Any]] = [{
+        "name": r.name, "id": r.id, "status": effective_status(r.as_record, now),
+        "dataset": r.dataset, "pinned": r.pinned, "parent": r.parent_name or r.parent_id,
+        "best": r.best, "final": r.final, "epoch_of_best": r.best_epoch, "epochs": r.count,
+        "has_note": r.has_note, "legacy_name": r.legacy_name, "created_at": r.created_at,
+    } for r in book.store.run_rows(name, key)]
     ranked = ranking.rank(rows, lambda row: row["best"], direction)
     return {"project": name, "metric": key, "direction": direction,
             "exploratory": key != proto.metric, "runs": ranked}

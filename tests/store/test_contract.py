@@ -169,3 +169,20 @@ def test_a_key_without_points_adds_nothing(store):
     r = make_run(store)
     store.log_batch(r.id, {MAP: {}, "train/box_loss": {0: 1.0}})
     assert set(store.get_summaries([r.id])[r.id]) == {"train/box_loss"}
+
+
+def test_run_rows_carry_one_series_summary_parent_and_note_state(store):
+    a = make_run(store, "v1_a")
+    b = make_run(store, "v2_b", parent_id=a.id)
+    c = make_run(store, "v3_c")
+    store.log_batch(a.id, [(MAP, 0, 0.2), (MAP, 1, 0.4), ("train/box_loss", 0, 1.0)])
+    store.log_batch(b.id, [(MAP, 0, 0.5)])
+    store.set_note(a.id, {"hypothesis": "h"}, who="ana")
+    store.set_note(c.id, {"result": "   "}, who="ana")  # only blanks: still note debt
+    rows = {r.name: r for r in store.run_rows("pallets", MAP)}
+    assert (rows["v1_a"].best, rows["v1_a"].best_epoch, rows["v1_a"].count) == (0.4, 1, 2)
+    assert rows["v2_b"].parent_name == "v1_a" and rows["v2_b"].final == 0.5
+    assert rows["v3_c"].best is None and rows["v3_c"].count == 0
+    assert (rows["v1_a"].has_note, rows["v2_b"].has_note, rows["v3_c"].has_note) == (True, False, False)
+    with pytest.raises(NotFound):
+        store.run_rows("nope", MAP)

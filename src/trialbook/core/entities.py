@@ -86,6 +86,35 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunRow:
+    """One line of a runs table: the run's identity and status, and the summary of one
+    metric series (``best`` ... ``count``; None when the run never logged that key)."""
+
+    id: str
+    name: str
+    status: str
+    created_at: float
+    heartbeat_at: float | None
+    parent_id: str | None
+    parent_name: str | None
+    dataset: str | None
+    pinned: bool
+    legacy_name: bool
+    best: float | None
+    best_epoch: int | None
+    final: float | None
+    final_epoch: int | None
+    count: int
+    has_note: bool
+
+    @property
+    def as_record(self) -> RunRecord:
+        """Enough of a ``RunRecord`` for status rules (``core.runs.effective_status``)."""
+        return RunRecord(id=self.id, project="", name=self.name, status=self.status,
+                         created_at=self.created_at, heartbeat_at=self.heartbeat_at)
+
+
+@dataclass(frozen=True)
 class MetricPoint:
     key: str
     epoch: int

@@ -16,6 +16,7 @@ from trialbook.core.entities import (
     Project,
     ProtocolChange,
     RunRecord,
+    RunRow,
     SeriesSummary,
 )
 
@@ -35,6 +36,26 @@ class Ship:
     reason: str | None
     who: str
     at: float
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    """One page of a project's runs (``Store.runs_page``): ``total`` runs match the
+    filters; ``summaries`` holds the ranking key's summary by run id (absent: no value)."""
+
+    total: int
+    runs: list[RunRecord]
+    summaries: dict[str, SeriesSummary]
+
+
+@dataclass(frozen=True)
+class ProjectCounts:
+    """Counts of one project (``Store.project_counts``)."""
+
+    project: str
+    runs: int
+    running: int
+    note_debt: int
 
 
 @runtime_checkable
@@ -63,6 +84,7 @@ class Store(Protocol):
     def get_run_by_id(self, run_id: str) -> RunRecord: ...
     def find_runs(self, name: str) -> list[RunRecord]: ...
     def list_runs(self, project: str | None = None) -> list[RunRecord]: ...
+    def run_rows(self, project: str, key: str) -> list[RunRow]: ...
     def set_run_status(
         self, run_id: str, status: str, *, ended_at: float | None = None,
         heartbeat_at: float | None = None,
@@ -118,5 +140,22 @@ class Store(Protocol):
     def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag: ...
     def get_tag(self, name: str, tag: str) -> DatasetTag: ...
     def list_tags(self, name: str | None = None) -> list[DatasetTag]: ...
+
+    # pages: reads shaped for the web UI and the API (one page, not the whole project) ----
+    def runs_page(
+        self, project: str, key: str, direction: str, *, statuses: Sequence[str] = (),
+        dataset: str | None = None, tag: str | None = None, text: str | None = None,
+        sort: str = "rank", descending: bool | None = None, offset: int = 0, limit: int = 50,
+        stale_before: float | None = None,
+    ) -> RunsPage: ...
+    def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]: ...
+    def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]: ...
+    def run_names(self, run_ids: Iterable[str]) -> dict[str, str]: ...
+    def child_runs(self, run_id: str) -> list[RunRecord]: ...
+    def project_datasets(self, project: str) -> list[str]: ...
+    def history_since(
+        self, run_ids: Iterable[str], keys: Iterable[str] | None = None,
+        since_epoch: int | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, float]]]]: ...
 
     def close(self) -> None: ...

@@ -6,10 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trialbook.core.entities import RUN_STATUSES, RunRecord
+from trialbook.core.entities import RUN_STATUSES, RunRecord, RunRow
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.store.sql.base import SqlBase
-from trialbook.store.sql.schema import projects, runs
+from trialbook.store.sql.schema import notes, projects, runs, series
 
 _RUN_COLUMNS = [c for c in runs.c if c.name != "project_id"] + [projects.c.name.label("project")]
 
@@ -90,3 +90,36 @@ class RunsMixin(SqlBase):
             done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
             if done.rowcount == 0:
                 raise NotFound(f"no run with id {run_id!r}")
+
+    def run_rows(self, project: str, key: str) -> list[RunRow]:
+        """Every run of ``project`` with the summary of ``key``, in one query (the runs
+        table: no config, env or tags are read)."""
+        with self.db.read() as conn:
+            self._project_id(conn, project)
+            rows = conn.execute(_RUN_ROWS, {"project": project, "key": key}).all()
+        return [RunRow(id=i, name=n, status=st, created_at=ca, heartbeat_at=hb, parent_id=pid,
+                       parent_name=pn, dataset=ds, pinned=bool(pin), legacy_name=bool(leg), best=b,
+                       best_epoch=be, final=f, final_epoch=fe, count=c or 0, has_note=bool(nc))
+                for i, n, st, ca, hb, pid, pn, ds, pin, leg, b, be, f, fe, c, nc in rows]
+
+
+def _run_rows_query() -> sa.Select[Any]:
+    """Runs of a project (bind ``project``) with one series' summary (bind ``key``) and
+    whether their note has any text. Built once: SQLAlchemy caches its compiled form."""
+    parent = runs.alias("parent")
+    chars = sum((sa.func.length(sa.func.trim(notes.c[f]))
+                 for f in ("hypothesis", "change", "result", "next", "text")), sa.literal(0))
+    return (sa.select(runs.c.id, runs.c.name, runs.c.status, runs.c.created_at, runs.c.heartbeat_at,
+                      runs.c.parent_id, parent.c.name, runs.c.dataset, runs.c.pinned,
+                      runs.c.legacy_name, series.c.best, series.c.best_epoch, series.c.final,
+                      series.c.final_epoch, series.c["count"], sa.func.coalesce(chars, 0))
+            .select_from(runs.join(projects, projects.c.id == runs.c.project_id)
+                         .outerjoin(parent, parent.c.id == runs.c.parent_id)
+                         .outerjoin(series, sa.and_(series.c.run_id == runs.c.id,
+                                                    series.c.key == sa.bindparam("key")))
+                         .outerjoin(notes, notes.c.run_id == runs.c.id))
+            .where(projects.c.name == sa.bindparam("project"))
+            .order_by(runs.c.created_at))
+
+
+_RUN_ROWS = _run_rows_query()

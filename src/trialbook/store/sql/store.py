@@ -7,6 +7,7 @@ from pathlib import Path
 from trialbook.store.sql.datasets import DatasetsMixin
 from trialbook.store.sql.engine import Database
 from trialbook.store.sql.metrics import MetricsMixin
+from trialbook.store.sql.pages import PagesMixin
 from trialbook.store.sql.projects import ProjectsMixin
 from trialbook.store.sql.records import RecordsMixin
 from trialbook.store.sql.runs import RunsMixin
@@ -14,7 +15,7 @@ from trialbook.store.sql.search import DisciplineMixin
 
 
 class SqlStore(ProjectsMixin, RunsMixin, MetricsMixin, RecordsMixin, DatasetsMixin,
-               DisciplineMixin):
+               DisciplineMixin, PagesMixin):
     """A book in a SQL database. ``blob_dir`` is where embedded books keep artifact bytes."""
 
     def __init__(self, url: str, *, display_uri: str | None = None,

@@ -1,0 +1,184 @@
+"""Read queries shaped for pages: a ranked, filtered, paged runs table; counts per
+project; runs by name; children of a run; metric points after an epoch.
+
+These exist so that a page over a project of 10,000 runs reads one page of rows, not the
+whole project: the ranking, the filters, the count and the paging run in the database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trialbook.core.entities import RunRecord
+from trialbook.errors import InvalidInput
+from trialbook.store.base import ProjectCounts, RunsPage
+from trialbook.store.sql.base import SqlBase
+from trialbook.store.sql.metrics import _nan, _summary
+from trialbook.store.sql.runs import _run, _select
+from trialbook.store.sql.schema import notes, points, projects, runs, series
+
+PAGE_SORTS = ("rank", "best", "final", "epochs", "name", "created", "status", "dataset")
+MAX_PAGE = 500
+
+
+def _nulls_last(column: Any, descending: bool) -> list[Any]:
+    """ORDER BY terms putting NULLs last in either direction, on both dialects."""
+    return [sa.case((column.is_(None), 1), else_=0), column.desc() if descending else column.asc()]
+
+
+class PagesMixin(SqlBase):
+    def _status_filter(self, statuses: Sequence[str], stale_before: float | None) -> Any:
+        """Runs whose *effective* status is one of ``statuses``: a run stored as running
+        whose last heartbeat is before ``stale_before`` counts as crashed."""
+        last = sa.func.coalesce(runs.c.heartbeat_at, runs.c.created_at)
+        terms = []
+        for status in statuses:
+            if status == "running":
+                term = runs.c.status == "running"
+                if stale_before is not None:
+                    term = sa.and_(term, last >= stale_before)
+                terms.append(term)
+            elif status == "crashed":
+                term = runs.c.status == "crashed"
+                if stale_before is not None:
+                    term = sa.or_(term, sa.and_(runs.c.status == "running", last < stale_before))
+                terms.append(term)
+            else:
+                terms.append(runs.c.status == status)
+        return sa.or_(*terms) if terms else sa.true()
+
+    def runs_page(
+        self, project: str, key: str, direction: str, *, statuses: Sequence[str] = (),
+        dataset: str | None = None, tag: str | None = None, text: str | None = None,
+        sort: str = "rank", descending: bool | None = None, offset: int = 0, limit: int = 50,
+        stale_before: float | None = None,
+    ) -> RunsPage:
+        """One page of a project's runs with the summary of ``key``, filtered and sorted
+        in the database. ``sort="rank"`` ranks by the best value of ``key`` under
+        ``direction`` (runs without one last, older first on ties); ``dataset`` is a
+        ``NAME:TAG`` (or ``""`` for runs without one); ``tag`` is ``KEY`` or
+        ``KEY=VALUE``; ``text`` matches the run name, case-insensitively."""
+        if sort not in PAGE_SORTS:
+            raise InvalidInput(f"sort {sort!r} is not one of {', '.join(PAGE_SORTS)}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit {limit} must be between 1 and {MAX_PAGE}")
+        if offset < 0:
+            raise InvalidInput(f"offset {offset} must be >= 0")
+        summary = series.alias("summary")
+        joined = runs.outerjoin(summary, sa.and_(summary.c.run_id == runs.c.id, summary.c.key == key))
+        conditions: list[Any] = []
+        if statuses:
+            conditions.append(self._status_filter(statuses, stale_before))
+        if dataset is not None:
+            conditions.append(runs.c.dataset.is_(None) if dataset == "" else runs.c.dataset == dataset)
+        if tag:
+            name, sep, value = tag.partition("=")
+            field = runs.c.tags[name.strip()].as_string()
+            conditions.append(field == value.strip() if sep else field.is_not(None))
+        if text and text.strip():
+            conditions.append(sa.func.lower(runs.c.name).contains(text.strip().lower(), autoescape=True))
+        best = summary.c.best
+        order: list[Any]
+        if sort in ("rank", "best"):
+            desc = (direction != "min") if descending is None or sort == "rank" else descending
+            order = _nulls_last(best, desc)
+        elif sort == "final":
+            order = _nulls_last(summary.c.final, True if descending is None else descending)
+        elif sort == "epochs":
+            order = [sa.func.coalesce(summary.c.count, 0).desc() if descending in (None, True)
+                     else sa.func.coalesce(summary.c.count, 0).asc()]
+        else:
+            column = {"name": runs.c.name, "created": runs.c.created_at, "status": runs.c.status,
+                      "dataset": runs.c.dataset}[sort]
+            order = _nulls_last(column, bool(descending))
+        with self.db.read() as conn:
+            pid = self._project_id(conn, project)
+            where = sa.and_(runs.c.project_id == pid, *conditions)
+            total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(where)).scalar_one()
+            ids = [r[0] for r in conn.execute(
+                sa.select(runs.c.id).select_from(joined).where(where)
+                .order_by(*order, runs.c.created_at, runs.c.id).offset(offset).limit(limit))]
+            rows = {r.id: _run(r) for r in conn.execute(_select().where(runs.c.id.in_(ids)))} if ids else {}
+            summaries = {r.run_id: _summary(r.run_id, r.key, r) for r in conn.execute(
+                sa.select(series).where(series.c.run_id.in_(ids), series.c.key == key))
+                if r._mapping["count"]} if ids else {}
+        return RunsPage(total=total, runs=[rows[i] for i in ids if i in rows], summaries=summaries)
+
+    def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]:
+        """Per project: runs, runs in progress, and finished runs with no note written."""
+        written = sa.func.trim(notes.c.hypothesis + notes.c.change + notes.c.result + notes.c.next
+                               + notes.c.text) != ""
+        has_note = sa.exists().where(notes.c.run_id == runs.c.id, written)
+        running = runs.c.status == "running"
+        if stale_before is not None:
+            running = sa.and_(running, sa.func.coalesce(runs.c.heartbeat_at, runs.c.created_at)
+                              >= stale_before)
+        q = (sa.select(projects.c.name,
+                       sa.func.count(runs.c.id),
+                       sa.func.sum(sa.case((running, 1), else_=0)),
+                       sa.func.sum(sa.case((sa.and_(runs.c.status == "finished", ~has_note), 1),
+                                           else_=0)))
+             .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
+             .group_by(projects.c.name))
+        with self.db.read() as conn:
+            return {name: ProjectCounts(project=name, runs=int(n or 0), running=int(r or 0),
+                                        note_debt=int(d or 0))
+                    for name, n, r, d in conn.execute(q)}
+
+    def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]:
+        """The runs of ``project`` with these names, in the order given (unknown names are
+        left out; the caller says which)."""
+        wanted = list(dict.fromkeys(names))
+        with self.db.read() as conn:
+            self._project_id(conn, project)
+            rows = {r.name: _run(r) for r in conn.execute(
+                _select().where(projects.c.name == project, runs.c.name.in_(wanted)))}
+        return [rows[n] for n in wanted if n in rows]
+
+    def run_names(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """``{run id: name}`` for these ids (unknown ids left out)."""
+        ids = list(set(run_ids))
+        if not ids:
+            return {}
+        with self.db.read() as conn:
+            return dict(conn.execute(sa.select(runs.c.id, runs.c.name).where(runs.c.id.in_(ids))).all())
+
+    def child_runs(self, run_id: str) -> list[RunRecord]:
+        """Runs whose parent is ``run_id``, oldest first."""
+        with self.db.read() as conn:
+            rows = conn.execute(_select().where(runs.c.parent_id == run_id)
+                                .order_by(runs.c.created_at)).all()
+        return [_run(r) for r in rows]
+
+    def project_datasets(self, project: str) -> list[str]:
+        """The dataset references (``NAME:TAG``) the runs of ``project`` name, sorted."""
+        with self.db.read() as conn:
+            pid = self._project_id(conn, project)
+            rows = conn.execute(sa.select(runs.c.dataset).distinct().where(
+                runs.c.project_id == pid, runs.c.dataset.is_not(None))).all()
+        return sorted(r[0] for r in rows)
+
+    def history_since(
+        self, run_ids: Iterable[str], keys: Iterable[str] | None = None,
+        since_epoch: int | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, float]]]]:
+        """``{run id: {key: [(epoch, value), ...]}}`` of the points after ``since_epoch``
+        (all points for ``None``), ordered by epoch; NaN stays NaN."""
+        ids = list(run_ids)
+        q = (sa.select(series.c.run_id, series.c.key, points.c.epoch, points.c.value)
+             .join(points, points.c.series_id == series.c.id)
+             .where(series.c.run_id.in_(ids))
+             .order_by(series.c.run_id, series.c.key, points.c.epoch))
+        if keys is not None:
+            q = q.where(series.c.key.in_(list(keys)))
+        if since_epoch is not None:
+            q = q.where(points.c.epoch > since_epoch)
+        out: dict[str, dict[str, list[tuple[int, float]]]] = {rid: defaultdict(list) for rid in ids}
+        with self.db.read() as conn:
+            for rid, key, epoch, value in conn.execute(q):
+                out[rid][key].append((epoch, _nan(value)))
+        return {rid: dict(v) for rid, v in out.items()}
