@@ -85,8 +85,9 @@ def write_dataset(root: Path, counts: dict[str, int], *, seed: int, size: int = 
         _write_pair(root, "train", f"pallet_extra_{i:04d}", *draw_image(rng, size, [0, 0]))
     data_yaml = root / "data.yaml"
     listed = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
-    data_yaml.write_text(f"train: images/train\nval: images/val\ntest: images/test\n"
-                         f"names:\n{listed}\n")
+    splits = "".join(f"{split}: images/{split}\n" for split in ("train", "val", "test")
+                     if (root / "images" / split).is_dir())
+    data_yaml.write_text(f"{splits}names:\n{listed}\n")
     return data_yaml
 
 
