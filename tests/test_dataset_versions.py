@@ -131,5 +131,5 @@ def test_conflicting_tag_from_another_process_is_refused(shop):
     versions.tag(book, "pallets", data_yaml, "v1")
     other = Path(data_yaml.parent.parent / "other")
     other_yaml = write_dataset(other, {"train": 2, "val": 1}, seed=9)
-    with pytest.raises(Conflict, match="tags never move|Tags never move"):
+    with pytest.raises(Conflict, match="Tags never move"):
         versions.tag(book, "pallets", other_yaml, "v1")
