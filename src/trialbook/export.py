@@ -20,6 +20,7 @@ from typing import Any
 
 from trialbook import discipline
 from trialbook.api import Book
+from trialbook.core.curves import sparkline
 from trialbook.core.notes import NOTE_FIELDS
 from trialbook.errors import InvalidInput
 from trialbook.views import evaluation_dict, note_dict, pick_project
@@ -27,7 +28,6 @@ from trialbook.views import evaluation_dict, note_dict, pick_project
 FORMATS = ("md", "html", "csv", "json")
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
             "#17becf", "#7f7f7f", "#bcbd22")
-_BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 # --------------------------------------------------------------------------- the data
@@ -113,15 +113,7 @@ def _when(ts: float | None) -> str:
 
 
 def _spark(points: Sequence[Sequence[float]], width: int = 24) -> str:
-    vals = [float(v) for _, v in points]
-    if not vals:
-        return ""
-    if len(vals) > width:
-        step = len(vals) / width
-        vals = [vals[int(i * step)] for i in range(width - 1)] + [vals[-1]]
-    lo, hi = min(vals), max(vals)
-    span = (hi - lo) or 1.0
-    return "".join(_BLOCKS[int((v - lo) / span * (len(_BLOCKS) - 1))] for v in vals)
+    return sparkline([float(v) for _, v in points], width)
 
 
 def _dataset(row: dict[str, Any]) -> str:

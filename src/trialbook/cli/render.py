@@ -5,30 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from trialbook.core.curves import sparkline
+
+__all__ = ["console", "fmt", "sparkline", "when"]
+
 # Piped output keeps whole lines (names and digests are not cut to 80 columns).
 console = Console(
     width=None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160))
-
-_BLOCKS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: Sequence[float], width: int = 24) -> str:
-    """A unicode sparkline of ``values`` (NaN skipped), resampled to ``width`` cells."""
-    vals = [v for v in values if v == v]
-    if not vals:
-        return ""
-    if len(vals) > width:
-        step = len(vals) / width
-        vals = [vals[int(i * step)] for i in range(width - 1)] + [vals[-1]]
-    lo, hi = min(vals), max(vals)
-    span = (hi - lo) or 1.0
-    return "".join(_BLOCKS[int((v - lo) / span * (len(_BLOCKS) - 1))] for v in vals)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -41,7 +41,7 @@ drops and ``None`` for every other field.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -187,3 +187,20 @@ def curve_stats_for(points: Iterable[tuple[int, float]], protocol: Protocol) -> 
         noise=protocol.noise,
         convergence_target=protocol.convergence_target,
     )
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 24) -> str:
+    """A unicode sparkline of ``values`` (NaN skipped), resampled to at most ``width``
+    cells, the last value always shown."""
+    vals = [v for v in values if v == v]
+    if not vals:
+        return ""
+    if len(vals) > width:
+        step = len(vals) / width
+        vals = [vals[int(i * step)] for i in range(width - 1)] + [vals[-1]]
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or 1.0
+    return "".join(_BLOCKS[int((v - lo) / span * (len(_BLOCKS) - 1))] for v in vals)
