@@ -1,0 +1,405 @@
+"""Building a manifest from a dataset on disk: stat, compare with the stat cache, hash what
+changed, count label rows, assemble.
+
+The work is column-wise per folder (names, sizes, hashes as parallel lists), so an
+unchanged dataset costs one stat per file plus a few C-level passes, not Python work per
+file.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections import Counter
+from itertools import repeat
+from stat import S_ISREG
+from typing import cast
+
+from trialbook.datasets.cache import RACY_NS, DirRecord, StatCache
+from trialbook.datasets.hashing import hash_many
+from trialbook.datasets.labels import decode_counts, find_class_out_of_range
+from trialbook.datasets.manifest import FileEntry, Manifest, SplitManifest
+from trialbook.datasets.progress import Reporter
+from trialbook.datasets.source import (
+    DatasetSource,
+    explain_error,
+    label_dir_for,
+    relative_posix,
+    resolve_source,
+)
+from trialbook.errors import InvalidInput
+
+_MAX_LISTED_ERRORS = 5
+
+
+def build_manifest(
+    source: str | os.PathLike[str] | DatasetSource,
+    *,
+    cache_path: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+) -> Manifest:
+    """Build the manifest of ``source`` (a data.yaml, a dataset folder, or a resolved
+    ``DatasetSource``).
+
+    ``cache_path``: a stat cache file (created if missing) that lets unchanged files skip
+    reading; None reads everything. ``progress``: None shows a bar on a terminal stderr
+    for work longer than a second, True always, False never. ``threads``: hashing threads
+    (default: one per CPU but one, at most 8). Raise ``InvalidInput`` for any bad input,
+    naming the file (and the line, for labels); nothing but the cache is written.
+    """
+    reporter = Reporter(progress)
+    # Hundreds of thousands of small objects: the cyclic GC would only rescan them.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        src = source if isinstance(source, DatasetSource) else resolve_source(source)
+        with StatCache(cache_path) as cache:
+            try:
+                return _Builder(src, cache, reporter, threads).build()
+            except _CacheDamaged:
+                cache.discard()
+        with StatCache(cache_path) as cache:
+            return _Builder(src, cache, reporter, threads).build()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        reporter.close()
+
+
+_STAT_DIR_FD = os.stat in os.supports_dir_fd
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+
+
+class _Folder:
+    """The files found in one folder, as parallel lists sorted by name. ``counts`` is None
+    for an image, the encoded class counts ("" when empty) for a label file."""
+
+    __slots__ = ("_index", "counts", "hashes", "names", "sizes")
+
+    def __init__(self, names: list[str], sizes: list[int], hashes: list[str],
+                 counts: list[str | None]) -> None:
+        self.names = names
+        self.sizes = sizes
+        self.hashes = hashes
+        self.counts = counts
+        self._index: dict[str, int] | None = None
+
+    def index(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = dict(zip(self.names, range(len(self.names)), strict=True))
+        return self._index
+
+
+# A folder with misses while it is filled in: name -> (size, hash, counts, mtime_ns, inode)
+_Partial = dict[str, tuple[int, str, str | None, int, int]]
+
+
+class _Builder:
+    def __init__(self, src: DatasetSource, cache: StatCache, reporter: Reporter,
+                 threads: int | None) -> None:
+        self.src = src
+        self.cache = cache
+        self.reporter = reporter
+        self.threads = threads
+        self.errors: list[tuple[str, str]] = []  # (sort key, message)
+        self.racy_ns = time.time_ns() - RACY_NS
+
+    def build(self) -> Manifest:
+        # Every wanted file, by folder: {folder: {name: is_label}}, and for every image
+        # folder of every split the label file name of each image.
+        wanted: dict[str, dict[str, bool]] = {}
+        label_names: dict[tuple[str, str], list[str]] = {}
+        for split_name, split in self.src.splits.items():
+            for folder, names in split.folders.items():
+                files = wanted.get(folder)
+                if files is None:
+                    wanted[folder] = dict.fromkeys(names, False)
+                else:
+                    files.update(dict.fromkeys(names, False))
+                labels = [n.rpartition(".")[0] + ".txt" for n in names]
+                label_names[split_name, folder] = labels
+                label_folder = label_dir_for(folder)
+                label_files = wanted.get(label_folder)
+                if label_files is None:
+                    wanted[label_folder] = dict.fromkeys(labels, True)
+                else:
+                    label_files.update(dict.fromkeys(labels, True))
+
+        records = self.cache.load(wanted)
+        info: dict[str, _Folder] = {}
+        partial: dict[str, _Partial] = {}
+        todo: list[tuple[str, bool, int]] = []
+        total = sum(len(files) for files in wanted.values())
+        self.reporter.phase(f"checking {total} files", total)
+        for folder, files in wanted.items():
+            record = records.get(folder)
+            if record is None:  # nothing cached: hash all; their stat comes with the hash
+                todo += [(folder + os.sep + n, is_label, 0) for n, is_label in files.items()]
+                partial[folder] = {}
+            else:
+                self._check_folder(folder, files, record, info, partial, todo)
+            self.reporter.advance(len(files))
+        self._raise_errors()
+        if todo:
+            self._hash(todo, partial)
+        self._complete(partial, info)  # caches what was read, even when some files failed
+        self._raise_errors()
+        return self._assemble(label_names, info)
+
+    # -- stat and compare with the cache ---------------------------------------------------
+
+    def _check_folder(self, folder: str, files: dict[str, bool], record: DirRecord,
+                      info: dict[str, _Folder], partial: dict[str, _Partial],
+                      todo: list[tuple[str, bool, int]]) -> None:
+        names = sorted(files)
+        results = self._stat_folder(folder, names, files)
+        if results is None:
+            return
+        present, sts = results
+        sizes = [st.st_size for st in sts]
+        mtimes = [st.st_mtime_ns for st in sts]
+        inodes = [st.st_ino for st in sts]
+        if (present == record.names and sizes == record.sizes and mtimes == record.mtimes
+                and inodes == record.inodes):
+            info[folder] = _Folder(present, sizes, record.hashes, record.counts)
+            return
+        found: _Partial = {}
+        for file, size, mtime, ino in zip(present, sizes, mtimes, inodes, strict=True):
+            i = record.find(file)
+            is_label = files[file]
+            if (i is not None and record.sizes[i] == size and record.mtimes[i] == mtime
+                    and record.inodes[i] == ino and (record.counts[i] is not None) == is_label):
+                found[file] = (size, record.hashes[i], record.counts[i], mtime, ino)
+            else:
+                todo.append((folder + os.sep + file, is_label, size))
+        partial[folder] = found
+
+    def _stat_folder(self, folder: str, names: list[str], files: dict[str, bool],
+                     ) -> tuple[list[str], list[os.stat_result]] | None:
+        """(names that exist, their stats); missing labels are left out, anything else
+        wrong is recorded as an error."""
+        fd = None
+        if _STAT_DIR_FD:
+            try:
+                fd = os.open(folder, _DIR_FLAGS)
+            except (FileNotFoundError, NotADirectoryError):
+                self._missing_images(folder, [n for n in names if not files[n]])
+                return None
+            except OSError as exc:
+                self._error(folder, f"cannot read folder {folder}: {explain_error(exc)}")
+                return None
+        fstat = os.stat
+        try:
+            if not any(files.values()):  # images only: all must exist, so try in one go
+                try:
+                    if fd is not None:
+                        sts = [fstat(n, dir_fd=fd) for n in names]
+                    else:
+                        sts = [fstat(folder + os.sep + n) for n in names]
+                    if all(map(S_ISREG, [st.st_mode for st in sts])):
+                        return names, sts
+                except OSError:
+                    pass
+            present: list[str] = []
+            sts = []
+            missing: list[str] = []
+            for n in names:
+                try:
+                    st = fstat(n, dir_fd=fd) if fd is not None else fstat(folder + os.sep + n)
+                except (FileNotFoundError, NotADirectoryError):
+                    if not files[n]:
+                        missing.append(n)
+                    continue  # a missing label file: a background image
+                except OSError as exc:
+                    path = folder + os.sep + n
+                    kind = "label file" if files[n] else "image"
+                    self._error(path, f"cannot read {kind} {path}: {explain_error(exc)}")
+                    continue
+                if not S_ISREG(st.st_mode):
+                    path = folder + os.sep + n
+                    kind = "label path" if files[n] else "image"
+                    self._error(path, f"{kind} {path} is not a regular file")
+                    continue
+                present.append(n)
+                sts.append(st)
+            self._missing_images(folder, missing)
+            return present, sts
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _missing_images(self, folder: str, names: list[str]) -> None:
+        for n in names:
+            path = folder + os.sep + n
+            self._error(path, f"cannot read image {path}: no such file{self._listed(path)}")
+
+    def _listed(self, image: str) -> str:
+        if len(self.errors) >= _MAX_LISTED_ERRORS:
+            return ""  # only the first few errors are shown; skip re-reading list files
+        for name, split in self.src.splits.items():
+            if any(os.path.isfile(e) for e in split.entries) and image in split.images:
+                where = self.src.where_listed(name, image)
+                if where:
+                    return f" (listed at {where})"
+        return ""
+
+    # -- hash ------------------------------------------------------------------------------
+
+    def _hash(self, todo: list[tuple[str, bool, int]], partial: dict[str, _Partial]) -> None:
+        self.reporter.phase(f"hashing {len(todo)} files", len(todo))
+        hashed, _, errors = hash_many(todo, threads=self.threads,
+                                      on_progress=self.reporter.advance)
+        for path, message in errors:
+            if message.endswith(": no such file"):
+                message += self._listed(path)
+            self._error(path, message)
+        sep = os.sep
+        for path, size, mtime, inode, digest, counts in hashed:
+            folder, _, file = path.rpartition(sep)
+            partial[folder][file] = (size, digest, counts, mtime, inode)
+
+    def _complete(self, partial: dict[str, _Partial], info: dict[str, _Folder]) -> None:
+        """Turn the folders that had misses into columns, and cache them (without the
+        files changed too recently to trust their mtime)."""
+        racy = self.racy_ns
+        records: dict[str, DirRecord] = {}
+        for folder, found in partial.items():
+            names = sorted(found)
+            if names:
+                sizes, hashes, counts, mtimes, inodes = map(list, zip(*map(found.__getitem__,
+                                                                          names), strict=True))
+            else:
+                sizes, hashes, counts, mtimes, inodes = [], [], [], [], []
+            info[folder] = _Folder(names, sizes, hashes, counts)
+            if mtimes and max(mtimes) >= racy:
+                keep = [i for i, m in enumerate(mtimes) if m < racy]
+                names, sizes, hashes, counts, mtimes, inodes = (
+                    [column[i] for i in keep]
+                    for column in (names, sizes, hashes, counts, mtimes, inodes))
+            records[folder] = DirRecord(names, sizes, mtimes, inodes, hashes, counts)
+        self.cache.save(records)
+
+    # -- assemble --------------------------------------------------------------------------
+
+    def _assemble(self, label_names: dict[tuple[str, str], list[str]],
+                  info: dict[str, _Folder]) -> Manifest:
+        """The manifest, built column-wise: one C-level pass per folder, not per file."""
+        nc = len(self.src.class_names)
+        root = self.src.root
+        new = tuple.__new__
+        splits: dict[str, SplitManifest] = {}
+        checked: set[str] = set()  # label counts texts already checked against nc
+        for split_name, split in self.src.splits.items():
+            images: list[FileEntry] = []
+            labels: list[FileEntry] = []
+            per_text: Counter[str | None] = Counter()  # label counts text -> images
+            backgrounds = 0
+            for folder, files in split.folders.items():
+                f = info[folder]
+                if files == f.names:
+                    sizes, hashes = f.sizes, f.hashes
+                else:
+                    picked = list(map(f.index().__getitem__, files))
+                    sizes = [f.sizes[i] for i in picked]
+                    hashes = [f.hashes[i] for i in picked]
+                head = _rel_head(folder, root)
+                images += map(new, repeat(FileEntry),
+                              zip(map(head.__add__, files), sizes, hashes, strict=True))
+
+                label_folder = label_dir_for(folder)
+                lf = info.get(label_folder)
+                if lf is None:  # no label folder
+                    backgrounds += len(files)
+                    continue
+                found = list(map(lf.index().get, label_names[split_name, folder]))
+                missing = found.count(None)
+                backgrounds += missing
+                used = cast("list[int]", [i for i in found if i is not None] if missing else found)
+                texts = [lf.counts[i] for i in used]
+                per_text.update(texts)
+                for text in set(texts) - checked:
+                    checked.add(text or "")
+                    if text and max(_decode(text)) >= nc:
+                        path = label_folder + os.sep + lf.names[lf.counts.index(text)]
+                        self._error(path, self._class_error(path, nc))
+                distinct = set(used)
+                head = _rel_head(label_folder, root)
+                if len(distinct) == len(lf.names):  # every label file of the folder
+                    lnames, lsizes, lhashes = lf.names, lf.sizes, lf.hashes
+                else:
+                    unique = sorted(distinct)
+                    lnames = [lf.names[i] for i in unique]
+                    lsizes = [lf.sizes[i] for i in unique]
+                    lhashes = [lf.hashes[i] for i in unique]
+                labels += map(new, repeat(FileEntry),
+                              zip(map(head.__add__, lnames), lsizes, lhashes, strict=True))
+            if self.errors:
+                continue
+            backgrounds += per_text.pop("", 0)  # empty label files
+            class_images = [0] * nc
+            class_instances = [0] * nc
+            for text, count in per_text.items():
+                for cls, rows in _decode(text or "").items():
+                    class_images[cls] += count
+                    class_instances[cls] += rows * count
+            images.sort()
+            labels.sort()
+            splits[split_name] = SplitManifest(
+                name=split_name, definition=split.definition, images=tuple(images),
+                labels=tuple(labels), backgrounds=backgrounds,
+                class_images=tuple(class_images), class_instances=tuple(class_instances))
+        self._raise_errors()
+        return Manifest(class_names=self.src.class_names, splits=splits)
+
+    def _class_error(self, path: str, nc: int) -> str:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            return f"cannot read label file {path}: {explain_error(exc)}"
+        return str(find_class_out_of_range(data, path, nc))
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _error(self, key: str, message: str) -> None:
+        self.errors.append((key, message))
+
+    def _raise_errors(self) -> None:
+        if not self.errors:
+            return
+        errors = [m for _, m in sorted(self.errors)]
+        message = errors[0]
+        if len(errors) > 1:
+            more = errors[1:_MAX_LISTED_ERRORS]
+            message += f"\n({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}"
+            message += ":\n  " + "\n  ".join(more)
+            if len(errors) > _MAX_LISTED_ERRORS:
+                message += "\n  ..."
+            message += ")"
+        raise InvalidInput(message)
+
+
+class _CacheDamaged(Exception):
+    """Cached label counts that cannot be read: the build starts again without the cache."""
+
+
+def _decode(text: str) -> dict[int, int]:
+    """Counts from a label counts text; only cached texts can be malformed."""
+    try:
+        counts = decode_counts(text)
+    except ValueError:
+        raise _CacheDamaged(text) from None
+    if counts and min(counts) < 0:
+        raise _CacheDamaged(text)
+    return counts
+
+
+def _rel_head(folder: str, root: str) -> str:
+    """The prefix of the manifest paths of the files in ``folder``."""
+    rel = relative_posix(folder, root)
+    return "" if rel == "." else rel + "/"
+
+
+__all__ = ["build_manifest"]
