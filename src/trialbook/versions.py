@@ -17,7 +17,7 @@ from trialbook.errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from trialbook.api import Book
-    from trialbook.datasets.manifest import Manifest
+    from trialbook.datasets import Manifest
 
 UNPINNED_HINT = (
     "name a tagged version (dataset='pallets:v3'; tag one with `trialbook data tag NAME SOURCE "
@@ -42,7 +42,7 @@ def cache_path(book: Book) -> Path:
 
 
 def build(book: Book, source: str | os.PathLike[str], *, progress: bool | None = None) -> Manifest:
-    from trialbook.datasets.manifest import build_manifest
+    from trialbook.datasets import build_manifest
 
     path = cache_path(book)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def resolve(book: Book, ref: str) -> DatasetVersion:
 
 
 def manifest_of(book: Book, version: DatasetVersion) -> Manifest:
-    from trialbook.datasets.manifest import Manifest
+    from trialbook.datasets import Manifest
 
     if book.blobs is None or version.manifest_digest is None:
         raise NotFound(f"the manifest of {version.name} {version.digest[:12]} is not stored here")
@@ -127,7 +127,7 @@ def status(book: Book, ref: str, source: str | os.PathLike[str] | None = None, *
            progress: bool | None = None) -> dict[str, Any]:
     """The working files (``source``, else where the version was tagged from) against a
     version: ``{"dataset", "tag", "digest", "clean", "added", "removed", "changed", ...}``."""
-    from trialbook.datasets.diff import diff_manifests
+    from trialbook.datasets import diff_manifests
 
     name, tag_name = parse_ref(ref, tag_required=False)
     if tag_name is None:
@@ -146,7 +146,7 @@ def status(book: Book, ref: str, source: str | os.PathLike[str] | None = None, *
 
 
 def diff(book: Book, ref_a: str, ref_b: str) -> dict[str, Any]:
-    from trialbook.datasets.diff import diff_manifests
+    from trialbook.datasets import diff_manifests
 
     a, b = resolve(book, ref_a), resolve(book, ref_b)
     d = diff_manifests(manifest_of(book, a), manifest_of(book, b))
@@ -188,7 +188,7 @@ def pin_run(book: Book, dataset: str | None, source: str | os.PathLike[str] | No
         if not allow_unpinned:
             raise InvalidInput(f"this run names no dataset version: {UNPINNED_HINT}")
         return {"dataset": None, "pinned": False, "split_digests": {}}
-    from trialbook.datasets.diff import diff_manifests
+    from trialbook.datasets import diff_manifests
 
     version = resolve(book, dataset)
     where = source if source is not None else version.source
