@@ -118,7 +118,9 @@ def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path):
     engine.dispose()
     store = open_store(uri)  # an embedded book upgrades itself
     try:
-        assert store.db.current_revision() == "0002"
+        from trialbook.store.sql.schema import SCHEMA_HEAD
+
+        assert store.db.current_revision() == SCHEMA_HEAD
         assert [n.run_id for n in store.search_notes("forklift")] == ["r1"]
     finally:
         store.close()
