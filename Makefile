@@ -15,7 +15,7 @@ YOLO_PINS := torch==2.13.0 torchvision==0.28.0 ultralytics==8.4.190
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,tensorboard]' $(YOLO_PINS)
+	$(BIN)/pip install --quiet -e '.[dev,tensorboard,ui]' $(YOLO_PINS)
 	touch $(STAMP)
 
 install: $(STAMP)

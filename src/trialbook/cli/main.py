@@ -152,6 +152,7 @@ def db_upgrade(uri: str | None) -> None:
 from trialbook.cli import data as _data  # noqa: E402,F401
 from trialbook.cli import discipline as _discipline  # noqa: E402,F401
 from trialbook.cli import imports as _imports  # noqa: E402,F401
+from trialbook.cli import ui as _ui  # noqa: E402,F401
 from trialbook.cli import yolo as _yolo  # noqa: E402,F401
 
 

@@ -7,11 +7,13 @@ whole project: the ranking, the filters, the count and the paging run in the dat
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from trialbook.core.entities import RunRecord
 from trialbook.errors import InvalidInput
@@ -19,7 +21,8 @@ from trialbook.store.base import ProjectCounts, RunsPage
 from trialbook.store.sql.base import SqlBase
 from trialbook.store.sql.metrics import _nan, _summary
 from trialbook.store.sql.runs import _run, _select
-from trialbook.store.sql.schema import notes, points, projects, runs, series
+from trialbook.store.sql.schema import notes, projects, runs, series
+from trialbook.store.sql.schema import points as points_t
 
 PAGE_SORTS = ("rank", "best", "final", "epochs", "name", "created", "status", "dataset")
 MAX_PAGE = 500
@@ -81,11 +84,12 @@ class PagesMixin(SqlBase):
             conditions.append(field == value.strip() if sep else field.is_not(None))
         if text and text.strip():
             conditions.append(sa.func.lower(runs.c.name).contains(text.strip().lower(), autoescape=True))
-        best = summary.c.best
-        order: list[Any]
+        order: list[Any] = []
+        desc = (direction != "min") if descending is None or sort == "rank" else descending
         if sort in ("rank", "best"):
-            desc = (direction != "min") if descending is None or sort == "rank" else descending
-            order = _nulls_last(best, desc)
+            # Unfiltered, the ranked runs come from the series index (_ranked_ids); filtered,
+            # the filters narrow the runs first and the rest are sorted.
+            order = _nulls_last(summary.c.best, desc)
         elif sort == "final":
             order = _nulls_last(summary.c.final, True if descending is None else descending)
         elif sort == "epochs":
@@ -98,15 +102,46 @@ class PagesMixin(SqlBase):
         with self.db.read() as conn:
             pid = self._project_id(conn, project)
             where = sa.and_(runs.c.project_id == pid, *conditions)
-            total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(where)).scalar_one()
-            ids = [r[0] for r in conn.execute(
-                sa.select(runs.c.id).select_from(joined).where(where)
-                .order_by(*order, runs.c.created_at, runs.c.id).offset(offset).limit(limit))]
+            # every filter is on the runs table: the count needs no join
+            total = conn.execute(sa.select(sa.func.count()).select_from(runs).where(where)).scalar_one()
+            if sort in ("rank", "best") and not conditions:
+                ids = self._ranked_ids(conn, key, where, desc, offset, limit)
+            else:
+                ids = [r[0] for r in conn.execute(
+                    sa.select(runs.c.id).select_from(joined).where(where)
+                    .order_by(*order, runs.c.created_at, runs.c.id).offset(offset).limit(limit))]
             rows = {r.id: _run(r) for r in conn.execute(_select().where(runs.c.id.in_(ids)))} if ids else {}
             summaries = {r.run_id: _summary(r.run_id, r.key, r) for r in conn.execute(
                 sa.select(series).where(series.c.run_id.in_(ids), series.c.key == key))
                 if r._mapping["count"]} if ids else {}
         return RunsPage(total=total, runs=[rows[i] for i in ids if i in rows], summaries=summaries)
+
+    def _ranked_ids(self, conn: Connection, key: str, where: Any, descending: bool, offset: int,
+                    limit: int) -> list[str]:
+        """Ids of one page of runs ordered by the best value of ``key`` (older first on
+        ties), runs without a value last (oldest first).
+
+        The runs with a value are read from the index on ``series (key, best)`` in order,
+        so the first pages stop after ``limit`` rows whatever the project's size; the runs
+        without one are read only on the page where the ranked ones run out."""
+        valued = sa.and_(series.c.key == key, series.c.best.is_not(None))
+        best = series.c.best.desc() if descending else series.c.best.asc()
+        ids = [r[0] for r in conn.execute(
+            sa.select(runs.c.id).select_from(series.join(runs, runs.c.id == series.c.run_id))
+            .where(valued, where).order_by(best, runs.c.created_at, runs.c.id)
+            .offset(offset).limit(limit))]
+        if len(ids) == limit:
+            return ids
+        if ids or offset == 0:
+            ranked = offset + len(ids)
+        else:  # a page past the ranked runs: count them to know where the rest starts
+            ranked = conn.execute(sa.select(sa.func.count()).select_from(
+                series.join(runs, runs.c.id == series.c.run_id)).where(valued, where)).scalar_one()
+        has_value = sa.exists().where(series.c.run_id == runs.c.id, valued)
+        ids += [r[0] for r in conn.execute(
+            sa.select(runs.c.id).where(where, ~has_value).order_by(runs.c.created_at, runs.c.id)
+            .offset(max(0, offset - ranked)).limit(limit - len(ids)))]
+        return ids
 
     def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]:
         """Per project: runs, runs in progress, and finished runs with no note written."""
@@ -162,6 +197,38 @@ class PagesMixin(SqlBase):
                 runs.c.project_id == pid, runs.c.dataset.is_not(None))).all()
         return sorted(r[0] for r in rows)
 
+    def series_keys(self, run_ids: Iterable[str]) -> list[str]:
+        """The metric keys any of these runs logged a point of, sorted."""
+        ids = list(run_ids)
+        if not ids:
+            return []
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(series.c.key).distinct().where(
+                series.c.run_id.in_(ids), series.c["count"] > 0)).all()
+        return sorted(r[0] for r in rows)
+
+    def sparklines(self, run_ids: Iterable[str], key: str, points: int = 48
+                   ) -> dict[str, list[tuple[int, float]]]:
+        """About ``points`` to ``2 * points`` points of each run's ``key`` series, evenly
+        spaced by epoch, with its last epoch: enough to draw a sparkline, read without
+        fetching whole curves. NaN stays NaN."""
+        ids = list(run_ids)
+        out: dict[str, list[tuple[int, float]]] = {rid: [] for rid in ids}
+        if not ids:
+            return out
+        # integer division and modulo on both dialects; fetched in one go from the driver
+        mark, mod = ("?", "%") if self.db.dialect == "sqlite" else ("%s", "%%")
+        sql = ("SELECT s.run_id, p.epoch, p.value FROM series s JOIN points p ON p.series_id = s.id "
+               f"WHERE s.key = {mark} AND s.run_id IN ({', '.join([mark] * len(ids))}) "
+               f"AND (p.epoch {mod} (CASE WHEN s.count > {mark} THEN s.count / {mark} ELSE 1 END) = 0 "
+               "OR p.epoch = s.last_epoch) ORDER BY s.run_id, p.epoch")
+        with self.db.read() as conn:
+            rows = conn.exec_driver_sql(sql, (key, *ids, int(points), int(points))).fetchall()
+        nan = math.nan
+        for rid, epoch, value in rows:
+            out[rid].append((epoch, nan if value is None else value))
+        return out
+
     def history_since(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None,
         since_epoch: int | None = None,
@@ -169,14 +236,14 @@ class PagesMixin(SqlBase):
         """``{run id: {key: [(epoch, value), ...]}}`` of the points after ``since_epoch``
         (all points for ``None``), ordered by epoch; NaN stays NaN."""
         ids = list(run_ids)
-        q = (sa.select(series.c.run_id, series.c.key, points.c.epoch, points.c.value)
-             .join(points, points.c.series_id == series.c.id)
+        q = (sa.select(series.c.run_id, series.c.key, points_t.c.epoch, points_t.c.value)
+             .join(points_t, points_t.c.series_id == series.c.id)
              .where(series.c.run_id.in_(ids))
-             .order_by(series.c.run_id, series.c.key, points.c.epoch))
+             .order_by(series.c.run_id, series.c.key, points_t.c.epoch))
         if keys is not None:
             q = q.where(series.c.key.in_(list(keys)))
         if since_epoch is not None:
-            q = q.where(points.c.epoch > since_epoch)
+            q = q.where(points_t.c.epoch > since_epoch)
         out: dict[str, dict[str, list[tuple[int, float]]]] = {rid: defaultdict(list) for rid in ids}
         with self.db.read() as conn:
             for rid, key, epoch, value in conn.execute(q):

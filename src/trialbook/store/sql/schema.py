@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 metadata = sa.MetaData()
 
@@ -52,6 +52,7 @@ runs = sa.Table(
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("legacy_name", sa.Boolean, nullable=False),
     sa.UniqueConstraint("project_id", "name", name="uq_runs_project_name"),
+    sa.Index("ix_runs_project_dataset", "project_id", "dataset"),  # migration 0003
 )
 
 series = sa.Table(
@@ -69,6 +70,7 @@ series = sa.Table(
     sa.Column("first_epoch", sa.Integer, nullable=True),
     sa.Column("last_epoch", sa.Integer, nullable=True),
     sa.UniqueConstraint("run_id", "key", name="uq_series_run_key"),
+    sa.Index("ix_series_key_best", "key", "best"),  # migration 0003: ranked pages
 )
 
 # value NULL means NaN (SQLite cannot store NaN; one convention on both dialects)

@@ -1,0 +1,25 @@
+"""The web UI and its JSON API (``trialbook ui``): a FastAPI app over one book.
+
+Needs the ``ui`` extra (fastapi, uvicorn, jinja2, plotly); nothing else in trialbook
+imports this package, so ``import trialbook`` and ``trialbook --help`` stay light.
+
+* ``app``: the application factory, error mapping, security headers, static files and
+  plotly.js from the installed ``plotly`` package (no CDN);
+* ``api``: the JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``);
+* ``pages``: server-rendered Jinja2 pages (``templates/``) with a little JavaScript
+  (``static/``);
+* ``data``: the read models both build on: the store, the services and ``core``; no SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["create_app"]
+
+
+def create_app(book: Any) -> Any:
+    """The FastAPI application serving ``book`` (see ``trialbook.server.app``)."""
+    from trialbook.server.app import create_app as make
+
+    return make(book)

@@ -1,0 +1,157 @@
+"""The FastAPI application: the JSON API under ``/api/v1``, the server-rendered pages, our
+own static files and plotly.js read from the installed ``plotly`` package (no CDN).
+
+Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the store's
+blocking calls never run on the event loop. They call ``trialbook.server.data`` (the
+store, the services and ``core``), never SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trialbook.api import Book
+from trialbook.errors import Conflict, InvalidInput, NotFound, TrialbookError
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+API_PREFIX = "/api/v1"
+
+# Pages run our own scripts only; plotly.js injects its own <style> elements.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+
+
+def _clean(value: Any) -> Any:
+    """A copy of ``value`` that JSON can carry: NaN and infinities become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """Strict JSON (no NaN tokens, which browsers refuse); compact unless ``indent``."""
+    kwargs.setdefault("separators", (",", ":"))
+    try:
+        return json.dumps(value, allow_nan=False, default=str, **kwargs)
+    except ValueError:
+        return json.dumps(_clean(value), allow_nan=False, default=str, **kwargs)
+
+
+class JsonResponse(Response):
+    """JSON rendered straight from plain dicts (no per-item encoder walk)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def plotly_js_path() -> Path:
+    """``plotly.min.js`` as bundled in the installed ``plotly`` Python package."""
+    path = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+    if not path.is_file():  # pragma: no cover - a broken plotly install
+        raise NotFound(f"plotly.min.js is not in the installed plotly package ({path})")
+    return path
+
+
+class SecurityHeaders:
+    """A small ASGI middleware adding the content security policy and friends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"content-security-policy", CSP.encode()),
+                            (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"same-origin"),
+                            (b"x-frame-options", b"DENY")]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def error_status(exc: TrialbookError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, InvalidInput):
+        return 400
+    return 500
+
+
+def make_templates() -> jinja2.Environment:
+    from trialbook.server import render
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.policies["json.dumps_function"] = dumps
+    env.policies["json.dumps_kwargs"] = {}
+    render.install(env)
+    return env
+
+
+def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
+    """The web UI and JSON API over ``book``. Pages showing a run in progress poll for new
+    epochs every ``poll_interval`` seconds."""
+    from trialbook import __version__
+    from trialbook.server import api, pages
+
+    app = FastAPI(
+        title="trialbook", version=__version__,
+        description="The trialbook JSON API: projects, ranked runs, histories, compare, "
+                    "decisions, notes and dataset versions. Sealed test numbers are never "
+                    "returned, except as revealed by a decision.",
+        openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None)
+    app.state.book = book
+    app.state.templates = make_templates()
+    app.state.poll_ms = max(100, round(poll_interval * 1000))
+
+    @app.exception_handler(TrialbookError)
+    def on_trialbook_error(request: Request, exc: TrialbookError) -> Response:
+        status = error_status(exc)
+        if request.url.path.startswith(API_PREFIX):
+            return JsonResponse({"detail": str(exc)}, status_code=status)
+        return pages.render_error(request, status, str(exc))
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(plotly_js_path(), media_type="text/javascript",
+                            headers={"cache-control": "public, max-age=86400"})
+
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def create_app_from_uri(uri: str | None = None) -> FastAPI:
+    """``create_app`` on the book at ``uri`` (else ``$TRIALBOOK_URI``, else found from
+    the current folder), for ``uvicorn --factory``."""
+    return create_app(Book.open(uri))

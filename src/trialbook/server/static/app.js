@@ -1,0 +1,313 @@
+// trialbook web UI: charts (plotly.js, served by this server), live updates, note editing
+// and decisions. User text goes into the page with textContent only, never innerHTML, and
+// into plotly (which reads a little HTML in names) through esc().
+"use strict";
+
+const POLL_MS = Number(document.body.dataset.pollMs) || 2000;
+const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+  "#17becf", "#bcbd22", "#7f7f7f"];
+
+function pageData() {
+  const node = document.getElementById("page-data");
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+function esc(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function el(tag, attrs, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v; else node.setAttribute(k, v);
+  }
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+async function api(method, url, body) {
+  const init = {method, headers: {"accept": "application/json"}};
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const data = await response.json().catch(() => ({detail: response.statusText}));
+  if (!response.ok) {
+    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return data;
+}
+
+function runUrl(project, run) {
+  return `/api/v1/projects/${encodeURIComponent(project)}/runs/${encodeURIComponent(run)}`;
+}
+
+function plot(div, traces, layout) {
+  const base = {
+    margin: {l: 56, r: 16, t: 36, b: 44}, hovermode: "x unified",
+    legend: {orientation: "h", x: 0, y: 1.01, yanchor: "bottom"}, font: {size: 12},
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+  };
+  return window.Plotly.newPlot(div, traces, Object.assign(base, layout || {}),
+    {responsive: true, displaylogo: false});
+}
+
+function setLive(text) {
+  const node = document.getElementById("live-status");
+  if (node) node.textContent = text;
+}
+
+// --------------------------------------------------------------------------- project
+function initProject() {
+  const boxes = Array.from(document.querySelectorAll("input[name=runs][form=compare-form]"));
+  const label = document.getElementById("selected-count");
+  const button = document.getElementById("compare-button");
+  const update = () => {
+    const n = boxes.filter((b) => b.checked).length;
+    label.textContent = n ? `${n} selected` : "select two or more runs";
+    button.disabled = n === 0;
+  };
+  boxes.forEach((b) => b.addEventListener("change", update));
+  update();
+}
+
+// --------------------------------------------------------------------------- compare
+function initCompare() {
+  const data = pageData();
+  const div = document.getElementById("curves");
+  const yTitle = data.exploratory ? `${data.metric} (exploratory)` : data.metric;
+  const traces = data.runs.map((r, i) => ({
+    x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]), name: esc(r.name),
+    type: "scatter", mode: "lines", line: {color: COLORS[i % COLORS.length], width: r.baseline ? 3 : 2},
+  }));
+  plot(div, traces, {xaxis: {title: {text: "epoch"}}, yaxis: {title: {text: esc(yTitle)}}});
+
+  document.getElementById("metric-select").addEventListener("change", (e) => e.target.form.submit());
+  document.getElementById("baseline-select").addEventListener("change", (e) => e.target.form.submit());
+  drawMatrices(data);
+  initDecide(data.project);
+
+  // live: extend the curves of running runs as epochs arrive
+  const last = {};
+  data.runs.forEach((r) => { last[r.name] = r.curve.length ? r.curve[r.curve.length - 1][0] : null; });
+  let running = data.runs.filter((r) => r.status === "running").map((r) => r.name);
+  if (!running.length) return;
+  setLive(`live: updating every ${POLL_MS / 1000} s`);
+  const tick = async () => {
+    for (const name of running.slice()) {
+      const params = new URLSearchParams({key: data.metric});
+      if (last[name] !== null) params.set("since_epoch", last[name]);
+      try {
+        const h = await api("GET", `${runUrl(data.project, name)}/history?${params}`);
+        const pts = (h.series[data.metric] || []).filter((p) => p[1] !== null);
+        if (pts.length) {
+          const index = data.runs.findIndex((r) => r.name === name);
+          window.Plotly.extendTraces(div, {x: [pts.map((p) => p[0])], y: [pts.map((p) => p[1])]}, [index]);
+          last[name] = pts[pts.length - 1][0];
+        }
+        const badge = document.querySelector(`[data-status-of="${CSS.escape(name)}"]`);
+        if (badge) { badge.textContent = h.status; badge.className = `status ${h.status}`; }
+        if (h.status !== "running") running = running.filter((n) => n !== name);
+      } catch (err) {
+        setLive(`live update failed: ${err.message}`);
+      }
+    }
+    if (running.length) setTimeout(tick, POLL_MS); else setLive("no run in progress");
+  };
+  setTimeout(tick, POLL_MS);
+}
+
+function drawMatrices(data) {
+  const box = document.getElementById("confusion");
+  const items = data.confusion.matrices.filter((m) => m.matrix);
+  if (!items.length) {
+    box.appendChild(el("p", {class: "muted"}, "No confusion matrix recorded (log_eval(..., confusion_matrix=...))."));
+    return;
+  }
+  // every cell is laid out first, so that each plot is drawn at its final width
+  const cells = [];
+  const heat = (title, m, z, diff) => {
+    const cell = el("div", {class: "matrix"});
+    box.appendChild(cell);
+    cells.push([cell, title, m, z, diff]);
+  };
+  const draw = (cell, title, m, z, diff) => {
+    const labels = m.labels.map(esc);
+    const trace = {z, x: labels, y: labels, type: "heatmap", hoverongaps: false,
+      colorscale: diff ? "RdBu" : "Blues", reversescale: !diff, zmid: diff ? 0 : undefined,
+      hovertemplate: "true %{x}<br>predicted %{y}<br>%{z}<extra></extra>"};
+    plot(cell, [trace], {title: {text: esc(title)}, hovermode: "closest",
+      xaxis: {title: {text: "true"}}, yaxis: {title: {text: "predicted"}, autorange: "reversed"},
+      margin: {l: 80, r: 8, t: 36, b: 64}, height: 340, showlegend: false});
+  };
+  items.forEach((m) => heat(m.run, m, m.matrix, false));
+  const base = items.find((m) => m.run === data.confusion.baseline);
+  const minus = (a, b) => (a === null || b === null ? null : a - b);
+  items.filter((m) => m.comparable_to_baseline).forEach((m) => {
+    const diff = m.matrix.map((row, i) => row.map((v, j) => minus(v, base.matrix[i][j])));
+    heat(`${m.run} − ${data.confusion.baseline}`, m, diff, true);
+  });
+  cells.forEach((args) => draw(...args));
+}
+
+function renderDecision(box, d) {
+  box.replaceChildren();
+  box.hidden = false;
+  const card = el("article", {class: `decision-card ${d.verdict === "WIN" ? "win" : "more"}`});
+  const head = el("header");
+  head.appendChild(el("span", {class: "verdict"}, d.verdict === "WIN" ? "WIN" : "MORE EXPERIMENTS"));
+  head.appendChild(document.createTextNode(` ${d.candidate} vs ${d.baseline} `));
+  head.appendChild(el("span", {class: "muted"},
+    `· test reveals ${d.test_reveals_used} of ${d.test_budget}${d.burned ? " (burned)" : ""}`));
+  card.appendChild(head);
+  const list = el("ul", {class: "gates"});
+  for (const g of d.gates) {
+    const li = el("li", {class: g.passed ? "pass" : "fail"});
+    li.appendChild(el("span", {class: "mark"}, g.passed ? "✓" : "✗"));
+    li.appendChild(document.createTextNode(" "));
+    li.appendChild(el("strong", {}, g.gate));
+    li.appendChild(document.createTextNode(` ${g.detail}`));
+    if (!g.passed && g.hint) li.appendChild(el("div", {class: "hint"}, g.hint));
+    list.appendChild(li);
+  }
+  card.appendChild(list);
+  for (const w of d.warnings || []) card.appendChild(el("p", {class: "notice warn"}, w));
+  box.appendChild(card);
+}
+
+function initDecide(project) {
+  const form = document.getElementById("decide-form");
+  const box = document.getElementById("decision");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = document.getElementById("decide-button");
+    button.disabled = true;
+    try {
+      const d = await api("POST", `/api/v1/projects/${encodeURIComponent(project)}/decisions`, {
+        candidate: form.elements.candidate.value, baseline: form.elements.baseline.value,
+      });
+      renderDecision(box, d);
+    } catch (err) {
+      box.hidden = false;
+      box.replaceChildren(el("p", {class: "notice bad"}, err.message));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// --------------------------------------------------------------------------- run
+function initRun() {
+  const data = pageData();
+  const charts = [];
+  document.querySelectorAll(".chart[data-group]").forEach((div) => {
+    const group = data.groups[Number(div.dataset.group)];
+    const keys = group.keys;
+    const traces = keys.map((k, i) => {
+      const pts = data.history.series[k] || [];
+      return {x: pts.map((p) => p[0]), y: pts.map((p) => p[1]), name: esc(k), type: "scatter",
+        mode: "lines", line: {color: COLORS[i % COLORS.length], width: k === data.protocol_metric ? 3 : 1.5}};
+    });
+    plot(div, traces, {xaxis: {title: {text: "epoch"}}, height: 300});
+    charts.push({div, keys});
+  });
+  initNote();
+  if (data.status !== "running") return;
+  let last = data.history.last_epoch;
+  setLive(`live: updating every ${POLL_MS / 1000} s`);
+  const tick = async () => {
+    try {
+      const params = new URLSearchParams();
+      if (last !== null && last !== undefined) params.set("since_epoch", last);
+      const h = await api("GET", `${runUrl(data.project, data.run)}/history?${params}`);
+      for (const c of charts) {
+        const idx = [], xs = [], ys = [];
+        c.keys.forEach((k, i) => {
+          const pts = h.series[k] || [];
+          if (pts.length) { idx.push(i); xs.push(pts.map((p) => p[0])); ys.push(pts.map((p) => p[1])); }
+        });
+        if (idx.length) window.Plotly.extendTraces(c.div, {x: xs, y: ys}, idx);
+      }
+      if (h.last_epoch !== null && h.last_epoch !== undefined) last = h.last_epoch;
+      const badge = document.getElementById("run-status");
+      badge.textContent = h.status;
+      badge.className = `status ${h.status}`;
+      if (h.status !== "running") { setLive(`run ${h.status}`); return; }
+      setLive(`live: epoch ${last}`);
+    } catch (err) {
+      setLive(`live update failed: ${err.message}`);
+    }
+    setTimeout(tick, POLL_MS);
+  };
+  setTimeout(tick, POLL_MS);
+}
+
+function initNote() {
+  const card = document.getElementById("note");
+  if (!card) return;
+  const form = document.getElementById("note-form");
+  const shown = Array.from(card.querySelectorAll(".note-field"));
+  const areas = Array.from(form.querySelectorAll("textarea"));
+  const actions = card.querySelector(".note-actions");
+  const useDraft = document.getElementById("note-use-draft");
+  const message = document.getElementById("note-message");
+  const editing = (on) => {
+    shown.forEach((p) => { p.hidden = on; });
+    areas.forEach((a) => { a.hidden = !on; });
+    actions.hidden = !on;
+    useDraft.hidden = !on;
+  };
+  document.getElementById("note-edit").addEventListener("click", () => {
+    areas.forEach((a) => { a.value = card.querySelector(`.note-field[data-field="${a.name}"]`).textContent; });
+    editing(true);
+    areas[0].focus();
+  });
+  document.getElementById("note-cancel").addEventListener("click", () => editing(false));
+  useDraft.addEventListener("click", () => {
+    form.elements.result.value = document.getElementById("note-draft").textContent;
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {};
+    areas.forEach((a) => { body[a.name] = a.value; });
+    message.textContent = "saving…";
+    try {
+      const saved = await api("PUT", `${runUrl(card.dataset.project, card.dataset.run)}/note`, body);
+      const note = saved.note || {};
+      shown.forEach((p) => { p.textContent = note[p.dataset.field] || ""; });
+      editing(false);
+      const version = document.getElementById("note-version");
+      if (version) version.textContent = `version ${note.version}, saved just now`;
+      message.textContent = "";
+    } catch (err) {
+      message.textContent = `not saved: ${err.message}`;
+    }
+  });
+}
+
+// --------------------------------------------------------------------------- datasets
+function initDatasets() {
+  const data = pageData();
+  const versions = {};
+  data.datasets.forEach((ds) => ds.versions.forEach((v) => { versions[v.digest] = v; }));
+  document.querySelectorAll(".chart.bars").forEach((div) => {
+    const v = versions[div.dataset.digest];
+    if (!v) return;
+    const traces = Object.entries(v.splits).map(([split, s], i) => {
+      const classes = s.classes || [];
+      return {x: classes.map((c) => esc(c.name)), y: classes.map((c) => c.instances), name: esc(split),
+        type: "bar", marker: {color: COLORS[i % COLORS.length]}};
+    });
+    plot(div, traces, {barmode: "group", height: 240, hovermode: "closest",
+      yaxis: {title: {text: "instances"}}, margin: {l: 56, r: 8, t: 8, b: 40}, legend: {orientation: "v"}});
+  });
+}
+
+const PAGES = {project: initProject, compare: initCompare, run: initRun, datasets: initDatasets};
+
+document.addEventListener("DOMContentLoaded", () => {
+  const init = PAGES[document.body.dataset.page];
+  if (init) init();
+});
