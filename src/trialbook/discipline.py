@@ -15,7 +15,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,9 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _run_names(book: Book, project: str | None = None) -> dict[str, str]:
-    return {r.id: r.name for r in book.store.list_runs(project)}
+def _run_names(book: Book, ids: Iterable[str | None]) -> dict[str, str]:
+    """Names of the runs with these ids (one narrow query, not every run of a project)."""
+    return book.store.run_names(i for i in ids if i)
 
 
 # --------------------------------------------------------------------------- protocol
@@ -73,7 +74,9 @@ def project_info(book: Book, name: str) -> dict[str, Any]:
     proto = project.protocol
     first = compared_at(book, name)
     history = book.store.protocol_history(name)
-    names = _run_names(book, name)
+    ships = book.store.list_ships(name)
+    names = _run_names(book, [project.shipped_run_id, *(s.run_id for s in ships)])
+    counts = book.store.project_counts().get(name)
     used = rules.reveals_by_split(book.store.list_decisions(), name)
     return {
         "name": project.name, "id": project.id, "created_at": project.created_at,
@@ -83,8 +86,8 @@ def project_info(book: Book, name: str) -> dict[str, Any]:
         "metric_changes_after_comparison": [
             _change_dict(h, first) for h in rules.metric_changes_after_comparison(history, first)],
         "shipped": names.get(project.shipped_run_id or "") if project.shipped_run_id else None,
-        "ships": [_ship_dict(s, names) for s in book.store.list_ships(name)],
-        "runs": len(names),
+        "ships": [_ship_dict(s, names) for s in ships],
+        "runs": counts.runs if counts else 0,
         "decisions": len(book.store.list_decisions(name)),
         "test_splits": [{"digest": d, "reveals_used": n, "test_budget": proto.test_budget,
                          "burned": n >= proto.test_budget} for d, n in used.items()],
@@ -197,7 +200,7 @@ def compare(book: Book, refs: Sequence[str], *, metric: str | None = None,
     ids = [r.id for r in runs]
     history = book.store.get_history(ids, key)
     evaluations = _open_evaluations(book, ids)
-    names = _run_names(book, name)
+    names = _run_names(book, [r.parent_id for r in runs])
     comparable, warnings = rules.val_comparability(
         {r.name: r.split_digests.get("val") for r in runs})
     rows = []
@@ -311,9 +314,10 @@ def decisions(book: Book, project: str | None = None, run: str | None = None) ->
         project, run_id = record.project, record.id
     elif project is not None:
         book.store.get_project(project)
-    names = _run_names(book, project)
+    stored = book.store.list_decisions(project)
+    names = _run_names(book, [i for d in stored for i in (d.candidate_id, d.baseline_id)])
     out = []
-    for d in book.store.list_decisions(project):
+    for d in stored:
         if run_id is not None and run_id not in (d.candidate_id, d.baseline_id):
             continue
         cand, base = names.get(d.candidate_id, d.candidate_id), names.get(d.baseline_id, d.baseline_id)
@@ -340,8 +344,10 @@ def ship(book: Book, ref: str, *, project: str | None = None, force: bool = Fals
         raise InvalidInput(f"ship {run.name} --force needs --reason \"...\": why it ships "
                            "without a WIN decision (kept in the ship history)")
     proj = book.store.get_project(run.project)
-    names = _run_names(book, run.project)
     mine = [d for d in book.store.list_decisions(run.project) if d.candidate_id == run.id]
+    ships = book.store.list_ships(run.project)
+    names = _run_names(book, [run.id, proj.shipped_run_id, *(d.baseline_id for d in mine),
+                              *(s.run_id for s in ships)])
     wins = [d for d in mine if d.verdict == WIN]
     if proj.shipped_run_id == run.id:
         return {"project": run.project, "run": run.name, "already_shipped": True,
