@@ -9,7 +9,6 @@ unless ``TRIALBOOK_REQUIRE_EXTRAS=1`` (CI), which makes its absence a failure.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,17 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests_integrations_helpers import require_ultralytics
 
 pytestmark = pytest.mark.slow
 
 MAP = "metrics/mAP50-95(B)"
-
-
-def _require_ultralytics() -> None:
-    if importlib.util.find_spec("ultralytics") is None:
-        if os.environ.get("TRIALBOOK_REQUIRE_EXTRAS") == "1":
-            pytest.fail("TRIALBOOK_REQUIRE_EXTRAS=1 but ultralytics is not installed")
-        pytest.skip("ultralytics is not installed (make install installs it)")
 
 
 def trialbook(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,7 +31,7 @@ def trialbook(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def yolo_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _require_ultralytics()
+    require_ultralytics()
     root = tmp_path_factory.mktemp("yolo") / "book"
     done = trialbook("demo", "--yolo", str(root), cwd=root.parent)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -140,7 +140,14 @@ class Tracker:
         if dataset is None and data_yaml:
             from trialbook.versions import find_tag_for
 
-            dataset = find_tag_for(book, data_yaml)
+            try:
+                dataset = find_tag_for(book, data_yaml)
+            except TrialbookError as exc:
+                if not self.allow_unpinned:
+                    raise TrialbookError(
+                        f"cannot tell which tagged version {data_yaml} is ({exc}); name one with "
+                        "dataset=, or pass allow_unpinned=True") from exc
+                dataset = None  # e.g. a classification folder: recorded UNPINNED
         try:
             self.run = book.start(self.project, self.name, dataset=dataset, parent=self.parent,
                                   config=config, allow_unpinned=self.allow_unpinned,
