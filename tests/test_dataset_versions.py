@@ -133,3 +133,16 @@ def test_conflicting_tag_from_another_process_is_refused(shop):
     other_yaml = write_dataset(other, {"train": 2, "val": 1}, seed=9)
     with pytest.raises(Conflict, match="Tags never move"):
         versions.tag(book, "pallets", other_yaml, "v1")
+
+
+def test_a_relative_path_in_data_yaml_is_warned_about(shop):
+    _book, data_yaml = shop
+    assert versions.source_warnings(data_yaml) == []  # no `path:` at all: Ultralytics agrees
+    text = data_yaml.read_text()
+    data_yaml.write_text("path: .\n" + text)
+    result = invoke("data", "tag", "pallets", str(data_yaml), "--tag", "v1", "--json")
+    assert result.exit_code == 0
+    assert "`path: .` is relative" in result.stderr
+    assert json.loads(result.stdout)["warnings"][0].endswith("or make it absolute")
+    data_yaml.write_text(f"path: {data_yaml.parent}\n" + text)
+    assert versions.source_warnings(data_yaml) == []

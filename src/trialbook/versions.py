@@ -59,6 +59,31 @@ def _version_of(name: str, manifest: Manifest, source: str, manifest_digest: str
                           manifest_digest=manifest_digest)
 
 
+def source_warnings(source: str | os.PathLike[str]) -> list[str]:
+    """Things about a dataset source that will surprise at training time.
+
+    Ultralytics resolves a relative ``path:`` in a data.yaml against the *current
+    directory* of the training process; trialbook resolves it against the yaml's folder
+    (so a version never depends on where a command ran). The two agree only when training
+    starts in the yaml's folder.
+    """
+    import yaml
+
+    config = Path(source)
+    if config.is_dir() or config.suffix.lower() not in (".yaml", ".yml"):
+        return []
+    try:
+        data = yaml.safe_load(config.read_text())
+    except (OSError, yaml.YAMLError):
+        return []  # build_manifest reports unreadable files with their own message
+    root = data.get("path") if isinstance(data, dict) else None
+    if isinstance(root, str) and root and not Path(os.path.expanduser(root)).is_absolute():
+        return [f"{config}: `path: {root}` is relative. trialbook reads it from the yaml's folder, "
+                "but Ultralytics reads it from the folder training starts in: remove `path:` "
+                "(Ultralytics then uses the yaml's folder) or make it absolute"]
+    return []
+
+
 def tag(book: Book, name: str, source: str | os.PathLike[str], tag: str, *,
         progress: bool | None = None) -> tuple[DatasetVersion, bool]:
     """Tag the files of ``source`` as ``name:tag``. Returns the version and whether the tag

@@ -26,7 +26,11 @@ def tag_cmd(name: str, source: str, tag_name: str, uri: str | None, as_json: boo
 
     book = open_book(uri)
     version, created = versions.tag(book, name, source, tag_name)
-    out = {**versions.version_dict(book, version), "tag": tag_name, "created": created}
+    warnings = versions.source_warnings(source)
+    out = {**versions.version_dict(book, version), "tag": tag_name, "created": created,
+           "warnings": warnings}
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(out)
         return
