@@ -366,3 +366,21 @@ class Writer:
 def text_tags(values: Mapping[str, Any]) -> dict[str, str]:
     """Tags are text: ``None`` values are left out, others become ``str``."""
     return {str(k): str(v) for k, v in values.items() if v is not None}
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content, or ``SourceError`` naming the file (and line) when it cannot
+    be read, is not UTF-8 or is not valid YAML."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SourceError([Problem(str(path), f"cannot be read: {exc.strerror or exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise SourceError([Problem(str(path), f"is not UTF-8 text (byte {exc.start})")]) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SourceError([Problem(str(path), f"is not valid YAML: {problem}", line)]) from exc

@@ -52,8 +52,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from trialbook.errors import InvalidInput
 from trialbook.integrations.importers.common import (
     TAG_PATH,
@@ -66,6 +64,7 @@ from trialbook.integrations.importers.common import (
     capped,
     finite,
     infinity_warning,
+    read_yaml,
 )
 
 if TYPE_CHECKING:
@@ -189,17 +188,7 @@ class _RunData:
 
 # --------------------------------------------------------------------------- file store
 def _yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SourceError([Problem(str(path), f"cannot be read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise SourceError([Problem(str(path), f"is not UTF-8 text (byte {exc.start})")]) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SourceError([Problem(str(path), f"is not valid YAML: "
-                                              f"{getattr(exc, 'problem', None) or exc}",
-                                   mark.line + 1 if mark is not None else None)]) from exc
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise SourceError([Problem(str(path), "is not a mapping (not an MLflow meta.yaml)", 1)])
     return data

@@ -45,8 +45,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from trialbook.core import config as config_rules
 from trialbook.errors import InvalidInput
 from trialbook.integrations.importers.common import (
@@ -61,6 +59,7 @@ from trialbook.integrations.importers.common import (
     finite,
     infinity_warning,
     mtime,
+    read_yaml,
     text_tags,
 )
 
@@ -245,27 +244,13 @@ def _epoch(text: str) -> int | None:
 
 
 # --------------------------------------------------------------------------- settings
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SourceError([Problem(str(path), f"cannot be read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise SourceError([Problem(str(path), f"is not UTF-8 text (byte {exc.start})")]) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SourceError([Problem(str(path), f"is not valid YAML: {problem}", line)]) from exc
-
-
 def _settings(folder: Path) -> tuple[Path | None, dict[str, Any]]:
     """``args.yaml`` or ``opt.yaml`` (YOLOv5, ``hyp`` filled from ``hyp.yaml`` if needed)."""
     for file_name in ("args.yaml", "opt.yaml"):
         path = folder / file_name
         if not path.is_file():
             continue
-        data = _read_yaml(path)
+        data = read_yaml(path)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -273,7 +258,7 @@ def _settings(folder: Path) -> tuple[Path | None, dict[str, Any]]:
                                                   "mapping of settings", 1)])
         hyp_file = folder / "hyp.yaml"
         if file_name == "opt.yaml" and not isinstance(data.get("hyp"), dict) and hyp_file.is_file():
-            hyp = _read_yaml(hyp_file)
+            hyp = read_yaml(hyp_file)
             if isinstance(hyp, dict):
                 data["hyp"] = hyp
         return path, data
