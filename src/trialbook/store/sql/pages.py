@@ -21,7 +21,7 @@ from trialbook.store.base import ProjectCounts, RunsPage
 from trialbook.store.sql.base import SqlBase
 from trialbook.store.sql.metrics import _nan, _summary
 from trialbook.store.sql.runs import _run, _select
-from trialbook.store.sql.schema import notes, projects, runs, series
+from trialbook.store.sql.schema import note_written, notes, projects, runs, series
 from trialbook.store.sql.schema import points as points_t
 
 PAGE_SORTS = ("rank", "best", "final", "epochs", "name", "created", "status", "dataset")
@@ -145,9 +145,7 @@ class PagesMixin(SqlBase):
 
     def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]:
         """Per project: runs, runs in progress, and finished runs with no note written."""
-        written = sa.func.trim(notes.c.hypothesis + notes.c.change + notes.c.result + notes.c.next
-                               + notes.c.text) != ""
-        has_note = sa.exists().where(notes.c.run_id == runs.c.id, written)
+        has_note = sa.exists().where(notes.c.run_id == runs.c.id, note_written())
         running = runs.c.status == "running"
         if stale_before is not None:
             running = sa.and_(running, sa.func.coalesce(runs.c.heartbeat_at, runs.c.created_at)

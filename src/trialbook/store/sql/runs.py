@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from trialbook.core.entities import RUN_STATUSES, RunRecord, RunRow
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.store.sql.base import SqlBase
-from trialbook.store.sql.schema import notes, projects, runs, series
+from trialbook.store.sql.schema import note_written, notes, projects, runs, series
 
 _RUN_COLUMNS = [c for c in runs.c if c.name != "project_id"] + [projects.c.name.label("project")]
 
@@ -107,12 +107,10 @@ def _run_rows_query() -> sa.Select[Any]:
     """Runs of a project (bind ``project``) with one series' summary (bind ``key``) and
     whether their note has any text. Built once: SQLAlchemy caches its compiled form."""
     parent = runs.alias("parent")
-    chars = sum((sa.func.length(sa.func.trim(notes.c[f]))
-                 for f in ("hypothesis", "change", "result", "next", "text")), sa.literal(0))
     return (sa.select(runs.c.id, runs.c.name, runs.c.status, runs.c.created_at, runs.c.heartbeat_at,
                       runs.c.parent_id, parent.c.name, runs.c.dataset, runs.c.pinned,
                       runs.c.legacy_name, series.c.best, series.c.best_epoch, series.c.final,
-                      series.c.final_epoch, series.c["count"], sa.func.coalesce(chars, 0))
+                      series.c.final_epoch, series.c["count"], note_written())
             .select_from(runs.join(projects, projects.c.id == runs.c.project_id)
                          .outerjoin(parent, parent.c.id == runs.c.parent_id)
                          .outerjoin(series, sa.and_(series.c.run_id == runs.c.id,
