@@ -9,6 +9,7 @@ from typing import Any
 from trialbook.api import Book
 from trialbook.core import ranking
 from trialbook.core.entities import Evaluation, Note, RunRecord, SeriesSummary
+from trialbook.core.metrics import direction_of
 from trialbook.core.runs import effective_status
 from trialbook.errors import InvalidInput
 
@@ -56,7 +57,7 @@ def runs_table(book: Book, project: str | None = None, *, metric: str | None = N
     name = pick_project(book, project)
     proto = book.store.get_project(name).protocol
     key = metric or proto.metric
-    direction = proto.direction if key == proto.metric else _direction(key)
+    direction = proto.direction if key == proto.metric else direction_of(key)
     now = time.time()
     rows: list[dict[str, Any]] = [{
         "name": r.name, "id": r.id, "status": effective_status(r.as_record, now),
@@ -67,12 +68,6 @@ def runs_table(book: Book, project: str | None = None, *, metric: str | None = N
     ranked = ranking.rank(rows, lambda row: row["best"], direction)
     return {"project": name, "metric": key, "direction": direction,
             "exploratory": key != proto.metric, "runs": ranked}
-
-
-def _direction(key: str) -> str:
-    from trialbook.core.metrics import direction_of
-
-    return direction_of(key)
 
 
 def run_detail(book: Book, run: RunRecord) -> dict[str, Any]:
