@@ -46,13 +46,14 @@ def generate(root: Path, files: int, size: int, seed: int = 0) -> None:
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
     (root / "data.yaml").write_text(
         "path: .\ntrain: images/train\nval: images/val\nnames:\n"
-        + "".join(f"  {i}: {name}\n" for i, name in enumerate(CLASSES)))
+        + "".join(f"  {i}: {name}\n" for i, name in enumerate(CLASSES))
+    )
     n_val = max(1, files // 10)
     for i in range(files):
         split = "val" if i < n_val else "train"
         stem = f"{i:07d}"
         start = rng.randrange(0, len(pool) - size)
-        body = i.to_bytes(8, "little") + pool[start:start + size - 8]
+        body = i.to_bytes(8, "little") + pool[start : start + size - 8]
         (root / "images" / split / f"{stem}.jpg").write_bytes(body)
         if rng.random() < 0.05:
             continue  # background image: no label file
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-kb", type=float, default=50.0, help="image size in KB")
     parser.add_argument("--work", type=Path, default=HERE / ".work", help="work folder")
     parser.add_argument("--threads", type=int, default=None, help="hashing threads")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="rounds of measurements (the best of each is reported)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of measurements (the best of each is reported)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args(argv)
 
@@ -141,14 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(cache) + suffix).unlink(missing_ok=True)
             t0 = time.perf_counter()
-            m = build_manifest(data_yaml, cache_path=cache, progress=False,
-                               threads=args.threads)
+            m = build_manifest(data_yaml, cache_path=cache, progress=False, threads=args.threads)
             return time.perf_counter() - t0, m.digest
 
         def recheck() -> tuple[float, str]:
             t0 = time.perf_counter()
-            m = build_manifest(data_yaml, cache_path=cache, progress=False,
-                               threads=args.threads)
+            m = build_manifest(data_yaml, cache_path=cache, progress=False, threads=args.threads)
             return time.perf_counter() - t0, m.digest
 
         # One unmeasured raw pass makes sure the page cache holds the dataset; then rounds
@@ -158,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, list[tuple[float, object, float]]] = {}
         for _ in range(args.repeat):
             steps: list[tuple[str, Callable[[], tuple[float, object]]]] = [
-                ("raw", raw), ("nocache", nocache), ("cold", cold), ("recheck", recheck)]
+                ("raw", raw),
+                ("nocache", nocache),
+                ("cold", cold),
+                ("recheck", recheck),
+            ]
             for name, fn in steps:
                 runs.setdefault(name, []).append(measure(fn))
         best = {name: min(results, key=lambda r: r[0]) for name, results in runs.items()}
@@ -172,15 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         mb = total / 1e6
         raw_rate = mb / raw_s
         print()
-        print(f"dataset: {args.files} images x {size} B + labels = {len(paths)} files, "
-              f"{mb:.1f} MB; digest {str(digest_c)[:12]}")
+        print(
+            f"dataset: {args.files} images x {size} B + labels = {len(paths)} files, "
+            f"{mb:.1f} MB; digest {str(digest_c)[:12]}"
+        )
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"threads {args.threads or default_threads()}, best of {args.repeat} rounds, "
-              f"page cache warm, load average {load:.2f}")
+        print(
+            f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"threads {args.threads or default_threads()}, best of {args.repeat} rounds, "
+            f"page cache warm, load average {load:.2f}"
+        )
         print()
-        print(f"{'measurement':<34}{'time s':>9}{'CPU s':>8}{'MB/s':>8}{'files/s':>10}"
-              f"{'vs raw':>8}")
+        print(f"{'measurement':<34}{'time s':>9}{'CPU s':>8}{'MB/s':>8}{'files/s':>10}{'vs raw':>8}")
         rows = [
             ("raw read+blake3, 1 thread", raw_s, raw_cpu),
             ("cold build, no stat cache", nocache_s, nocache_cpu),
@@ -189,15 +196,21 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for label, seconds, cpu in rows:
             rate = mb / seconds
-            print(f"{label:<34}{seconds:>9.3f}{cpu:>8.2f}{rate:>8.0f}"
-                  f"{len(paths) / seconds:>10.0f}{rate / raw_rate:>7.0%} ")
+            print(
+                f"{label:<34}{seconds:>9.3f}{cpu:>8.2f}{rate:>8.0f}"
+                f"{len(paths) / seconds:>10.0f}{rate / raw_rate:>7.0%} "
+            )
         print()
         cold_ok = (mb / cold_s) >= 0.8 * raw_rate
-        print(f"target cold build >= 80% of raw: {'met' if cold_ok else 'MISSED'} "
-              f"({(mb / cold_s) / raw_rate:.0%})")
+        print(
+            f"target cold build >= 80% of raw: {'met' if cold_ok else 'MISSED'} "
+            f"({(mb / cold_s) / raw_rate:.0%})"
+        )
         if args.files >= 100_000:
-            print(f"target re-check of {args.files} images < 2 s: "
-                  f"{'met' if recheck_s < 2 else 'MISSED'} ({recheck_s:.2f} s)")
+            print(
+                f"target re-check of {args.files} images < 2 s: "
+                f"{'met' if recheck_s < 2 else 'MISSED'} ({recheck_s:.2f} s)"
+            )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

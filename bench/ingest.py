@@ -66,15 +66,42 @@ TARGET_LOG_MEDIAN_US = 50.0
 TARGET_QUERY_RATIO = 20.0
 
 EPOCH_KEYS = (
-    "train/box_loss", "train/cls_loss", "train/dfl_loss",
-    "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
-    "val/box_loss", "val/cls_loss", "val/dfl_loss",
-    "lr/pg0", "lr/pg1", "lr/pg2", "fitness",
+    "train/box_loss",
+    "train/cls_loss",
+    "train/dfl_loss",
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "val/box_loss",
+    "val/cls_loss",
+    "val/dfl_loss",
+    "lr/pg0",
+    "lr/pg1",
+    "lr/pg2",
+    "fitness",
 )
 CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 
 
@@ -109,23 +136,31 @@ def make_run(index: int, epochs: int) -> dict[str, Any]:
         map50 = min(0.99, best * 1.45 + 0.01 * rng.random())
         decay = 1.0 - progress * 0.6
         lr = 0.01 * (1.0 - e / max(epochs, 1)) + 1e-4
-        rows.append({
-            "train/box_loss": 1.6 * decay + 0.03 * rng.random(),
-            "train/cls_loss": 2.4 * decay + 0.05 * rng.random(),
-            "train/dfl_loss": 1.3 * decay + 0.02 * rng.random(),
-            "metrics/precision(B)": min(0.99, best * 1.5 + 0.02 * rng.random()),
-            "metrics/recall(B)": min(0.99, best * 1.3 + 0.02 * rng.random()),
-            "metrics/mAP50(B)": map50,
-            "metrics/mAP50-95(B)": best,
-            "val/box_loss": 1.7 * decay + 0.04 * rng.random(),
-            "val/cls_loss": 2.5 * decay + 0.06 * rng.random(),
-            "val/dfl_loss": 1.4 * decay + 0.03 * rng.random(),
-            "lr/pg0": lr, "lr/pg1": lr, "lr/pg2": lr,
-            "fitness": 0.1 * map50 + 0.9 * best,
-        })
+        rows.append(
+            {
+                "train/box_loss": 1.6 * decay + 0.03 * rng.random(),
+                "train/cls_loss": 2.4 * decay + 0.05 * rng.random(),
+                "train/dfl_loss": 1.3 * decay + 0.02 * rng.random(),
+                "metrics/precision(B)": min(0.99, best * 1.5 + 0.02 * rng.random()),
+                "metrics/recall(B)": min(0.99, best * 1.3 + 0.02 * rng.random()),
+                "metrics/mAP50(B)": map50,
+                "metrics/mAP50-95(B)": best,
+                "val/box_loss": 1.7 * decay + 0.04 * rng.random(),
+                "val/cls_loss": 2.5 * decay + 0.06 * rng.random(),
+                "val/dfl_loss": 1.4 * decay + 0.03 * rng.random(),
+                "lr/pg0": lr,
+                "lr/pg1": lr,
+                "lr/pg2": lr,
+                "fitness": 0.1 * map50 + 0.9 * best,
+            }
+        )
     last = rows[-1]
-    evaluation = {"mAP50": last["metrics/mAP50(B)"], "mAP50-95": last["metrics/mAP50-95(B)"],
-                  "precision": last["metrics/precision(B)"], "recall": last["metrics/recall(B)"]}
+    evaluation = {
+        "mAP50": last["metrics/mAP50(B)"],
+        "mAP50-95": last["metrics/mAP50-95(B)"],
+        "precision": last["metrics/precision(B)"],
+        "recall": last["metrics/recall(B)"],
+    }
     per_class = {c: min(0.999, max(0.0, best + rng.uniform(-0.2, 0.2))) for c in CLASSES}
     return {"name": run_name(index), "rows": rows, "eval": evaluation, "per_class_ap": per_class}
 
@@ -145,9 +180,13 @@ def latency_stats(ns: Sequence[int]) -> dict[str, float]:
     """Median, p99 (nearest rank) and mean of call times given in ns, in microseconds."""
     ordered = sorted(ns)
     p99 = ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
-    return {"median_us": statistics.median(ordered) / 1e3, "p99_us": p99 / 1e3,
-            "mean_us": statistics.fmean(ordered) / 1e3, "max_us": ordered[-1] / 1e3,
-            "count": len(ordered)}
+    return {
+        "median_us": statistics.median(ordered) / 1e3,
+        "p99_us": p99 / 1e3,
+        "mean_us": statistics.fmean(ordered) / 1e3,
+        "max_us": ordered[-1] / 1e3,
+        "count": len(ordered),
+    }
 
 
 def time_query(fn: Callable[[], Any], reps: int = QUERY_REPS) -> tuple[float, Any]:
@@ -200,16 +239,24 @@ def bench_trialbook(work: Path, runs: list[dict[str, Any]], artifacts: list[Path
     by_name = {r["name"]: r["id"] for r in table["runs"]}
     ids = [by_name[spec["name"]] for spec in runs[:HISTORY_RUNS]]
     history_s, history = time_query(lambda: book.store.get_history(ids, RANK_KEY))
-    histories = {spec["name"]: [v for _, v in history[rid]]
-                 for spec, rid in zip(runs[:HISTORY_RUNS], ids, strict=True)}
+    histories = {
+        spec["name"]: [v for _, v in history[rid]] for spec, rid in zip(runs[:HISTORY_RUNS], ids, strict=True)
+    }
     book.close()
-    return {"version": tb.__version__, "wall_s": wall, "log": latency_stats(log_ns), "phases": phases,
-            "runs_table_s": table_s, "history_s": history_s, "ranking": ranking,
-            "histories": histories}
+    return {
+        "version": tb.__version__,
+        "wall_s": wall,
+        "log": latency_stats(log_ns),
+        "phases": phases,
+        "runs_table_s": table_s,
+        "history_s": history_s,
+        "ranking": ranking,
+        "histories": histories,
+    }
 
 
 # --------------------------------------------------------------------------- MLflow
-MLFLOW_SCRIPT = r'''
+MLFLOW_SCRIPT = r"""
 import json, sys, time
 from pathlib import Path
 
@@ -270,7 +317,7 @@ print(w.JSON_MARK + json.dumps({
     "version": mlflow.__version__, "wall_s": wall, "log": w.latency_stats(log_ns),
     "phases": phases, "runs_table_s": table_s, "history_s": history_s, "ranking": ranking,
     "histories": histories}), flush=True)
-'''
+"""
 
 
 def mlflow_python() -> Path:
@@ -289,8 +336,10 @@ def mlflow_python() -> Path:
         log(f"creating {MLFLOW_VENV} ({base} -m venv)")
         subprocess.run([base, "-m", "venv", str(MLFLOW_VENV)], check=True)
     log(f"installing {MLFLOW_REQUIREMENT} into {MLFLOW_VENV} (a few minutes, once)")
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    MLFLOW_REQUIREMENT], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", MLFLOW_REQUIREMENT],
+        check=True,
+    )
     subprocess.run(probe, check=True, capture_output=True)
     return python
 
@@ -299,26 +348,31 @@ def bench_mlflow(work: Path, runs: int, epochs: int) -> dict[str, Any]:
     python = mlflow_python()
     (work / "mlflow").mkdir()
     env = dict(os.environ)
-    env.update({
-        "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow' / 'mlflow.db'}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-        "MLFLOW_LOGGING_LEVEL": "WARNING",
-        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-        "GIT_PYTHON_REFRESH": "quiet",
-        "PYTHONWARNINGS": "ignore",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow' / 'mlflow.db'}",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+            "MLFLOW_LOGGING_LEVEL": "WARNING",
+            "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+            "GIT_PYTHON_REFRESH": "quiet",
+            "PYTHONWARNINGS": "ignore",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
         [str(python), "-c", MLFLOW_SCRIPT, str(BENCH_DIR), str(work), str(runs), str(epochs)],
-        env=env, stdout=subprocess.PIPE, text=True)
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(JSON_MARK)]
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout)
         raise SystemExit(f"the MLflow half failed (exit status {proc.returncode})")
-    return json.loads(lines[-1][len(JSON_MARK):])
+    return json.loads(lines[-1][len(JSON_MARK) :])
 
 
 # --------------------------------------------------------------------------- checks and report
@@ -367,8 +421,14 @@ def load_average() -> float:
         return math.nan
 
 
-def report(args: argparse.Namespace, points: int, tb: dict[str, Any], ml: dict[str, Any] | None,
-           problems: list[str], loads: tuple[float, float]) -> str:
+def report(
+    args: argparse.Namespace,
+    points: int,
+    tb: dict[str, Any],
+    ml: dict[str, Any] | None,
+    problems: list[str],
+    loads: tuple[float, float],
+) -> str:
     tb_rate = points / tb["wall_s"]
     head = f"| measure | trialbook {tb['version']} |"
     rule = "|---|---:|"
@@ -391,48 +451,92 @@ def report(args: argparse.Namespace, points: int, tb: dict[str, Any], ml: dict[s
 
     ml_rate = points / ml["wall_s"] if ml else 0.0
     rate_ratio = tb_rate / ml_rate if ml else 0.0
-    row("points / s (whole workload)", fmt_rate(tb_rate), fmt_rate(ml_rate), fmt_ratio(rate_ratio),
-        f"≥ {TARGET_POINTS_RATIO:.0f}× MLflow", mark(rate_ratio >= TARGET_POINTS_RATIO) if ml else "–")
-    row("wall time of the workload", fmt_time(tb["wall_s"]), fmt_time(ml["wall_s"]) if ml else "",
-        fmt_ratio(ml["wall_s"] / tb["wall_s"]) if ml else "", "", "")
+    row(
+        "points / s (whole workload)",
+        fmt_rate(tb_rate),
+        fmt_rate(ml_rate),
+        fmt_ratio(rate_ratio),
+        f"≥ {TARGET_POINTS_RATIO:.0f}× MLflow",
+        mark(rate_ratio >= TARGET_POINTS_RATIO) if ml else "–",
+    )
+    row(
+        "wall time of the workload",
+        fmt_time(tb["wall_s"]),
+        fmt_time(ml["wall_s"]) if ml else "",
+        fmt_ratio(ml["wall_s"] / tb["wall_s"]) if ml else "",
+        "",
+        "",
+    )
     tb_med, tb_p99 = tb["log"]["median_us"], tb["log"]["p99_us"]
-    row("`log` call, median", fmt_time(tb_med / 1e6), fmt_time(ml["log"]["median_us"] / 1e6) if ml else "",
-        fmt_ratio(ml["log"]["median_us"] / tb_med) if ml else "", f"< {TARGET_LOG_MEDIAN_US:.0f} µs",
-        mark(tb_med < TARGET_LOG_MEDIAN_US))
-    row("`log` call, p99", fmt_time(tb_p99 / 1e6), fmt_time(ml["log"]["p99_us"] / 1e6) if ml else "",
-        fmt_ratio(ml["log"]["p99_us"] / tb_p99) if ml else "", "", "")
-    for label, key in ((f"runs table ({args.runs} runs, final mAP50-95, ranked)", "runs_table_s"),
-                       (f"mAP50-95 history of {min(HISTORY_RUNS, args.runs)} runs", "history_s")):
+    row(
+        "`log` call, median",
+        fmt_time(tb_med / 1e6),
+        fmt_time(ml["log"]["median_us"] / 1e6) if ml else "",
+        fmt_ratio(ml["log"]["median_us"] / tb_med) if ml else "",
+        f"< {TARGET_LOG_MEDIAN_US:.0f} µs",
+        mark(tb_med < TARGET_LOG_MEDIAN_US),
+    )
+    row(
+        "`log` call, p99",
+        fmt_time(tb_p99 / 1e6),
+        fmt_time(ml["log"]["p99_us"] / 1e6) if ml else "",
+        fmt_ratio(ml["log"]["p99_us"] / tb_p99) if ml else "",
+        "",
+        "",
+    )
+    for label, key in (
+        (f"runs table ({args.runs} runs, final mAP50-95, ranked)", "runs_table_s"),
+        (f"mAP50-95 history of {min(HISTORY_RUNS, args.runs)} runs", "history_s"),
+    ):
         ratio = ml[key] / tb[key] if ml else 0.0
-        row(label, fmt_time(tb[key]), fmt_time(ml[key]) if ml else "", fmt_ratio(ratio) if ml else "",
-            f"≥ {TARGET_QUERY_RATIO:.0f}× faster", mark(ratio >= TARGET_QUERY_RATIO) if ml else "–")
+        row(
+            label,
+            fmt_time(tb[key]),
+            fmt_time(ml[key]) if ml else "",
+            fmt_ratio(ratio) if ml else "",
+            f"≥ {TARGET_QUERY_RATIO:.0f}× faster",
+            mark(ratio >= TARGET_QUERY_RATIO) if ml else "–",
+        )
 
     lines += ["", "Time spent per phase, summed over all runs:", ""]
     lines.append("| phase | trialbook |" + (" MLflow |" if ml else ""))
     lines.append("|---|---:|" + ("---:|" if ml else ""))
-    names = {"start": "start a run", "log": "per-epoch `log` calls", "eval": "eval + per-class AP",
-             "artifact": "1 MiB artifact", "finish": "finish / end the run"}
+    names = {
+        "start": "start a run",
+        "log": "per-epoch `log` calls",
+        "eval": "eval + per-class AP",
+        "artifact": "1 MiB artifact",
+        "finish": "finish / end the run",
+    }
     for phase, label in names.items():
         cells = [label, fmt_time(tb["phases"][phase])] + ([fmt_time(ml["phases"][phase])] if ml else [])
         lines.append("| " + " | ".join(cells) + " |")
 
     hist_n = min(HISTORY_RUNS, args.runs)
-    notes = [f"Queries: median of {QUERY_REPS} repetitions. Runs table: trialbook "
-             f"`views.runs_table(book, {PROJECT!r})`; history: trialbook `store.get_history(ids, key)` "
-             "(one call)."]
+    notes = [
+        f"Queries: median of {QUERY_REPS} repetitions. Runs table: trialbook "
+        f"`views.runs_table(book, {PROJECT!r})`; history: trialbook `store.get_history(ids, key)` "
+        "(one call)."
+    ]
     if ml:
-        notes.append("MLflow: SQLite backend, synchronous logging, telemetry off; runs table "
-                     "`MlflowClient.search_runs(order_by=[metric DESC])`, history "
-                     f"`MlflowClient.get_metric_history` ({hist_n} calls); metric keys without "
-                     "parentheses (MLflow refuses them; Ultralytics' MLflow callback strips them too).")
-        notes.append(f"Same answers from both tools: {mark(not problems)}"
-                     + (" (" + "; ".join(problems) + ")" if problems else ""))
+        notes.append(
+            "MLflow: SQLite backend, synchronous logging, telemetry off; runs table "
+            "`MlflowClient.search_runs(order_by=[metric DESC])`, history "
+            f"`MlflowClient.get_metric_history` ({hist_n} calls); metric keys without "
+            "parentheses (MLflow refuses them; Ultralytics' MLflow callback strips them too)."
+        )
+        notes.append(
+            f"Same answers from both tools: {mark(not problems)}"
+            + (" (" + "; ".join(problems) + ")" if problems else "")
+        )
     elif problems:
         notes.append("Answers: ✗ (" + "; ".join(problems) + ")")
-    notes.append(f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python "
-                 f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; 1-minute load average "
-                 f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (other work on the machine "
-                 "skews both tools' figures).")
+    notes.append(
+        f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; 1-minute load average "
+        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end (other work on the machine "
+        "skews both tools' figures)."
+    )
     for note in notes:
         lines += ["", note]
     return "\n".join(lines)
@@ -444,8 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=300, help="epochs per run (default 300)")
     parser.add_argument("--skip-mlflow", action="store_true", help="run the trialbook half only")
     parser.add_argument("--keep", action="store_true", help="keep the stores under bench/.work/")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="write a cProfile of the trialbook half to FILE (pstats format)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the trialbook half to FILE (pstats format)"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.epochs < 1:
         parser.error("--runs and --epochs must be at least 1")

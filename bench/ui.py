@@ -71,16 +71,53 @@ TARGET_COMPARE_MS = 100.0
 TARGET_RATIO = 20.0
 
 DETECT_KEYS = (
-    "train/box_loss", "train/cls_loss", "train/dfl_loss",
-    "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
-    "val/box_loss", "val/cls_loss", "val/dfl_loss", "lr/pg0", "lr/pg1", "lr/pg2", "fitness",
+    "train/box_loss",
+    "train/cls_loss",
+    "train/dfl_loss",
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "val/box_loss",
+    "val/cls_loss",
+    "val/dfl_loss",
+    "lr/pg0",
+    "lr/pg1",
+    "lr/pg2",
+    "fitness",
 )
 CLASSES = tuple(f"class{i:02d}" for i in range(20))
 SETTINGS = (
-    "task", "mode", "model", "data", "epochs", "patience", "batch", "imgsz", "optimizer",
-    "seed", "deterministic", "cos_lr", "close_mosaic", "amp", "lr0", "lrf", "momentum",
-    "weight_decay", "warmup_epochs", "warmup_momentum", "box", "cls", "dfl", "hsv_h", "hsv_s",
-    "hsv_v", "degrees", "translate", "scale", "mosaic",
+    "task",
+    "mode",
+    "model",
+    "data",
+    "epochs",
+    "patience",
+    "batch",
+    "imgsz",
+    "optimizer",
+    "seed",
+    "deterministic",
+    "cos_lr",
+    "close_mosaic",
+    "amp",
+    "lr0",
+    "lrf",
+    "momentum",
+    "weight_decay",
+    "warmup_epochs",
+    "warmup_momentum",
+    "box",
+    "cls",
+    "dfl",
+    "hsv_h",
+    "hsv_s",
+    "hsv_v",
+    "degrees",
+    "translate",
+    "scale",
+    "mosaic",
 )
 
 
@@ -106,14 +143,36 @@ def mlflow_key(key: str) -> str:
 def settings(i: int, epochs: int) -> dict[str, Any]:
     rng = random.Random(31 * i + 7)
     values: dict[str, Any] = {
-        "task": "detect", "mode": "train", "model": "yolo11n.pt", "data": "pallets.yaml",
-        "epochs": epochs, "patience": 100, "batch": rng.choice([8, 16, 32]),
-        "imgsz": rng.choice([512, 640, 800, 1024]), "optimizer": "auto", "seed": i,
-        "deterministic": True, "cos_lr": False, "close_mosaic": 10, "amp": True,
-        "lr0": rng.choice([0.001, 0.005, 0.01]), "lrf": 0.01, "momentum": 0.937,
-        "weight_decay": 0.0005, "warmup_epochs": 3.0, "warmup_momentum": 0.8, "box": 7.5,
-        "cls": 0.5, "dfl": 1.5, "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4, "degrees": 0.0,
-        "translate": 0.1, "scale": 0.5, "mosaic": rng.choice([0.0, 1.0]),
+        "task": "detect",
+        "mode": "train",
+        "model": "yolo11n.pt",
+        "data": "pallets.yaml",
+        "epochs": epochs,
+        "patience": 100,
+        "batch": rng.choice([8, 16, 32]),
+        "imgsz": rng.choice([512, 640, 800, 1024]),
+        "optimizer": "auto",
+        "seed": i,
+        "deterministic": True,
+        "cos_lr": False,
+        "close_mosaic": 10,
+        "amp": True,
+        "lr0": rng.choice([0.001, 0.005, 0.01]),
+        "lrf": 0.01,
+        "momentum": 0.937,
+        "weight_decay": 0.0005,
+        "warmup_epochs": 3.0,
+        "warmup_momentum": 0.8,
+        "box": 7.5,
+        "cls": 0.5,
+        "dfl": 1.5,
+        "hsv_h": 0.015,
+        "hsv_s": 0.7,
+        "hsv_v": 0.4,
+        "degrees": 0.0,
+        "translate": 0.1,
+        "scale": 0.5,
+        "mosaic": rng.choice([0.0, 1.0]),
     }
     return {k: values[k] for k in SETTINGS}
 
@@ -140,17 +199,24 @@ def compare_rows(i: int, epochs: int) -> list[dict[str, float]]:
         best = max(best, plateau * p)
         lr = 0.01 * (1.0 - e / epochs) + 1e-4
         decay = 1.0 - 0.6 * p
-        rows.append({
-            "train/box_loss": 1.6 * decay + 0.03 * rng.random(),
-            "train/cls_loss": 2.4 * decay + 0.05 * rng.random(),
-            "train/dfl_loss": 1.3 * decay + 0.02 * rng.random(),
-            "metrics/precision(B)": min(0.99, best * 1.5), "metrics/recall(B)": min(0.99, best * 1.3),
-            "metrics/mAP50(B)": min(0.99, best * 1.45), "metrics/mAP50-95(B)": best,
-            "val/box_loss": 1.7 * decay + 0.04 * rng.random(),
-            "val/cls_loss": 2.5 * decay + 0.06 * rng.random(),
-            "val/dfl_loss": 1.4 * decay + 0.03 * rng.random(),
-            "lr/pg0": lr, "lr/pg1": lr, "lr/pg2": lr, "fitness": best,
-        })
+        rows.append(
+            {
+                "train/box_loss": 1.6 * decay + 0.03 * rng.random(),
+                "train/cls_loss": 2.4 * decay + 0.05 * rng.random(),
+                "train/dfl_loss": 1.3 * decay + 0.02 * rng.random(),
+                "metrics/precision(B)": min(0.99, best * 1.5),
+                "metrics/recall(B)": min(0.99, best * 1.3),
+                "metrics/mAP50(B)": min(0.99, best * 1.45),
+                "metrics/mAP50-95(B)": best,
+                "val/box_loss": 1.7 * decay + 0.04 * rng.random(),
+                "val/cls_loss": 2.5 * decay + 0.06 * rng.random(),
+                "val/dfl_loss": 1.4 * decay + 0.03 * rng.random(),
+                "lr/pg0": lr,
+                "lr/pg1": lr,
+                "lr/pg2": lr,
+                "fitness": best,
+            }
+        )
     return rows
 
 
@@ -210,20 +276,37 @@ def build_trialbook(folder: Path, args: argparse.Namespace) -> None:
     with store.db.write():  # the store's transaction helper: one commit for the whole book
         for i in range(args.runs):
             rid = uuid.uuid4().hex
-            store.create_run(RunRecord(
-                id=rid, project=PROJECT, name=table_name(i), status="finished",
-                created_at=base + i, heartbeat_at=base + i + 60, ended_at=base + i + 60,
-                config=settings(i, args.epochs), tags=tags(i)))
+            store.create_run(
+                RunRecord(
+                    id=rid,
+                    project=PROJECT,
+                    name=table_name(i),
+                    status="finished",
+                    created_at=base + i,
+                    heartbeat_at=base + i + 60,
+                    ended_at=base + i + 60,
+                    config=settings(i, args.epochs),
+                    tags=tags(i),
+                )
+            )
             store.log_batch(rid, {RANK_KEY: dict(enumerate(table_curve(i, args.epochs)))})
             if (i + 1) % 2000 == 0:
                 log(f"trialbook: {i + 1}/{args.runs} runs, {time.perf_counter() - t0:.0f} s")
         for i in range(args.compare_runs):
             rid = uuid.uuid4().hex
-            store.create_run(RunRecord(
-                id=rid, project=PROJECT, name=compare_name(i), status="finished",
-                created_at=base + args.runs + i, heartbeat_at=base + args.runs + i + 60,
-                ended_at=base + args.runs + i + 60, config=settings(10**6 + i, args.compare_epochs),
-                tags=tags(i)))
+            store.create_run(
+                RunRecord(
+                    id=rid,
+                    project=PROJECT,
+                    name=compare_name(i),
+                    status="finished",
+                    created_at=base + args.runs + i,
+                    heartbeat_at=base + args.runs + i + 60,
+                    ended_at=base + args.runs + i + 60,
+                    config=settings(10**6 + i, args.compare_epochs),
+                    tags=tags(i),
+                )
+            )
             rows = compare_rows(i, args.compare_epochs)
             store.log_batch(rid, {k: {e: row[k] for e, row in enumerate(rows)} for k in DETECT_KEYS})
             rng = random.Random(i)
@@ -231,11 +314,19 @@ def build_trialbook(folder: Path, args: argparse.Namespace) -> None:
             matrix = [[float(rng.randrange(0, 5)) for _ in range(n + 1)] for _ in range(n + 1)]
             for c in range(n):
                 matrix[c][c] = float(rng.randrange(40, 60))
-            store.add_evaluation(Evaluation(
-                id=uuid.uuid4().hex, run_id=rid, split="val", sealed=False, created_at=time.time(),
-                metrics={RANK_KEY: rows[-1][RANK_KEY]},
-                per_class_ap={c: rng.uniform(0.3, 0.8) for c in CLASSES},
-                confusion_matrix=matrix, class_names=list(CLASSES)))
+            store.add_evaluation(
+                Evaluation(
+                    id=uuid.uuid4().hex,
+                    run_id=rid,
+                    split="val",
+                    sealed=False,
+                    created_at=time.time(),
+                    metrics={RANK_KEY: rows[-1][RANK_KEY]},
+                    per_class_ap={c: rng.uniform(0.3, 0.8) for c in CLASSES},
+                    confusion_matrix=matrix,
+                    class_names=list(CLASSES),
+                )
+            )
     store.close()
     log(f"trialbook: book written in {time.perf_counter() - t0:.0f} s")
 
@@ -243,13 +334,27 @@ def build_trialbook(folder: Path, args: argparse.Namespace) -> None:
 def start_trialbook(folder: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TRIALBOOK_URI": str(folder)}
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "trialbook.server.app:create_app_from_uri",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env=env, stdout=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "trialbook.server.app:create_app_from_uri",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 # --------------------------------------------------------------------------- MLflow half
-MLFLOW_LOADER = r'''
+MLFLOW_LOADER = r"""
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
@@ -284,14 +389,21 @@ for i in range(cmp_n):
     load(w.compare_name(i), w.settings(10**6 + i, cmp_epochs), w.tags(i),
          {k: [r[k] for r in rows] for k in w.DETECT_KEYS})
 w.log(f"mlflow: loaded in {time.perf_counter() - t0:.0f} s")
-'''
+"""
 
 
 def mlflow_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-                "MLFLOW_LOGGING_LEVEL": "WARNING", "GIT_PYTHON_REFRESH": "quiet",
-                "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            "MLFLOW_LOGGING_LEVEL": "WARNING",
+            "GIT_PYTHON_REFRESH": "quiet",
+            "PYTHONWARNINGS": "ignore",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.pop("PYTHONPATH", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
@@ -309,19 +421,46 @@ def build_mlflow(folder: Path, args: argparse.Namespace) -> None:
     python = mlflow_python()
     db = f"sqlite:///{folder / 'mlflow.db'}"
     (folder / "mlflow-artifacts").mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(python), "-c", MLFLOW_LOADER, str(BENCH_DIR), db, str(args.runs),
-                    str(args.epochs), str(args.compare_runs), str(args.compare_epochs),
-                    str(folder / "mlflow-artifacts")], env=mlflow_env(), check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-c",
+            MLFLOW_LOADER,
+            str(BENCH_DIR),
+            db,
+            str(args.runs),
+            str(args.epochs),
+            str(args.compare_runs),
+            str(args.compare_epochs),
+            str(folder / "mlflow-artifacts"),
+        ],
+        env=mlflow_env(),
+        check=True,
+    )
 
 
 def start_mlflow(folder: Path, port: int) -> subprocess.Popen[bytes]:
     python = mlflow_python()
     mlflow = python.parent / "mlflow"
     return subprocess.Popen(
-        [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-         "--default-artifact-root", (folder / "mlflow-artifacts").as_uri(),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=mlflow_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(mlflow),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--default-artifact-root",
+            (folder / "mlflow-artifacts").as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=mlflow_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 # --------------------------------------------------------------------------- the calls
@@ -348,26 +487,40 @@ def mlflow_calls(base: str, args: argparse.Namespace) -> dict[str, Callable[[], 
     import httpx
 
     client = httpx.Client(base_url=base, timeout=120.0)
-    exp = client.get("/api/2.0/mlflow/experiments/get-by-name",
-                     params={"experiment_name": PROJECT}).json()["experiment"]["experiment_id"]
+    exp = client.get("/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": PROJECT}).json()[
+        "experiment"
+    ]["experiment_id"]
     key = mlflow_key(RANK_KEY)
     wanted = {compare_name(i) for i in range(args.compare_runs)}
-    found = client.post("/api/2.0/mlflow/runs/search", json={
-        "experiment_ids": [exp], "max_results": 1000,
-        "filter": "attributes.run_name LIKE 'v%_long'"}).json().get("runs", [])
+    found = (
+        client.post(
+            "/api/2.0/mlflow/runs/search",
+            json={
+                "experiment_ids": [exp],
+                "max_results": 1000,
+                "filter": "attributes.run_name LIKE 'v%_long'",
+            },
+        )
+        .json()
+        .get("runs", [])
+    )
     ids = {r["info"]["run_name"]: r["info"]["run_id"] for r in found if r["info"]["run_name"] in wanted}
     id_list = [ids[compare_name(i)] for i in range(args.compare_runs)]
     by_id = {v: k for k, v in ids.items()}
 
     def page() -> list[str]:
-        r = client.post("/api/2.0/mlflow/runs/search", json={
-            "experiment_ids": [exp], "max_results": PAGE, "order_by": [f"metrics.`{key}` DESC"]})
+        r = client.post(
+            "/api/2.0/mlflow/runs/search",
+            json={"experiment_ids": [exp], "max_results": PAGE, "order_by": [f"metrics.`{key}` DESC"]},
+        )
         r.raise_for_status()
         return [run["info"]["run_name"] for run in r.json()["runs"]]
 
     def compare() -> dict[str, list[float]]:
-        r = client.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
-                       params={"run_ids": id_list, "metric_key": key, "max_results": 2500})
+        r = client.get(
+            "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+            params={"run_ids": id_list, "metric_key": key, "max_results": 2500},
+        )
         r.raise_for_status()
         out: dict[str, list[tuple[int, float]]] = {}
         for m in r.json().get("metrics", []):
@@ -379,11 +532,15 @@ def mlflow_calls(base: str, args: argparse.Namespace) -> dict[str, Callable[[], 
 
 def expected(args: argparse.Namespace) -> dict[str, Any]:
     finals = [(table_name(i), table_curve(i, args.epochs)[-1]) for i in range(args.runs)]
-    finals += [(compare_name(i), compare_rows(i, args.compare_epochs)[-1][RANK_KEY])
-               for i in range(args.compare_runs)]
+    finals += [
+        (compare_name(i), compare_rows(i, args.compare_epochs)[-1][RANK_KEY])
+        for i in range(args.compare_runs)
+    ]
     finals.sort(key=lambda p: -p[1])
-    curves = {compare_name(i): [r[RANK_KEY] for r in compare_rows(i, args.compare_epochs)]
-              for i in range(args.compare_runs)}
+    curves = {
+        compare_name(i): [r[RANK_KEY] for r in compare_rows(i, args.compare_epochs)]
+        for i in range(args.compare_runs)
+    }
     return {"page": [n for n, _ in finals[:PAGE]], "compare": curves}
 
 
@@ -394,7 +551,8 @@ def check(tool: str, answers: dict[str, Any], want: dict[str, Any]) -> list[str]
     got = answers["compare"]
     for name, values in want["compare"].items():
         if len(got.get(name, [])) != len(values) or any(
-                abs(a - b) > 1e-9 for a, b in zip(got[name], values, strict=False)):
+            abs(a - b) > 1e-9 for a, b in zip(got[name], values, strict=False)
+        ):
             problems.append(f"{tool}: the curve of {name} differs")
             break
     return problems
@@ -405,21 +563,36 @@ def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
 
-def report(args: argparse.Namespace, tb: dict[str, Any], ml: dict[str, Any] | None,
-           versions: dict[str, str], problems: list[str], loads: tuple[float, float]) -> str:
+def report(
+    args: argparse.Namespace,
+    tb: dict[str, Any],
+    ml: dict[str, Any] | None,
+    versions: dict[str, str],
+    problems: list[str],
+    loads: tuple[float, float],
+) -> str:
     mark = lambda ok: "✓" if ok else "✗"  # noqa: E731
     lines = [
         f"### UI data: {args.runs:,} runs × {args.epochs} epochs, compare {args.compare_runs} runs × "
-        f"{args.compare_epochs} epochs (median of {args.reps} HTTP calls)", "",
+        f"{args.compare_epochs} epochs (median of {args.reps} HTTP calls)",
+        "",
         f"| call | trialbook {versions['trialbook']} |"
         + (f" MLflow {versions.get('mlflow', '?')} | trialbook speedup |" if ml else "")
         + " target | met |",
         "|---|---:|" + ("---:|---:|" if ml else "") + "---|:-:|",
     ]
-    rows = [("page", f"project page data: first {PAGE} of {args.runs + args.compare_runs:,} runs, ranked",
-             TARGET_PAGE_MS),
-            ("compare", f"compare data: {args.compare_runs} runs × {args.compare_epochs} epochs",
-             TARGET_COMPARE_MS)]
+    rows = [
+        (
+            "page",
+            f"project page data: first {PAGE} of {args.runs + args.compare_runs:,} runs, ranked",
+            TARGET_PAGE_MS,
+        ),
+        (
+            "compare",
+            f"compare data: {args.compare_runs} runs × {args.compare_epochs} epochs",
+            TARGET_COMPARE_MS,
+        ),
+    ]
     for key, label, target_ms in rows:
         t = tb[key]
         cells = [label, fmt_ms(t)]
@@ -432,17 +605,26 @@ def report(args: argparse.Namespace, tb: dict[str, Any], ml: dict[str, Any] | No
             ok = ok and ratio >= TARGET_RATIO
         cells += [target, mark(ok)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Calls: trialbook `GET /api/v1/projects/bench/runs?limit=50&sparkline=true` and "
-              "`GET /api/v1/projects/bench/compare?runs=…` (curves, analytics, config diff, per-class "
-              "AP, confusion matrices) under uvicorn; MLflow `POST /api/2.0/mlflow/runs/search` "
-              "(max_results 50, ordered by the metric) and `GET /ajax-api/2.0/mlflow/metrics/"
-              "get-history-bulk-interval` (max_results 2500) on `mlflow server` with an SQLite backend. "
-              "Both servers are local subprocesses, timed over HTTP from one httpx client."]
-    lines += ["", f"Same answers from both tools: {mark(not problems)}"
-              + (" (" + "; ".join(problems) + ")" if problems else "")]
-    lines += ["", f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python "
-              f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; 1-minute load average "
-              f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end."]
+    lines += [
+        "",
+        "Calls: trialbook `GET /api/v1/projects/bench/runs?limit=50&sparkline=true` and "
+        "`GET /api/v1/projects/bench/compare?runs=…` (curves, analytics, config diff, per-class "
+        "AP, confusion matrices) under uvicorn; MLflow `POST /api/2.0/mlflow/runs/search` "
+        "(max_results 50, ordered by the metric) and `GET /ajax-api/2.0/mlflow/metrics/"
+        "get-history-bulk-interval` (max_results 2500) on `mlflow server` with an SQLite backend. "
+        "Both servers are local subprocesses, timed over HTTP from one httpx client.",
+    ]
+    lines += [
+        "",
+        f"Same answers from both tools: {mark(not problems)}"
+        + (" (" + "; ".join(problems) + ")" if problems else ""),
+    ]
+    lines += [
+        "",
+        f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; 1-minute load average "
+        f"{loads[0]:.2f} at the start, {loads[1]:.2f} at the end.",
+    ]
     return "\n".join(lines)
 
 
@@ -494,8 +676,12 @@ def main(argv: list[str] | None = None) -> int:
         calls = {"trialbook": trialbook_calls(tb_base, args)}
         if ml_base:
             wait_http(f"{ml_base}/health", procs[1], "mlflow server")
-            version = subprocess.run([str(mlflow_python()), "-c", "import mlflow; print(mlflow.__version__)"],
-                                     capture_output=True, text=True, env=mlflow_env())
+            version = subprocess.run(
+                [str(mlflow_python()), "-c", "import mlflow; print(mlflow.__version__)"],
+                capture_output=True,
+                text=True,
+                env=mlflow_env(),
+            )
             versions["mlflow"] = version.stdout.strip()
             calls["mlflow"] = mlflow_calls(ml_base, args)
             results["mlflow"], answers["mlflow"] = {}, {}
@@ -516,8 +702,16 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     for tool in answers:
         problems += check(tool, answers[tool], want)
-    print(report(args, results["trialbook"], results.get("mlflow"), versions, problems,
-                 (load_start, os.getloadavg()[0])))
+    print(
+        report(
+            args,
+            results["trialbook"],
+            results.get("mlflow"),
+            versions,
+            problems,
+            (load_start, os.getloadavg()[0]),
+        )
+    )
     print(JSON_MARK + json.dumps({"results": results, "problems": problems}), file=sys.stderr)
     return 1 if problems else 0
 

@@ -43,15 +43,18 @@ def test_exception_marks_failed_and_keeps_points(book):
     assert book.store.get_history([rec.id], MAP)[rec.id] == [(0, 0.2)]
 
 
-@pytest.mark.parametrize(("metrics", "epoch", "match"), [
-    ({MAP: "high"}, 3, r"'metrics/mAP50-95\(B\)' at epoch 3: value 'high' \(str\) is not a number"),
-    ({MAP: float("inf")}, 7, "at epoch 7: value inf is infinite"),
-    ({MAP: True}, 1, "is not a number"),
-    ({"k" * 251: 1.0}, 2, "at epoch 2 is 251 characters long; the limit is 250"),
-    ({MAP: 0.1}, -1, "epoch -1 is negative"),
-    ({MAP: 0.1}, 1.5, "epoch 1.5 must be an integer"),
-    ({"": 0.1}, 0, "non-empty string"),
-])
+@pytest.mark.parametrize(
+    ("metrics", "epoch", "match"),
+    [
+        ({MAP: "high"}, 3, r"'metrics/mAP50-95\(B\)' at epoch 3: value 'high' \(str\) is not a number"),
+        ({MAP: float("inf")}, 7, "at epoch 7: value inf is infinite"),
+        ({MAP: True}, 1, "is not a number"),
+        ({"k" * 251: 1.0}, 2, "at epoch 2 is 251 characters long; the limit is 250"),
+        ({MAP: 0.1}, -1, "epoch -1 is negative"),
+        ({MAP: 0.1}, 1.5, "epoch 1.5 must be an integer"),
+        ({"": 0.1}, 0, "non-empty string"),
+    ],
+)
 def test_bad_metrics_are_refused_with_key_and_epoch(book, metrics, epoch, match):
     with start(book) as run, pytest.raises(InvalidInput, match=match):
         run.log(metrics, epoch=epoch)
@@ -92,8 +95,15 @@ def test_log_eval_validation_and_sealing(book):
             run.log_eval("val", {MAP: 0.5}, confusion_matrix=[[1, 2], [3]])
         with pytest.raises(InvalidInput, match="per_class_ap\\[pallet\\]"):
             run.log_eval("val", {MAP: 0.5}, per_class_ap={"pallet": "n/a"})
-        run.log_eval("val", {MAP: 0.5}, per_class_ap={"pallet": 0.4}, latency_ms=4.1,
-                     device="orin", confusion_matrix=[[5, 1], [0, 4]], class_names=["pallet"])
+        run.log_eval(
+            "val",
+            {MAP: 0.5},
+            per_class_ap={"pallet": 0.4},
+            latency_ms=4.1,
+            device="orin",
+            confusion_matrix=[[5, 1], [0, 4]],
+            class_names=["pallet"],
+        )
         run.log_eval("test", {MAP: 0.4321})
     rec = book.run("v1_base")
     val, test = book.store.list_evaluations([rec.id])
@@ -183,8 +193,10 @@ def test_environment_is_captured_with_git(sqlite_book, tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "train.py").write_text("print('hi')\n")
     subprocess.run(["git", "-C", str(tmp_path), "add", "train.py"], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a",
-                    "commit", "-qm", "x"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"],
+        check=True,
+    )
     (tmp_path / "train.py").write_text("print('changed')\n")
     with start(sqlite_book) as run:
         pass
@@ -236,17 +248,33 @@ def test_locate_walks_up_and_explains(tmp_path, monkeypatch):
 
 
 def test_importing_trialbook_stays_light():
-    code = ("import sys, trialbook, trialbook.cli.main; "
-            "heavy = [m for m in ('torch', 'ultralytics', 'fastapi', 'tensorboard', 'boto3', "
-            "'pandas', 'numpy') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, trialbook, trialbook.cli.main; "
+        "heavy = [m for m in ('torch', 'ultralytics', 'fastapi', 'tensorboard', 'boto3', "
+        "'pandas', 'numpy') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_public_api_is_explicit():
     assert sorted(tb.__all__) == sorted(
-        ["Book", "BookNotFound", "Conflict", "IntegrityError", "InvalidInput", "NotFound",
-         "Run", "SchemaOutOfDate", "TrackingWarning", "TrialbookError", "__version__", "init",
-         "locate", "start"])
+        [
+            "Book",
+            "BookNotFound",
+            "Conflict",
+            "IntegrityError",
+            "InvalidInput",
+            "NotFound",
+            "Run",
+            "SchemaOutOfDate",
+            "TrackingWarning",
+            "TrialbookError",
+            "__version__",
+            "init",
+            "locate",
+            "start",
+        ]
+    )
     for name in tb.__all__:
         assert hasattr(tb, name), name

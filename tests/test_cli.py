@@ -20,10 +20,12 @@ def filled(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TRIALBOOK_URI", raising=False)
     book = tb.init(tmp_path)
-    for name, top, parent in (("v1_base", 0.5, None), ("v2_imgsz_1024", 0.6, "v1_base"),
-                              ("v3_bad_lr", 0.4, "v1_base")):
-        with book.start("pallets", name, parent=parent, allow_unpinned=True,
-                        config={"imgsz": 640}) as run:
+    for name, top, parent in (
+        ("v1_base", 0.5, None),
+        ("v2_imgsz_1024", 0.6, "v1_base"),
+        ("v3_bad_lr", 0.4, "v1_base"),
+    ):
+        with book.start("pallets", name, parent=parent, allow_unpinned=True, config={"imgsz": 640}) as run:
             for e in range(10):
                 run.log({MAP: top * (e + 1) / 10}, epoch=e)
             run.log_eval("test", {MAP: 0.777777}, per_class_ap={"pallet": 0.666666})
@@ -39,8 +41,18 @@ def test_runs_json_is_ranked(filled):
     assert data["project"] == "pallets" and data["metric"] == MAP
     assert [r["name"] for r in data["runs"]] == ["v2_imgsz_1024", "v1_base", "v3_bad_lr"]
     first = data["runs"][0]
-    for key in ("name", "status", "dataset", "pinned", "parent", "best", "final",
-                "epoch_of_best", "epochs", "has_note"):
+    for key in (
+        "name",
+        "status",
+        "dataset",
+        "pinned",
+        "parent",
+        "best",
+        "final",
+        "epoch_of_best",
+        "epochs",
+        "has_note",
+    ):
         assert key in first
     assert first["parent"] == "v1_base" and first["best"] == pytest.approx(0.6)
     assert first["epochs"] == 10 and first["pinned"] is False
@@ -85,10 +97,12 @@ def test_init_is_idempotent(tmp_path):
 
 
 def test_help_is_instant_and_light():
-    code = ("import sys\nfrom trialbook.cli.main import main\nsys.argv=['trialbook','--help']\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print([m for m in ('sqlalchemy', 'torch', 'ultralytics', 'fastapi', 'pandas', "
-            "'rich') if m in sys.modules], file=sys.stderr)")
+    code = (
+        "import sys\nfrom trialbook.cli.main import main\nsys.argv=['trialbook','--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('sqlalchemy', 'torch', 'ultralytics', 'fastapi', 'pandas', "
+        "'rich') if m in sys.modules], file=sys.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Commands:" in out.stdout
     assert out.stderr.strip() == "[]"

@@ -27,7 +27,9 @@ def _script(tmp_path: Path, body: str) -> Path:
 @pytest.mark.slow
 def test_sigkill_loses_at_most_the_last_second(tmp_path):
     tb.init(tmp_path)
-    script = _script(tmp_path, """
+    script = _script(
+        tmp_path,
+        """
         import sys, time
         import trialbook as tb
         run = tb.start("pallets", "v1_killed", allow_unpinned=True, uri=sys.argv[1])
@@ -37,9 +39,11 @@ def test_sigkill_loses_at_most_the_last_second(tmp_path):
             print(epoch, flush=True)  # acknowledged to the parent
             epoch += 1
             time.sleep(0.01)
-    """)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / ".trialbook")],
-                            stdout=subprocess.PIPE, text=True)
+    """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / ".trialbook")], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     acked = -1
     deadline = time.time() + 30
@@ -66,7 +70,9 @@ def test_sigkill_loses_at_most_the_last_second(tmp_path):
 @pytest.mark.slow
 def test_eight_processes_write_to_one_sqlite_book(tmp_path):
     tb.init(tmp_path)
-    script = _script(tmp_path, """
+    script = _script(
+        tmp_path,
+        """
         import sys
         import trialbook as tb
         uri, i = sys.argv[1], int(sys.argv[2])
@@ -74,12 +80,20 @@ def test_eight_processes_write_to_one_sqlite_book(tmp_path):
                       flush_interval=0.05) as run:
             for epoch in range(300):
                 run.log({f"metrics/k{j:02d}": epoch + j / 100 for j in range(20)}, epoch=epoch)
-    """)
+    """,
+    )
     uri = str(tmp_path / ".trialbook")
     env = dict(os.environ)
-    procs = [subprocess.Popen([sys.executable, str(script), uri, str(i)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(1, 9)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), uri, str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(1, 9)
+    ]
     outputs = [p.communicate(timeout=240) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert "locked" not in err and "Warning" not in err, err

@@ -37,8 +37,7 @@ def test_tag_is_immutable_and_retagging_same_content_is_a_no_op(shop):
     out = json.loads(first.stdout)
     assert out["created"] is True and len(out["digest"]) == 64
     assert out["splits"]["train"]["images"] == 6 and out["splits"]["test"]["images"] == 3
-    again = json.loads(invoke("data", "tag", "pallets", str(data_yaml), "--tag", "v1",
-                              "--json").stdout)
+    again = json.loads(invoke("data", "tag", "pallets", str(data_yaml), "--tag", "v1", "--json").stdout)
     assert again["created"] is False and again["digest"] == out["digest"]
     (data_yaml.parent / "labels" / "train" / "train_0000.txt").write_text("1 0.5 0.5 0.1 0.1\n")
     moved = invoke("data", "tag", "pallets", str(data_yaml), "--tag", "v1")
@@ -63,8 +62,7 @@ def test_status_and_diff(shop):
     assert status["clean"] is False and status["tag"] == "v1"
     assert status["changed"] == {"val": ["labels/val/val_0000.txt"]}
     # a label belongs to its image: removing the image drops both from the version
-    assert status["removed"] == {"train": ["images/train/train_0001.png",
-                                           "labels/train/train_0001.txt"]}
+    assert status["removed"] == {"train": ["images/train/train_0001.png", "labels/train/train_0001.txt"]}
     pallet_val = next(c for c in status["splits"]["val"]["classes"] if c["name"] == "pallet")
     assert pallet_val["instances_delta"] != 0
     human = invoke("data", "status", "pallets:v1")
@@ -102,8 +100,7 @@ def test_pinned_start_refuses_changed_files_and_unpinned_is_recorded(shop):
     rec = book.run(run.name)
     assert rec.pinned is False and rec.dataset == "pallets:v1"
     table = json.loads(invoke("runs", "--json").stdout)
-    assert {r["name"]: r["pinned"] for r in table["runs"]} == {"v1_pinned": True,
-                                                                "v2_after_edit": False}
+    assert {r["name"]: r["pinned"] for r in table["runs"]} == {"v1_pinned": True, "v2_after_edit": False}
     assert "UNPINNED" in invoke("runs").output
 
 

@@ -62,7 +62,8 @@ def locate(uri: str | None = None, *, cwd: Path | None = None) -> str:
             return str(folder / BOOK_DIR)
     raise BookNotFound(
         f"no trialbook book in {here} or any folder above it, and TRIALBOOK_URI is not set: "
-        "run `trialbook init` in your project folder (or pass --uri)")
+        "run `trialbook init` in your project folder (or pass --uri)"
+    )
 
 
 class Book:
@@ -116,7 +117,8 @@ class Book:
                 projects = ", ".join(r.project for r in found)
                 raise InvalidInput(
                     f"run name {ref!r} is in several projects ({projects}); name one with "
-                    f"--project or write PROJECT/{ref}")
+                    f"--project or write PROJECT/{ref}"
+                )
         try:
             run = self.store.get_run_by_id(ref)
         except NotFound:
@@ -166,15 +168,25 @@ class Book:
             else:
                 raise Conflict(
                     f"project {project!r} already has a run named {name!r}: pick a new "
-                    f"<version>_<what_changed> name, or pass resume=True to continue it")
+                    f"<version>_<what_changed> name, or pass resume=True to continue it"
+                )
         parent_id = self.run(parent, project).id if parent else None
         pin = self._pin(dataset, dataset_source, allow_unpinned)
         record = RunRecord(
-            id=uuid.uuid4().hex, project=project, name=name, status="running",
-            created_at=time.time(), heartbeat_at=time.time(), parent_id=parent_id,
-            dataset=pin["dataset"], pinned=pin["pinned"], split_digests=pin["split_digests"],
-            config=config_rules.flatten(config), env=_capture.environment(),
-            tags=dict(tags or {}), legacy_name=legacy_name,
+            id=uuid.uuid4().hex,
+            project=project,
+            name=name,
+            status="running",
+            created_at=time.time(),
+            heartbeat_at=time.time(),
+            parent_id=parent_id,
+            dataset=pin["dataset"],
+            pinned=pin["pinned"],
+            split_digests=pin["split_digests"],
+            config=config_rules.flatten(config),
+            env=_capture.environment(),
+            tags=dict(tags or {}),
+            legacy_name=legacy_name,
         )
         record = self.store.create_run(record)
         return Run(self, record, flush_interval=flush_interval)
@@ -232,27 +244,38 @@ class RunHandle:
         if split not in SPLITS:
             raise InvalidInput(f"log_eval: unknown split {split!r}; use one of {', '.join(SPLITS)}")
         clean = metric_rules.check_metrics(metrics or {})
-        per_class = {str(k): metric_rules.check_value(f"per_class_ap[{k}]", v)
-                     for k, v in (per_class_ap or {}).items()}
+        per_class = {
+            str(k): metric_rules.check_value(f"per_class_ap[{k}]", v) for k, v in (per_class_ap or {}).items()
+        }
         matrix = None
         if confusion_matrix is not None:
-            matrix = [[metric_rules.check_value(f"confusion_matrix[{i}][{j}]", v)
-                       for j, v in enumerate(row)] for i, row in enumerate(confusion_matrix)]
+            matrix = [
+                [metric_rules.check_value(f"confusion_matrix[{i}][{j}]", v) for j, v in enumerate(row)]
+                for i, row in enumerate(confusion_matrix)
+            ]
             if any(len(r) != len(matrix) for r in matrix):
                 raise InvalidInput("log_eval: confusion_matrix must be square")
             if class_names is not None and len(class_names) not in (len(matrix), len(matrix) - 1):
                 raise InvalidInput(
                     f"log_eval: confusion_matrix is {len(matrix)}x{len(matrix)} but "
-                    f"{len(class_names)} class names were given")
+                    f"{len(class_names)} class names were given"
+                )
         if latency_ms is not None:
             latency_ms = metric_rules.check_value("latency_ms", latency_ms)
             if latency_ms < 0:
                 raise InvalidInput(f"log_eval: latency_ms {latency_ms} is negative")
         evaluation = Evaluation(
-            id=uuid.uuid4().hex, run_id=self.id, split=split, sealed=split == "test",
-            created_at=time.time(), metrics=clean, per_class_ap=per_class,
-            confusion_matrix=matrix, class_names=list(class_names) if class_names else None,
-            latency_ms=latency_ms, device=device,
+            id=uuid.uuid4().hex,
+            run_id=self.id,
+            split=split,
+            sealed=split == "test",
+            created_at=time.time(),
+            metrics=clean,
+            per_class_ap=per_class,
+            confusion_matrix=matrix,
+            class_names=list(class_names) if class_names else None,
+            latency_ms=latency_ms,
+            device=device,
             split_digest=self.record.split_digests.get(split),
         )
         return self.book.store.add_evaluation(evaluation)
@@ -263,27 +286,49 @@ class RunHandle:
 
         if self.book.blobs is None:
             raise InvalidInput(
-                f"{self.book.uri} keeps no artifact files: set TRIALBOOK_ARTIFACTS to a folder")
+                f"{self.book.uri} keeps no artifact files: set TRIALBOOK_ARTIFACTS to a folder"
+            )
         digest, size = self.book.blobs.put_file(path)
-        self.book.store.add_artifact(Artifact(
-            id=uuid.uuid4().hex, run_id=self.id, name=name or Path(path).name, digest=digest,
-            size=size, created_at=time.time()))
+        self.book.store.add_artifact(
+            Artifact(
+                id=uuid.uuid4().hex,
+                run_id=self.id,
+                name=name or Path(path).name,
+                digest=digest,
+                size=size,
+                created_at=time.time(),
+            )
+        )
 
-    def note(self, hypothesis: str | None = None, change: str | None = None,
-             result: str | None = None, next: str | None = None,
-             text: str | None = None) -> Note:
+    def note(
+        self,
+        hypothesis: str | None = None,
+        change: str | None = None,
+        result: str | None = None,
+        next: str | None = None,
+        text: str | None = None,
+    ) -> Note:
         """Write (part of) the run's one-paragraph note; earlier versions are kept."""
-        fields = {k: v for k, v in (("hypothesis", hypothesis), ("change", change),
-                                    ("result", result), ("next", next), ("text", text))
-                  if v is not None}
+        fields = {
+            k: v
+            for k, v in (
+                ("hypothesis", hypothesis),
+                ("change", change),
+                ("result", result),
+                ("next", next),
+                ("text", text),
+            )
+            if v is not None
+        }
         return self.book.store.set_note(self.id, fields, who=_who())
 
 
 class Run(RunHandle):
     """A run being recorded. Use as a context manager, or call ``finish()``."""
 
-    def __init__(self, book: Book, record: RunRecord, *, flush_interval: float = 0.5,
-                 last_epoch: int | None = None) -> None:
+    def __init__(
+        self, book: Book, record: RunRecord, *, flush_interval: float = 0.5, last_epoch: int | None = None
+    ) -> None:
         super().__init__(book, record)
         self.last_epoch = last_epoch
         self._queue: collections.deque[tuple[int, dict[str, float]]] = collections.deque()
@@ -294,8 +339,7 @@ class Run(RunHandle):
         self._finished = False
         self._warned: set[str] = set()
         self._last_beat = 0.0
-        self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}",
-                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}", daemon=True)
         self._writer.start()
         _open_runs.add(self)
 
@@ -304,10 +348,8 @@ class Run(RunHandle):
         now = time.time()
         book.store.set_run_status(record.id, "running", ended_at=None, heartbeat_at=now)
         summaries = book.store.get_summaries([record.id])[record.id]
-        last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None),
-                   default=None)
-        return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval,
-                   last_epoch=last)
+        last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None), default=None)
+        return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval, last_epoch=last)
 
     # logging --------------------------------------------------------------------------
     def log(self, metrics: Mapping[str, Any], *, epoch: int) -> None:
@@ -332,8 +374,12 @@ class Run(RunHandle):
     def _warn_once(self, what: str, exc: BaseException) -> None:
         if what not in self._warned:
             self._warned.add(what)
-            warnings.warn(f"trialbook: {what} for run {self.name!r} failed ({exc}); "
-                          "the points stay queued and are retried", TrackingWarning, stacklevel=2)
+            warnings.warn(
+                f"trialbook: {what} for run {self.name!r} failed ({exc}); "
+                "the points stay queued and are retried",
+                TrackingWarning,
+                stacklevel=2,
+            )
 
     def flush(self) -> None:
         """Write every queued point now (the writer thread also does this on its own)."""
@@ -382,18 +428,19 @@ class Run(RunHandle):
         except Exception as exc:
             _spool(self, exc)
         try:
-            self.book.store.set_run_status(self.id, status, ended_at=time.time(),
-                                           heartbeat_at=time.time())
+            self.book.store.set_run_status(self.id, status, ended_at=time.time(), heartbeat_at=time.time())
         except Exception as exc:
-            warnings.warn(f"trialbook: could not mark run {self.name!r} {status}: {exc}",
-                          TrackingWarning, stacklevel=2)
+            warnings.warn(
+                f"trialbook: could not mark run {self.name!r} {status}: {exc}", TrackingWarning, stacklevel=2
+            )
         _open_runs.discard(self)
 
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.finish("failed" if exc_type is not None else "finished")
 
 
@@ -408,8 +455,11 @@ def _spool(run: Run, exc: BaseException) -> None:
         while run._queue:
             epoch, values = run._queue.popleft()
             f.write(json.dumps({"run_id": run.id, "epoch": epoch, "metrics": values}) + "\n")
-    warnings.warn(f"trialbook: could not write the last points of run {run.name!r} ({exc}); "
-                  f"they were saved to {path}", TrackingWarning, stacklevel=3)
+    warnings.warn(
+        f"trialbook: could not write the last points of run {run.name!r} ({exc}); they were saved to {path}",
+        TrackingWarning,
+        stacklevel=3,
+    )
 
 
 @atexit.register
@@ -453,6 +503,15 @@ def start(
     where it stopped.
     """
     book = Book.open(uri)
-    return book.start(project, name, dataset=dataset, parent=parent, config=config, tags=tags,
-                      resume=resume, allow_unpinned=allow_unpinned,
-                      dataset_source=dataset_source, flush_interval=flush_interval)
+    return book.start(
+        project,
+        name,
+        dataset=dataset,
+        parent=parent,
+        config=config,
+        tags=tags,
+        resume=resume,
+        allow_unpinned=allow_unpinned,
+        dataset_source=dataset_source,
+        flush_interval=flush_interval,
+    )

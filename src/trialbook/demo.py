@@ -28,26 +28,38 @@ from trialbook.api import Book, init
 CLASSES = ["pallet", "forklift", "person", "box"]
 
 DETECT_KEYS = (
-    "train/box_loss", "train/cls_loss", "train/dfl_loss",
-    "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
-    "val/box_loss", "val/cls_loss", "val/dfl_loss",
-    "lr/pg0", "lr/pg1", "lr/pg2",
+    "train/box_loss",
+    "train/cls_loss",
+    "train/dfl_loss",
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "val/box_loss",
+    "val/cls_loss",
+    "val/dfl_loss",
+    "lr/pg0",
+    "lr/pg1",
+    "lr/pg2",
 )
 
 
 # --------------------------------------------------------------------------- images
 def png_bytes(width: int, height: int, pixels: bytearray) -> bytes:
     """A valid RGB PNG of ``pixels`` (row-major, 3 bytes a pixel), stdlib only."""
-    raw = b"".join(b"\x00" + bytes(pixels[y * width * 3:(y + 1) * width * 3])
-                   for y in range(height))
+    raw = b"".join(b"\x00" + bytes(pixels[y * width * 3 : (y + 1) * width * 3]) for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 _COLORS = [(200, 140, 60), (240, 200, 0), (40, 90, 220), (150, 60, 160)]
@@ -64,14 +76,22 @@ def draw_image(rng: random.Random, size: int, classes: list[int]) -> tuple[bytes
         color = bytes(_COLORS[cls % len(_COLORS)])
         for y in range(y0, y0 + h):
             start = (y * size + x0) * 3
-            pixels[start:start + w * 3] = color * w
-        rows.append(f"{cls} {(x0 + w / 2) / size:.6f} {(y0 + h / 2) / size:.6f} "
-                    f"{w / size:.6f} {h / size:.6f}")
+            pixels[start : start + w * 3] = color * w
+        rows.append(
+            f"{cls} {(x0 + w / 2) / size:.6f} {(y0 + h / 2) / size:.6f} {w / size:.6f} {h / size:.6f}"
+        )
     return png_bytes(size, size, pixels), rows
 
 
-def write_dataset(root: Path, counts: dict[str, int], *, seed: int, size: int = 64,
-                  extra_pallets: int = 0, classes: list[str] | None = None) -> Path:
+def write_dataset(
+    root: Path,
+    counts: dict[str, int],
+    *,
+    seed: int,
+    size: int = 64,
+    extra_pallets: int = 0,
+    classes: list[str] | None = None,
+) -> Path:
     """Write (or extend) a YOLO dataset under ``root``; return its ``data.yaml``."""
     rng = random.Random(seed)
     names = classes or CLASSES
@@ -85,8 +105,11 @@ def write_dataset(root: Path, counts: dict[str, int], *, seed: int, size: int = 
         _write_pair(root, "train", f"pallet_extra_{i:04d}", *draw_image(rng, size, [0, 0]))
     data_yaml = root / "data.yaml"
     listed = "\n".join(f"  {i}: {n}" for i, n in enumerate(names))
-    splits = "".join(f"{split}: images/{split}\n" for split in ("train", "val", "test")
-                     if (root / "images" / split).is_dir())
+    splits = "".join(
+        f"{split}: images/{split}\n"
+        for split in ("train", "val", "test")
+        if (root / "images" / split).is_dir()
+    )
     data_yaml.write_text(f"{splits}names:\n{listed}\n")
     return data_yaml
 
@@ -97,8 +120,9 @@ def _write_pair(root: Path, split: str, stem: str, image: bytes, rows: list[str]
 
 
 # --------------------------------------------------------------------------- curves
-def curves(rng: random.Random, epochs: int, final_map: float, tau: float,
-           lr0: float) -> list[dict[str, float]]:
+def curves(
+    rng: random.Random, epochs: int, final_map: float, tau: float, lr0: float
+) -> list[dict[str, float]]:
     """Plausible Ultralytics detection curves for ``epochs`` epochs (generated)."""
     out = []
     for e in range(epochs):
@@ -118,7 +142,9 @@ def curves(rng: random.Random, epochs: int, final_map: float, tau: float,
             "val/box_loss": 1.7 - 0.6 * p + rng.gauss(0, 0.012),
             "val/cls_loss": 2.5 - 1.3 * p + rng.gauss(0, 0.015),
             "val/dfl_loss": 1.5 - 0.3 * p + rng.gauss(0, 0.01),
-            "lr/pg0": lr, "lr/pg1": lr, "lr/pg2": lr,
+            "lr/pg0": lr,
+            "lr/pg1": lr,
+            "lr/pg2": lr,
         }
         out.append(row)
     return out
@@ -141,38 +167,79 @@ def confusion(rng: random.Random, per_class: dict[str, float], n: int = 60) -> l
 
 STORY: list[dict[str, Any]] = [
     {
-        "name": "v1_baseline", "parent": None, "dataset": "pallets:v1", "seed": 1,
-        "config": {"model": "yolo11n.pt", "imgsz": 640, "epochs": 60, "batch": 16, "lr0": 0.01,
-                   "mosaic": 1.0, "seed": 0},
-        "final_map": 0.51, "tau": 12.0, "latency_ms": 4.1,
+        "name": "v1_baseline",
+        "parent": None,
+        "dataset": "pallets:v1",
+        "seed": 1,
+        "config": {
+            "model": "yolo11n.pt",
+            "imgsz": 640,
+            "epochs": 60,
+            "batch": 16,
+            "lr0": 0.01,
+            "mosaic": 1.0,
+            "seed": 0,
+        },
+        "final_map": 0.51,
+        "tau": 12.0,
+        "latency_ms": 4.1,
         "per_class": {"pallet": 0.31, "forklift": 0.62, "person": 0.58, "box": 0.53},
         "test_map": 0.50,
-        "note": {"hypothesis": "A stock yolo11n at 640 px is a fair baseline for the dock cameras.",
-                 "change": "Nothing: first run on pallets:v1.",
-                 "next": "Try a larger image size: pallets are small at the far end of the dock."},
+        "note": {
+            "hypothesis": "A stock yolo11n at 640 px is a fair baseline for the dock cameras.",
+            "change": "Nothing: first run on pallets:v1.",
+            "next": "Try a larger image size: pallets are small at the far end of the dock.",
+        },
     },
     {
-        "name": "v2_imgsz_1024", "parent": "v1_baseline", "dataset": "pallets:v1", "seed": 2,
-        "config": {"model": "yolo11n.pt", "imgsz": 1024, "epochs": 60, "batch": 8, "lr0": 0.01,
-                   "mosaic": 1.0, "seed": 0},
-        "final_map": 0.53, "tau": 14.0, "latency_ms": 9.8,
+        "name": "v2_imgsz_1024",
+        "parent": "v1_baseline",
+        "dataset": "pallets:v1",
+        "seed": 2,
+        "config": {
+            "model": "yolo11n.pt",
+            "imgsz": 1024,
+            "epochs": 60,
+            "batch": 8,
+            "lr0": 0.01,
+            "mosaic": 1.0,
+            "seed": 0,
+        },
+        "final_map": 0.53,
+        "tau": 14.0,
+        "latency_ms": 9.8,
         "per_class": {"pallet": 0.36, "forklift": 0.63, "person": 0.60, "box": 0.54},
         "test_map": 0.52,
-        "note": {"hypothesis": "Small far pallets are missed at 640 px; 1024 px should find them.",
-                 "change": "imgsz 640 -> 1024 (batch 16 -> 8 to fit memory).",
-                 "next": "Latency is over the 8 ms budget: get more pallet images instead."},
+        "note": {
+            "hypothesis": "Small far pallets are missed at 640 px; 1024 px should find them.",
+            "change": "imgsz 640 -> 1024 (batch 16 -> 8 to fit memory).",
+            "next": "Latency is over the 8 ms budget: get more pallet images instead.",
+        },
     },
     {
-        "name": "v3_pallets_added_imgsz_640", "parent": "v2_imgsz_1024", "dataset": "pallets:v2",
+        "name": "v3_pallets_added_imgsz_640",
+        "parent": "v2_imgsz_1024",
+        "dataset": "pallets:v2",
         "seed": 3,
-        "config": {"model": "yolo11n.pt", "imgsz": 640, "epochs": 60, "batch": 16, "lr0": 0.01,
-                   "mosaic": 1.0, "seed": 0},
-        "final_map": 0.59, "tau": 10.0, "latency_ms": 4.2,
+        "config": {
+            "model": "yolo11n.pt",
+            "imgsz": 640,
+            "epochs": 60,
+            "batch": 16,
+            "lr0": 0.01,
+            "mosaic": 1.0,
+            "seed": 0,
+        },
+        "final_map": 0.59,
+        "tau": 10.0,
+        "latency_ms": 4.2,
         "per_class": {"pallet": 0.58, "forklift": 0.64, "person": 0.61, "box": 0.57},
         "test_map": 0.58,
-        "note": {"hypothesis": "Pallet AP is limited by data, not resolution.",
-                 "change": "pallets:v2 adds labelled pallet images; imgsz back to 640.",
-                 "next": "Decide against v2; if it wins, check night footage next."},
+        "note": {
+            "hypothesis": "Pallet AP is limited by data, not resolution.",
+            "change": "pallets:v2 adds labelled pallet images; imgsz back to 640.",
+            "next": "Decide against v2; if it wins, check night footage next.",
+        },
     },
 ]
 
@@ -180,25 +247,40 @@ STORY: list[dict[str, Any]] = [
 def record_run(book: Book, spec: dict[str, Any], project: str = "pallets") -> None:
     rng = random.Random(spec["seed"])
     cfg = spec["config"]
-    with book.start(project, spec["name"], dataset=spec["dataset"], parent=spec["parent"],
-                    config={**cfg, "data": "data/pallets/data.yaml"},
-                    tags={"source": "trialbook demo (generated curves)"}) as run:
+    with book.start(
+        project,
+        spec["name"],
+        dataset=spec["dataset"],
+        parent=spec["parent"],
+        config={**cfg, "data": "data/pallets/data.yaml"},
+        tags={"source": "trialbook demo (generated curves)"},
+    ) as run:
         rows = curves(rng, cfg["epochs"], spec["final_map"], spec["tau"], cfg["lr0"])
         for epoch, row in enumerate(rows):
             run.log(row, epoch=epoch)
         last = rows[-1]
         val_metrics = {k: last[k] for k in DETECT_KEYS if k.startswith("metrics/")}
         val_metrics["metrics/mAP50-95(B)"] = spec["final_map"]
-        run.log_eval("val", val_metrics, per_class_ap=spec["per_class"],
-                     confusion_matrix=confusion(rng, spec["per_class"]),
-                     class_names=CLASSES, latency_ms=spec["latency_ms"], device="jetson-orin-nx")
-        test_per_class = {k: round(max(0.0, v - 0.01 + rng.gauss(0, 0.005)), 4)
-                          for k, v in spec["per_class"].items()}
-        run.log_eval("test", {"metrics/mAP50-95(B)": spec["test_map"]},
-                     per_class_ap=test_per_class, latency_ms=spec["latency_ms"],
-                     device="jetson-orin-nx")
-        result = (f"overall mAP50-95 {spec['final_map']:.2f}; pallet AP "
-                  f"{spec['per_class']['pallet']:.2f}")
+        run.log_eval(
+            "val",
+            val_metrics,
+            per_class_ap=spec["per_class"],
+            confusion_matrix=confusion(rng, spec["per_class"]),
+            class_names=CLASSES,
+            latency_ms=spec["latency_ms"],
+            device="jetson-orin-nx",
+        )
+        test_per_class = {
+            k: round(max(0.0, v - 0.01 + rng.gauss(0, 0.005)), 4) for k, v in spec["per_class"].items()
+        }
+        run.log_eval(
+            "test",
+            {"metrics/mAP50-95(B)": spec["test_map"]},
+            per_class_ap=test_per_class,
+            latency_ms=spec["latency_ms"],
+            device="jetson-orin-nx",
+        )
+        result = f"overall mAP50-95 {spec['final_map']:.2f}; pallet AP {spec['per_class']['pallet']:.2f}"
         run.note(result=result, **spec["note"])
 
 
@@ -216,9 +298,11 @@ def build_demo(path: str | Path, echo: Callable[[str], None] = print) -> Book:
     versions.tag(book, "pallets", data_yaml, "v1")
     book.store.ensure_project("pallets")
     book.store.update_protocol(
-        "pallets", {"latency_budget_ms": 8.0, "device": "jetson-orin-nx",
-                    "convergence_target": 0.45},
-        reason="demo: the dock cameras run on a Jetson Orin NX at 8 ms a frame", who="demo")
+        "pallets",
+        {"latency_budget_ms": 8.0, "device": "jetson-orin-nx", "convergence_target": 0.45},
+        reason="demo: the dock cameras run on a Jetson Orin NX at 8 ms a frame",
+        who="demo",
+    )
     for spec in STORY:
         if spec["dataset"] == "pallets:v2":
             echo("adding 24 pallet images and tagging pallets:v2 ...")

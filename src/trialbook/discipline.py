@@ -36,9 +36,23 @@ from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.views import note_dict, pick_project
 
 __all__ = [
-    "compare", "compared_at", "create_project", "decide", "decisions", "draft_note", "get_note",
-    "lint", "load_config", "noise", "note_history", "project_info", "search_notes", "set_note",
-    "set_protocol", "ship", "suggest_run_name",
+    "compare",
+    "compared_at",
+    "create_project",
+    "decide",
+    "decisions",
+    "draft_note",
+    "get_note",
+    "lint",
+    "load_config",
+    "noise",
+    "note_history",
+    "project_info",
+    "search_notes",
+    "set_note",
+    "set_protocol",
+    "ship",
+    "suggest_run_name",
 ]
 
 
@@ -63,9 +77,15 @@ def compared_at(book: Book, project: str) -> float | None:
 
 
 def _change_dict(change: Any, after: float | None) -> dict[str, Any]:
-    return {"field": change.field, "old": change.old, "new": change.new, "reason": change.reason,
-            "who": change.who, "at": change.at,
-            "after_comparison": change.field == "metric" and after is not None and change.at >= after}
+    return {
+        "field": change.field,
+        "old": change.old,
+        "new": change.new,
+        "reason": change.reason,
+        "who": change.who,
+        "at": change.at,
+        "after_comparison": change.field == "metric" and after is not None and change.at >= after,
+    }
 
 
 def project_info(book: Book, name: str) -> dict[str, Any]:
@@ -79,23 +99,34 @@ def project_info(book: Book, name: str) -> dict[str, Any]:
     counts = book.store.project_counts().get(name)
     used = rules.reveals_by_split(book.store.list_decisions(), name)
     return {
-        "name": project.name, "id": project.id, "created_at": project.created_at,
+        "name": project.name,
+        "id": project.id,
+        "created_at": project.created_at,
         "protocol": proto.to_dict(),
         "history": [_change_dict(h, first) for h in history],
         "compared_at": first,
         "metric_changes_after_comparison": [
-            _change_dict(h, first) for h in rules.metric_changes_after_comparison(history, first)],
+            _change_dict(h, first) for h in rules.metric_changes_after_comparison(history, first)
+        ],
         "shipped": names.get(project.shipped_run_id or "") if project.shipped_run_id else None,
         "ships": [_ship_dict(s, names) for s in ships],
         "runs": counts.runs if counts else 0,
         "decisions": len(book.store.list_decisions(name)),
-        "test_splits": [{"digest": d, "reveals_used": n, "test_budget": proto.test_budget,
-                         "burned": n >= proto.test_budget} for d, n in used.items()],
+        "test_splits": [
+            {
+                "digest": d,
+                "reveals_used": n,
+                "test_budget": proto.test_budget,
+                "burned": n >= proto.test_budget,
+            }
+            for d, n in used.items()
+        ],
     }
 
 
-def create_project(book: Book, name: str, changes: Mapping[str, Any] | None = None,
-                   reason: str | None = None) -> dict[str, Any]:
+def create_project(
+    book: Book, name: str, changes: Mapping[str, Any] | None = None, reason: str | None = None
+) -> dict[str, Any]:
     """Create a project with the default protocol, then apply ``changes`` (audited)."""
     book.store.create_project(name)
     if changes:
@@ -103,23 +134,29 @@ def create_project(book: Book, name: str, changes: Mapping[str, Any] | None = No
     return project_info(book, name)
 
 
-def set_protocol(book: Book, name: str, changes: Mapping[str, Any],
-                 reason: str | None = None) -> dict[str, Any]:
+def set_protocol(
+    book: Book, name: str, changes: Mapping[str, Any], reason: str | None = None
+) -> dict[str, Any]:
     """Change protocol fields; each change is an audit record with who, when, old, new
     and ``reason``. A new comparison metric after runs were compared needs a reason."""
     project = book.store.get_project(name)
     if not changes:
-        raise InvalidInput(f"project set {name}: nothing to change; give e.g. --noise 0.01 "
-                           "or --latency-budget 8 --device jetson-orin-nx")
+        raise InvalidInput(
+            f"project set {name}: nothing to change; give e.g. --noise 0.01 "
+            "or --latency-budget 8 --device jetson-orin-nx"
+        )
     reason = (reason or "").strip() or None
     checked = rules.check_protocol_changes(
-        project.protocol, changes, project=name, reason=reason,
-        compared=compared_at(book, name) is not None)
+        project.protocol, changes, project=name, reason=reason, compared=compared_at(book, name) is not None
+    )
     before = project.protocol.to_dict()
     updated = book.store.update_protocol(name, checked, reason=reason, who=_who())
     after = updated.protocol.to_dict()
-    changed = [{"field": k, "old": before.get(k), "new": after.get(k)}
-               for k in checked if before.get(k) != after.get(k)]
+    changed = [
+        {"field": k, "old": before.get(k), "new": after.get(k)}
+        for k in checked
+        if before.get(k) != after.get(k)
+    ]
     return {**project_info(book, name), "changed": changed}
 
 
@@ -136,26 +173,32 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"config file {file} is not valid "
-                           f"{'JSON' if file.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
+        raise InvalidInput(
+            f"config file {file} is not valid {'JSON' if file.suffix.lower() == '.json' else 'YAML'}: {exc}"
+        ) from None
     if not isinstance(data, Mapping):
-        raise InvalidInput(f"config file {file} must hold a mapping of keys to values, "
-                           f"not {type(data).__name__}")
+        raise InvalidInput(
+            f"config file {file} must hold a mapping of keys to values, not {type(data).__name__}"
+        )
     return dict(data)
 
 
-def suggest_run_name(book: Book, parent: str, config_path: str | os.PathLike[str],
-                     project: str | None = None) -> dict[str, Any]:
+def suggest_run_name(
+    book: Book, parent: str, config_path: str | os.PathLike[str], project: str | None = None
+) -> dict[str, Any]:
     """``<next version>_<what changed>`` from the config's difference to the parent's."""
     run = book.run(parent, project)
     config = load_config(config_path)
     proto = book.store.get_project(run.project).protocol
     existing = {r.name for r in book.store.list_runs(run.project)}
-    name = suggest_name(run.name, run.config, config, existing=existing,
-                        pattern=proto.naming_pattern)
+    name = suggest_name(run.name, run.config, config, existing=existing, pattern=proto.naming_pattern)
     changed = diff(flatten(run.config), flatten(config))
-    return {"name": name, "project": run.project, "parent": run.name,
-            "changed": {k: [old, new] for k, (old, new) in changed.items()}}
+    return {
+        "name": name,
+        "project": run.project,
+        "parent": run.name,
+        "changed": {k: [old, new] for k, (old, new) in changed.items()},
+    }
 
 
 # --------------------------------------------------------------------------- compare
@@ -175,8 +218,14 @@ def _open_evaluations(book: Book, ids: Sequence[str]) -> dict[str, list[Evaluati
     return out
 
 
-def compare(book: Book, refs: Sequence[str], *, metric: str | None = None,
-            project: str | None = None, record: bool = True) -> dict[str, Any]:
+def compare(
+    book: Book,
+    refs: Sequence[str],
+    *,
+    metric: str | None = None,
+    project: str | None = None,
+    record: bool = True,
+) -> dict[str, Any]:
     """Runs side by side on one metric: curve analytics, config keys that differ,
     dataset versions and val splits. A metric other than the protocol's is exploratory.
     Comparing two or more runs on the protocol metric is recorded (see ``compared_at``)."""
@@ -193,47 +242,65 @@ def compare(book: Book, refs: Sequence[str], *, metric: str | None = None,
     exploratory = key != proto.metric
     direction = proto.direction if not exploratory else direction_of(key)
     if direction not in ("max", "min"):
-        raise InvalidInput(f"metric {key!r} has no better direction (a learning rate or a "
-                           f"counter); compare on a metric such as {proto.metric}")
-    analytics = Protocol(metric=key, direction=direction, noise=proto.noise,
-                         convergence_target=None if exploratory else proto.convergence_target)
+        raise InvalidInput(
+            f"metric {key!r} has no better direction (a learning rate or a "
+            f"counter); compare on a metric such as {proto.metric}"
+        )
+    analytics = Protocol(
+        metric=key,
+        direction=direction,
+        noise=proto.noise,
+        convergence_target=None if exploratory else proto.convergence_target,
+    )
     ids = [r.id for r in runs]
     history = book.store.get_history(ids, key)
     evaluations = _open_evaluations(book, ids)
     names = _run_names(book, [r.parent_id for r in runs])
-    comparable, warnings = rules.val_comparability(
-        {r.name: r.split_digests.get("val") for r in runs})
+    comparable, warnings = rules.val_comparability({r.name: r.split_digests.get("val") for r in runs})
     rows = []
     for r in runs:
         points = [(e, v) for e, v in history[r.id] if math.isfinite(v)]
         stats = curve_stats_for(points, analytics).to_dict()
         value, source, _ = rules.comparison_value(evaluations[r.id], key, None)
-        rows.append({
-            "name": r.name, **stats,
-            "status": effective_status(r, time.time()), "dataset": r.dataset,
-            "pinned": r.pinned, "val_split": r.split_digests.get("val"),
-            "parent": names.get(r.parent_id or "", r.parent_id),
-            "val_value": value if source == rules.VAL_SOURCE else None,
-            "curve": [[e, v] for e, v in points],
-        })
+        rows.append(
+            {
+                "name": r.name,
+                **stats,
+                "status": effective_status(r, time.time()),
+                "dataset": r.dataset,
+                "pinned": r.pinned,
+                "val_split": r.split_digests.get("val"),
+                "parent": names.get(r.parent_id or "", r.parent_id),
+                "val_value": value if source == rules.VAL_SOURCE else None,
+                "curve": [[e, v] for e, v in points],
+            }
+        )
     ranked = ranking.rank(rows, lambda row: row["best"], direction)
     if exploratory:
-        warnings.insert(0, f"exploratory: {key} is not the protocol metric ({proto.metric}); "
-                           "decisions never use it")
+        warnings.insert(
+            0, f"exploratory: {key} is not the protocol metric ({proto.metric}); decisions never use it"
+        )
     if record and len(runs) > 1:
         book.store.record_comparison(name, ids, key, exploratory=exploratory, who=_who())
     return {
-        "project": name, "metric": key, "protocol_metric": proto.metric, "direction": direction,
-        "exploratory": exploratory, "comparable": comparable, "warnings": warnings,
-        "noise": proto.noise, "convergence_target": analytics.convergence_target,
+        "project": name,
+        "metric": key,
+        "protocol_metric": proto.metric,
+        "direction": direction,
+        "exploratory": exploratory,
+        "comparable": comparable,
+        "warnings": warnings,
+        "noise": proto.noise,
+        "convergence_target": analytics.convergence_target,
         "runs": ranked,
         "config_diff": rules.differing_config({r.name: r.config for r in runs}),
     }
 
 
 # --------------------------------------------------------------------------- decide
-def _inputs(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol,
-            used_by: Sequence[Decision]) -> tuple[DecisionInputs, Evaluation | None]:
+def _inputs(
+    book: Book, cand: RunRecord, base: RunRecord, proto: Protocol, used_by: Sequence[Decision]
+) -> tuple[DecisionInputs, Evaluation | None]:
     """The gates' inputs. This is the one place that reads sealed test numbers. Returns
     also the candidate's test evaluation (for a latency measured only there)."""
     metric = proto.metric
@@ -247,7 +314,8 @@ def _inputs(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol,
         value, source, digest = rules.comparison_value(open_, metric, best.best if best else None)
         test = rules.latest_evaluation([e for e in mine if e.split == "test"], "test", metric=metric)
         return {
-            "value": value, "source": source,
+            "value": value,
+            "source": source,
             "val_digest": digest or run.split_digests.get("val"),
             "per_class": rules.per_class_ap(open_),
             "test": test,
@@ -262,12 +330,20 @@ def _inputs(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol,
     latency: Evaluation | None = c["latency"]
     b_test: Evaluation | None = b["test"]
     inputs = DecisionInputs(
-        candidate=cand.name, baseline=base.name, protocol=proto, project=cand.project,
-        candidate_value=c["value"], baseline_value=b["value"],
-        candidate_source=c["source"], baseline_source=b["source"],
-        candidate_val_digest=c["val_digest"], baseline_val_digest=b["val_digest"],
-        candidate_per_class=c["per_class"], baseline_per_class=b["per_class"],
-        candidate_test_value=c["test_value"], baseline_test_value=b["test_value"],
+        candidate=cand.name,
+        baseline=base.name,
+        protocol=proto,
+        project=cand.project,
+        candidate_value=c["value"],
+        baseline_value=b["value"],
+        candidate_source=c["source"],
+        baseline_source=b["source"],
+        candidate_val_digest=c["val_digest"],
+        baseline_val_digest=b["val_digest"],
+        candidate_per_class=c["per_class"],
+        baseline_per_class=b["per_class"],
+        candidate_test_value=c["test_value"],
+        baseline_test_value=b["test_value"],
         candidate_test_digest=c_test.split_digest if c_test else None,
         baseline_test_digest=b_test.split_digest if b_test else None,
         pinned_test_digest=pinned,
@@ -284,26 +360,49 @@ def decide(book: Book, candidate: str, baseline: str, *, project: str | None = N
     numbers counts one reveal against the test split."""
     cand, base = book.run(candidate, project), book.run(baseline, project)
     if cand.id == base.id:
-        raise InvalidInput(f"decide: candidate and baseline are the same run ({cand.name}); "
-                           "name the run it should beat with --baseline")
+        raise InvalidInput(
+            f"decide: candidate and baseline are the same run ({cand.name}); "
+            "name the run it should beat with --baseline"
+        )
     name = _same_project([cand, base], "decide")
     proto = book.store.get_project(name).protocol
     inputs, c_test = _inputs(book, cand, base, proto, book.store.list_decisions())
     result = decide_gates(inputs)
-    if (result.revealed and inputs.candidate_latency_ms is None and c_test is not None
-            and rules.finite_number(c_test.latency_ms) is not None):
+    if (
+        result.revealed
+        and inputs.candidate_latency_ms is None
+        and c_test is not None
+        and rules.finite_number(c_test.latency_ms) is not None
+    ):
         # the only latency is the test evaluation's: usable once the decision reveals it
         from dataclasses import replace
 
-        result = decide_gates(replace(inputs, candidate_latency_ms=c_test.latency_ms,
-                                      candidate_device=c_test.device))
-    record = book.store.add_decision(Decision(
-        id=uuid.uuid4().hex, project=name, candidate_id=cand.id, baseline_id=base.id,
-        verdict=result.verdict, gates=[g.to_dict() for g in result.gates],
-        protocol=result.protocol, test_split_digest=result.test_split_digest,
-        revealed=result.revealed, who=_who(), at=time.time()))
-    return {"id": record.id, "project": name, "who": record.who, "at": record.at,
-            **result.to_dict(), "text": render_decision_text(result)}
+        result = decide_gates(
+            replace(inputs, candidate_latency_ms=c_test.latency_ms, candidate_device=c_test.device)
+        )
+    record = book.store.add_decision(
+        Decision(
+            id=uuid.uuid4().hex,
+            project=name,
+            candidate_id=cand.id,
+            baseline_id=base.id,
+            verdict=result.verdict,
+            gates=[g.to_dict() for g in result.gates],
+            protocol=result.protocol,
+            test_split_digest=result.test_split_digest,
+            revealed=result.revealed,
+            who=_who(),
+            at=time.time(),
+        )
+    )
+    return {
+        "id": record.id,
+        "project": name,
+        "who": record.who,
+        "at": record.at,
+        **result.to_dict(),
+        "text": render_decision_text(result),
+    }
 
 
 def decisions(book: Book, project: str | None = None, run: str | None = None) -> dict[str, Any]:
@@ -322,66 +421,101 @@ def decisions(book: Book, project: str | None = None, run: str | None = None) ->
             continue
         cand, base = names.get(d.candidate_id, d.candidate_id), names.get(d.baseline_id, d.baseline_id)
         result = rules.result_from_record(d, cand, base)
-        out.append({"id": d.id, "project": d.project, "who": d.who, "at": d.at,
-                    **result.to_dict(), "text": render_decision_text(result)})
+        out.append(
+            {
+                "id": d.id,
+                "project": d.project,
+                "who": d.who,
+                "at": d.at,
+                **result.to_dict(),
+                "text": render_decision_text(result),
+            }
+        )
     return {"project": project, "decisions": out}
 
 
 # --------------------------------------------------------------------------- ship
 def _ship_dict(ship: Any, names: Mapping[str, str]) -> dict[str, Any]:
-    return {"run": names.get(ship.run_id, ship.run_id), "decision_id": ship.decision_id,
-            "forced": ship.forced, "reason": ship.reason, "who": ship.who, "at": ship.at}
+    return {
+        "run": names.get(ship.run_id, ship.run_id),
+        "decision_id": ship.decision_id,
+        "forced": ship.forced,
+        "reason": ship.reason,
+        "who": ship.who,
+        "at": ship.at,
+    }
 
 
-def ship(book: Book, ref: str, *, project: str | None = None, force: bool = False,
-         reason: str | None = None) -> dict[str, Any]:
+def ship(
+    book: Book, ref: str, *, project: str | None = None, force: bool = False, reason: str | None = None
+) -> dict[str, Any]:
     """Mark ``ref`` the project's deployed run: it needs a WIN decision as candidate, or
     ``force`` with a ``reason`` (recorded). One shipped run per project; earlier ones stay
     in the history."""
     run = book.run(ref, project)
     reason = (reason or "").strip() or None
     if force and reason is None:
-        raise InvalidInput(f"ship {run.name} --force needs --reason \"...\": why it ships "
-                           "without a WIN decision (kept in the ship history)")
+        raise InvalidInput(
+            f'ship {run.name} --force needs --reason "...": why it ships '
+            "without a WIN decision (kept in the ship history)"
+        )
     proj = book.store.get_project(run.project)
     mine = [d for d in book.store.list_decisions(run.project) if d.candidate_id == run.id]
     ships = book.store.list_ships(run.project)
-    names = _run_names(book, [run.id, proj.shipped_run_id, *(d.baseline_id for d in mine),
-                              *(s.run_id for s in ships)])
+    names = _run_names(
+        book, [run.id, proj.shipped_run_id, *(d.baseline_id for d in mine), *(s.run_id for s in ships)]
+    )
     wins = [d for d in mine if d.verdict == WIN]
     if proj.shipped_run_id == run.id:
-        return {"project": run.project, "run": run.name, "already_shipped": True,
-                "previous": None, "forced": False, "decision_id": None, "reason": None,
-                "ships": [_ship_dict(s, names) for s in book.store.list_ships(run.project)]}
+        return {
+            "project": run.project,
+            "run": run.name,
+            "already_shipped": True,
+            "previous": None,
+            "forced": False,
+            "decision_id": None,
+            "reason": None,
+            "ships": [_ship_dict(s, names) for s in book.store.list_ships(run.project)],
+        }
     if not wins and not force:
         if mine:
             last = mine[-1]
-            why = (f"its last decision (against {names.get(last.baseline_id, '?')}) was "
-                   f"{last.verdict}")
+            why = f"its last decision (against {names.get(last.baseline_id, '?')}) was {last.verdict}"
         else:
             why = "it has no decision"
-        raise Conflict(f"cannot ship {run.name}: {why}. Decide first (trialbook decide "
-                       f"{run.name} --baseline BASELINE), or ship it anyway with --force "
-                       f"--reason \"...\"")
+        raise Conflict(
+            f"cannot ship {run.name}: {why}. Decide first (trialbook decide "
+            f"{run.name} --baseline BASELINE), or ship it anyway with --force "
+            f'--reason "..."'
+        )
     decision_id = wins[-1].id if wins else None
     previous = names.get(proj.shipped_run_id or "") if proj.shipped_run_id else None
-    book.store.ship_run(run.project, run.id, decision_id=decision_id,
-                        forced=not wins, reason=reason, who=_who())
-    return {"project": run.project, "run": run.name, "already_shipped": False,
-            "previous": previous, "forced": not wins, "decision_id": decision_id,
-            "reason": reason,
-            "ships": [_ship_dict(s, names) for s in book.store.list_ships(run.project)]}
+    book.store.ship_run(
+        run.project, run.id, decision_id=decision_id, forced=not wins, reason=reason, who=_who()
+    )
+    return {
+        "project": run.project,
+        "run": run.name,
+        "already_shipped": False,
+        "previous": previous,
+        "forced": not wins,
+        "decision_id": decision_id,
+        "reason": reason,
+        "ships": [_ship_dict(s, names) for s in book.store.list_ships(run.project)],
+    }
 
 
 # --------------------------------------------------------------------------- notes
-def set_note(book: Book, ref: str, fields: Mapping[str, str | None], *,
-             project: str | None = None) -> dict[str, Any]:
+def set_note(
+    book: Book, ref: str, fields: Mapping[str, str | None], *, project: str | None = None
+) -> dict[str, Any]:
     """Write some fields of a run's note; every version stays in the history."""
     run = book.run(ref, project)
     given = {k: v for k, v in fields.items() if v is not None}
     if not given:
-        raise InvalidInput(f"note {run.name}: give at least one of --hypothesis, --change, "
-                           "--result, --next, --text")
+        raise InvalidInput(
+            f"note {run.name}: give at least one of --hypothesis, --change, --result, --next, --text"
+        )
     note = book.store.set_note(run.id, given, who=_who())
     return {"run": run.name, "project": run.project, "note": note_dict(note)}
 
@@ -392,8 +526,7 @@ def get_note(book: Book, ref: str, *, project: str | None = None) -> dict[str, A
     return {"run": run.name, "project": run.project, "note": note_dict(note)}
 
 
-def draft_note(book: Book, ref: str, *, project: str | None = None,
-               save: bool = False) -> dict[str, Any]:
+def draft_note(book: Book, ref: str, *, project: str | None = None, save: bool = False) -> dict[str, Any]:
     """A result line from the numbers against the parent run (val evaluation, else the
     best epoch; per-class AP from the val evaluation); ``save`` writes it in the note."""
     run = book.run(ref, project)
@@ -405,8 +538,7 @@ def draft_note(book: Book, ref: str, *, project: str | None = None,
 
     def numbers(r: RunRecord) -> tuple[float | None, str, dict[str, float]]:
         s = summaries[r.id].get(proto.metric)
-        value, source, _ = rules.comparison_value(evaluations[r.id], proto.metric,
-                                                  s.best if s else None)
+        value, source, _ = rules.comparison_value(evaluations[r.id], proto.metric, s.best if s else None)
         return value, source, rules.per_class_ap(evaluations[r.id])
 
     value, source, per_class = numbers(run)
@@ -414,20 +546,27 @@ def draft_note(book: Book, ref: str, *, project: str | None = None,
     line = draft_result(proto.metric, p_value, value, p_per_class, per_class, proto.noise)
     if save:
         book.store.set_note(run.id, {"result": line}, who=_who())
-    return {"run": run.name, "project": run.project, "parent": parent.name if parent else None,
-            "metric": proto.metric, "draft": line, "saved": save,
-            "sources": {"run": source, "parent": p_source or None}}
+    return {
+        "run": run.name,
+        "project": run.project,
+        "parent": parent.name if parent else None,
+        "metric": proto.metric,
+        "draft": line,
+        "saved": save,
+        "sources": {"run": source, "parent": p_source or None},
+    }
 
 
 def note_history(book: Book, ref: str, *, project: str | None = None) -> dict[str, Any]:
     run = book.run(ref, project)
-    versions = [{**{f: getattr(n, f) for f in (*NOTE_FIELDS, "text")}, "version": n.version,
-                 "at": n.updated_at} for n in book.store.note_history(run.id)]
+    versions = [
+        {**{f: getattr(n, f) for f in (*NOTE_FIELDS, "text")}, "version": n.version, "at": n.updated_at}
+        for n in book.store.note_history(run.id)
+    ]
     return {"run": run.name, "project": run.project, "history": versions}
 
 
-def search_notes(book: Book, text: str, *, project: str | None = None,
-                 limit: int = 50) -> dict[str, Any]:
+def search_notes(book: Book, text: str, *, project: str | None = None, limit: int = 50) -> dict[str, Any]:
     """Notes matching every word of ``text`` (the database's full-text search)."""
     found = book.store.search_notes(text, project=project, limit=limit)
     runs = {r.id: r for r in book.store.list_runs(project)}
@@ -444,8 +583,9 @@ def search_notes(book: Book, text: str, *, project: str | None = None,
 def lint(book: Book, project: str | None = None) -> dict[str, Any]:
     """Bad names, note debt, unpinned runs, burned test splits and metric changes after
     comparison; runs imported with their old names are listed apart as notices."""
-    names = [book.store.get_project(project).name] if project else [
-        p.name for p in book.store.list_projects()]
+    names = (
+        [book.store.get_project(project).name] if project else [p.name for p in book.store.list_projects()]
+    )
     all_decisions = book.store.list_decisions()
     now = time.time()
     found: list[rules.Problem] = []
@@ -455,10 +595,10 @@ def lint(book: Book, project: str | None = None) -> dict[str, Any]:
         notes = book.store.get_notes([r.id for r in runs])
         for r in runs:
             found += rules.lint_run(r, effective_status(r, now), notes.get(r.id), proto.naming_pattern)
-        found += rules.burned_splits(rules.reveals_by_split(all_decisions, name),
-                                     proto.test_budget, name)
-        changes = rules.metric_changes_after_comparison(book.store.protocol_history(name),
-                                                        compared_at(book, name))
+        found += rules.burned_splits(rules.reveals_by_split(all_decisions, name), proto.test_budget, name)
+        changes = rules.metric_changes_after_comparison(
+            book.store.protocol_history(name), compared_at(book, name)
+        )
         found += rules.metric_change_problems(changes, name)
     problems = [p.to_dict() for p in found if p.kind != rules.LEGACY_NAME]
     notices = [p.to_dict() for p in found if p.kind == rules.LEGACY_NAME]
@@ -484,11 +624,20 @@ def noise(book: Book, project: str | None = None, *, apply: bool = False) -> dic
         pairs.append((r.config, value))
     estimate = estimate_noise(pairs)
     applied = False
-    if (apply and estimate.enough and estimate.suggested_noise is not None
-            and estimate.suggested_noise != proto.noise):
-        set_protocol(book, name, {"noise": estimate.suggested_noise},
-                     reason=f"trialbook noise: {estimate.message}")
+    if (
+        apply
+        and estimate.enough
+        and estimate.suggested_noise is not None
+        and estimate.suggested_noise != proto.noise
+    ):
+        set_protocol(
+            book, name, {"noise": estimate.suggested_noise}, reason=f"trialbook noise: {estimate.message}"
+        )
         applied = True
-    return {"project": name, "metric": proto.metric, "current_noise": proto.noise,
-            **estimate.to_dict(), "applied": applied}
-
+    return {
+        "project": name,
+        "metric": proto.metric,
+        "current_noise": proto.noise,
+        **estimate.to_dict(),
+        "applied": applied,
+    }

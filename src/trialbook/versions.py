@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 UNPINNED_HINT = (
     "name a tagged version (dataset='pallets:v3'; tag one with `trialbook data tag NAME SOURCE "
-    "--tag T`), or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED")
+    "--tag T`), or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED"
+)
 
 
 def parse_ref(ref: str, *, tag_required: bool = True) -> tuple[str, str | None]:
@@ -54,9 +55,15 @@ def _version_of(name: str, manifest: Manifest, source: str, manifest_digest: str
     summary = manifest.summary()
     for split, counts in summary["splits"].items():
         splits[split] = {**counts, "digest": manifest.split_digests[split]}
-    return DatasetVersion(digest=manifest.digest, name=name, created_at=time.time(),
-                          class_names=list(manifest.class_names), splits=splits, source=source,
-                          manifest_digest=manifest_digest)
+    return DatasetVersion(
+        digest=manifest.digest,
+        name=name,
+        created_at=time.time(),
+        class_names=list(manifest.class_names),
+        splits=splits,
+        source=source,
+        manifest_digest=manifest_digest,
+    )
 
 
 def source_warnings(source: str | os.PathLike[str]) -> list[str]:
@@ -78,14 +85,17 @@ def source_warnings(source: str | os.PathLike[str]) -> list[str]:
         return []  # build_manifest reports unreadable files with their own message
     root = data.get("path") if isinstance(data, dict) else None
     if isinstance(root, str) and root and not Path(os.path.expanduser(root)).is_absolute():
-        return [f"{config}: `path: {root}` is relative. trialbook reads it from the yaml's folder, "
-                "but Ultralytics reads it from the folder training starts in: remove `path:` "
-                "(Ultralytics then uses the yaml's folder) or make it absolute"]
+        return [
+            f"{config}: `path: {root}` is relative. trialbook reads it from the yaml's folder, "
+            "but Ultralytics reads it from the folder training starts in: remove `path:` "
+            "(Ultralytics then uses the yaml's folder) or make it absolute"
+        ]
     return []
 
 
-def tag(book: Book, name: str, source: str | os.PathLike[str], tag: str, *,
-        progress: bool | None = None) -> tuple[DatasetVersion, bool]:
+def tag(
+    book: Book, name: str, source: str | os.PathLike[str], tag: str, *, progress: bool | None = None
+) -> tuple[DatasetVersion, bool]:
     """Tag the files of ``source`` as ``name:tag``. Returns the version and whether the tag
     is new. Tagging the same content again is a no-op; tagging other content with an
     existing tag raises ``Conflict`` naming the digest it points to."""
@@ -103,7 +113,8 @@ def tag(book: Book, name: str, source: str | os.PathLike[str], tag: str, *,
             raise Conflict(
                 f"tag {name}:{tag} already points to version {bound.digest[:12]} (full digest "
                 f"{bound.digest}); the files of {source} are version {manifest.short}. Tags never "
-                f"move: tag them with a new tag")
+                f"move: tag them with a new tag"
+            )
         return book.store.get_dataset_version(name, bound.digest), False
     blob = book.blobs.put_bytes(manifest.to_bytes())
     version = _version_of(name, manifest, str(Path(source).resolve()), blob)
@@ -113,8 +124,9 @@ def tag(book: Book, name: str, source: str | os.PathLike[str], tag: str, *,
 
 def _check_label(what: str, value: str) -> None:
     if not value or not all(c.isalnum() or c in "._-" for c in value) or len(value) > 200:
-        raise InvalidInput(f"{what} {value!r} must be letters, digits, '.', '_' or '-' "
-                           "(at most 200 characters)")
+        raise InvalidInput(
+            f"{what} {value!r} must be letters, digits, '.', '_' or '-' (at most 200 characters)"
+        )
 
 
 def resolve(book: Book, ref: str) -> DatasetVersion:
@@ -127,8 +139,10 @@ def resolve(book: Book, ref: str) -> DatasetVersion:
         try:
             return book.store.get_dataset_version(name, tag_or_digest)
         except NotFound:
-            raise NotFound(f"no dataset version {ref}: tag it with "
-                           f"`trialbook data tag {name} SOURCE --tag {tag_or_digest}`") from None
+            raise NotFound(
+                f"no dataset version {ref}: tag it with "
+                f"`trialbook data tag {name} SOURCE --tag {tag_or_digest}`"
+            ) from None
     return book.store.get_dataset_version(name, bound.digest)
 
 
@@ -148,8 +162,9 @@ def _diff_dict(d: Any) -> dict[str, Any]:
     return out
 
 
-def status(book: Book, ref: str, source: str | os.PathLike[str] | None = None, *,
-           progress: bool | None = None) -> dict[str, Any]:
+def status(
+    book: Book, ref: str, source: str | os.PathLike[str] | None = None, *, progress: bool | None = None
+) -> dict[str, Any]:
     """The working files (``source``, else where the version was tagged from) against a
     version: ``{"dataset", "tag", "digest", "clean", "added", "removed", "changed", ...}``."""
     from trialbook.datasets import diff_manifests
@@ -166,8 +181,14 @@ def status(book: Book, ref: str, source: str | os.PathLike[str] | None = None, *
         raise InvalidInput(f"{name}:{tag_name} records no source folder: give SOURCE")
     working = build(book, where, progress=progress)
     diff = diff_manifests(manifest_of(book, version), working)
-    return {"dataset": name, "tag": tag_name, "digest": version.digest, "source": str(where),
-            "working_digest": working.digest, **_diff_dict(diff)}
+    return {
+        "dataset": name,
+        "tag": tag_name,
+        "digest": version.digest,
+        "source": str(where),
+        "working_digest": working.digest,
+        **_diff_dict(diff),
+    }
 
 
 def diff(book: Book, ref_a: str, ref_b: str) -> dict[str, Any]:
@@ -175,15 +196,21 @@ def diff(book: Book, ref_a: str, ref_b: str) -> dict[str, Any]:
 
     a, b = resolve(book, ref_a), resolve(book, ref_b)
     d = diff_manifests(manifest_of(book, a), manifest_of(book, b))
-    return {"from": ref_a, "to": ref_b, "from_digest": a.digest, "to_digest": b.digest,
-            **_diff_dict(d)}
+    return {"from": ref_a, "to": ref_b, "from_digest": a.digest, "to_digest": b.digest, **_diff_dict(d)}
 
 
 def version_dict(book: Book, version: DatasetVersion) -> dict[str, Any]:
     tags = [t.tag for t in book.store.list_tags(version.name) if t.digest == version.digest]
-    return {"name": version.name, "digest": version.digest, "short": version.digest[:12],
-            "tags": tags, "created_at": version.created_at, "source": version.source,
-            "class_names": version.class_names, "splits": version.splits}
+    return {
+        "name": version.name,
+        "digest": version.digest,
+        "short": version.digest[:12],
+        "tags": tags,
+        "created_at": version.created_at,
+        "source": version.source,
+        "class_names": version.class_names,
+        "splits": version.splits,
+    }
 
 
 def list_versions(book: Book, name: str | None = None) -> list[dict[str, Any]]:
@@ -202,8 +229,9 @@ def find_tag_for(book: Book, source: str | os.PathLike[str]) -> str | None:
 
 
 # --------------------------------------------------------------------------- pinning
-def pin_run(book: Book, dataset: str | None, source: str | os.PathLike[str] | None,
-            allow_unpinned: bool) -> dict[str, Any]:
+def pin_run(
+    book: Book, dataset: str | None, source: str | os.PathLike[str] | None, allow_unpinned: bool
+) -> dict[str, Any]:
     """The dataset fields of a new run (DESIGN.md, 'Pinning').
 
     The working files are checked against the tag first; a mismatch is refused with a
@@ -221,19 +249,23 @@ def pin_run(book: Book, dataset: str | None, source: str | os.PathLike[str] | No
         problem = f"the dataset files of {dataset} are not at {where}"
         if allow_unpinned:
             return {"dataset": dataset, "pinned": False, "split_digests": {}}
-        raise InvalidInput(f"{problem}: pass dataset_source= (--data) with their location, "
-                           f"or {UNPINNED_HINT}")
+        raise InvalidInput(
+            f"{problem}: pass dataset_source= (--data) with their location, or {UNPINNED_HINT}"
+        )
     working = build(book, where)
     splits = {s: info["digest"] for s, info in version.splits.items() if info.get("digest")}
     if working.digest == version.digest:
-        return {"dataset": dataset, "pinned": True,
-                "split_digests": {"dataset": version.digest, **splits}}
+        return {"dataset": dataset, "pinned": True, "split_digests": {"dataset": version.digest, **splits}}
     d = diff_manifests(manifest_of(book, version), working)
     if allow_unpinned:
-        return {"dataset": dataset, "pinned": False,
-                "split_digests": {"working": working.digest, **working.split_digests}}
+        return {
+            "dataset": dataset,
+            "pinned": False,
+            "split_digests": {"working": working.digest, **working.split_digests},
+        }
     raise InvalidInput(
         f"the files at {where} no longer match {dataset} (version {version.digest[:12]}; the "
         f"working files are {working.short}):\n{d.short_text()}\nEither tag them as a new "
         f"version (`trialbook data tag {version.name} {where} --tag NEW`) and start the run on "
-        f"it, or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED")
+        f"it, or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED"
+    )

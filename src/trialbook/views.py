@@ -30,26 +30,48 @@ def pick_project(book: Book, project: str | None) -> str:
 def note_dict(note: Note | None) -> dict[str, Any] | None:
     if note is None or note.is_empty:
         return None
-    return {"hypothesis": note.hypothesis, "change": note.change, "result": note.result,
-            "next": note.next, "text": note.text, "version": note.version,
-            "updated_at": note.updated_at}
+    return {
+        "hypothesis": note.hypothesis,
+        "change": note.change,
+        "result": note.result,
+        "next": note.next,
+        "text": note.text,
+        "version": note.version,
+        "updated_at": note.updated_at,
+    }
 
 
 def evaluation_dict(ev: Evaluation) -> dict[str, Any]:
     """An evaluation for output. A sealed one carries no numbers at all."""
-    out: dict[str, Any] = {"split": ev.split, "sealed": ev.sealed, "created_at": ev.created_at,
-                           "device": ev.device, "split_digest": ev.split_digest}
+    out: dict[str, Any] = {
+        "split": ev.split,
+        "sealed": ev.sealed,
+        "created_at": ev.created_at,
+        "device": ev.device,
+        "split_digest": ev.split_digest,
+    }
     if ev.sealed:
         out.update(metrics=None, per_class_ap=None, latency_ms=None, confusion_matrix=None)
     else:
-        out.update(metrics=ev.metrics, per_class_ap=ev.per_class_ap, latency_ms=ev.latency_ms,
-                   confusion_matrix=ev.confusion_matrix, class_names=ev.class_names)
+        out.update(
+            metrics=ev.metrics,
+            per_class_ap=ev.per_class_ap,
+            latency_ms=ev.latency_ms,
+            confusion_matrix=ev.confusion_matrix,
+            class_names=ev.class_names,
+        )
     return out
 
 
 def summary_dict(s: SeriesSummary) -> dict[str, Any]:
-    return {"best": s.best, "final": s.final, "epoch_of_best": s.best_epoch,
-            "epochs": s.count, "nan_count": s.nan_count, "direction": s.direction}
+    return {
+        "best": s.best,
+        "final": s.final,
+        "epoch_of_best": s.best_epoch,
+        "epochs": s.count,
+        "nan_count": s.nan_count,
+        "direction": s.direction,
+    }
 
 
 def runs_table(book: Book, project: str | None = None, *, metric: str | None = None) -> dict[str, Any]:
@@ -59,15 +81,32 @@ def runs_table(book: Book, project: str | None = None, *, metric: str | None = N
     key = metric or proto.metric
     direction = proto.direction if key == proto.metric else direction_of(key)
     now = time.time()
-    rows: list[dict[str, Any]] = [{
-        "name": r.name, "id": r.id, "status": effective_status(r.as_record, now),
-        "dataset": r.dataset, "pinned": r.pinned, "parent": r.parent_name or r.parent_id,
-        "best": r.best, "final": r.final, "epoch_of_best": r.best_epoch, "epochs": r.count,
-        "has_note": r.has_note, "legacy_name": r.legacy_name, "created_at": r.created_at,
-    } for r in book.store.run_rows(name, key)]
+    rows: list[dict[str, Any]] = [
+        {
+            "name": r.name,
+            "id": r.id,
+            "status": effective_status(r.as_record, now),
+            "dataset": r.dataset,
+            "pinned": r.pinned,
+            "parent": r.parent_name or r.parent_id,
+            "best": r.best,
+            "final": r.final,
+            "epoch_of_best": r.best_epoch,
+            "epochs": r.count,
+            "has_note": r.has_note,
+            "legacy_name": r.legacy_name,
+            "created_at": r.created_at,
+        }
+        for r in book.store.run_rows(name, key)
+    ]
     ranked = ranking.rank(rows, lambda row: row["best"], direction)
-    return {"project": name, "metric": key, "direction": direction,
-            "exploratory": key != proto.metric, "runs": ranked}
+    return {
+        "project": name,
+        "metric": key,
+        "direction": direction,
+        "exploratory": key != proto.metric,
+        "runs": ranked,
+    }
 
 
 def run_detail(book: Book, run: RunRecord) -> dict[str, Any]:
@@ -78,11 +117,20 @@ def run_detail(book: Book, run: RunRecord) -> dict[str, Any]:
     evaluations = book.store.list_evaluations([run.id])
     artifacts = book.store.list_artifacts(run.id)
     return {
-        "name": run.name, "id": run.id, "project": run.project,
-        "status": effective_status(run, time.time()), "dataset": run.dataset,
-        "pinned": run.pinned, "split_digests": run.split_digests, "parent": parent,
-        "created_at": run.created_at, "ended_at": run.ended_at, "legacy_name": run.legacy_name,
-        "config": run.config, "env": run.env, "tags": run.tags,
+        "name": run.name,
+        "id": run.id,
+        "project": run.project,
+        "status": effective_status(run, time.time()),
+        "dataset": run.dataset,
+        "pinned": run.pinned,
+        "split_digests": run.split_digests,
+        "parent": parent,
+        "created_at": run.created_at,
+        "ended_at": run.ended_at,
+        "legacy_name": run.legacy_name,
+        "config": run.config,
+        "env": run.env,
+        "tags": run.tags,
         "summary": {k: summary_dict(s) for k, s in sorted(summaries.items())},
         "evaluations": [evaluation_dict(e) for e in evaluations],
         "artifacts": [{"name": a.name, "digest": a.digest, "size": a.size} for a in artifacts],

@@ -317,9 +317,7 @@ def test_no_val_split_known_is_assumed_comparable_with_a_warning():
 def test_missing_metric_value_fails_improvement():
     r = decide(passing(baseline_value=None))
     assert failed(r) == ["improvement"]
-    assert "no value of metrics/mAP50-95(B) for baseline v3_pallets_added" in (
-        r.gate("improvement").detail
-    )
+    assert "no value of metrics/mAP50-95(B) for baseline v3_pallets_added" in (r.gate("improvement").detail)
 
 
 def test_different_value_sources_are_named():

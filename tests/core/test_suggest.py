@@ -87,16 +87,12 @@ def test_no_parent_starts_at_v1():
 
 def test_unique_against_existing_names():
     existing = {"v4_lr0_0.0005", "v4b_lr0_0.0005"}
-    assert suggest_name("v3_x", {"lr0": 0.001}, {"lr0": 0.0005}, existing=existing) == (
-        "v4c_lr0_0.0005"
-    )
+    assert suggest_name("v3_x", {"lr0": 0.001}, {"lr0": 0.0005}, existing=existing) == ("v4c_lr0_0.0005")
 
 
 def test_all_letters_taken_moves_to_the_next_version():
     existing = {"v4_lr0_0.0005"} | {f"v4{c}_lr0_0.0005" for c in "bcdefghijklmnopqrstuvwxyz"}
-    assert suggest_name("v3_x", {"lr0": 0.001}, {"lr0": 0.0005}, existing=existing) == (
-        "v5_lr0_0.0005"
-    )
+    assert suggest_name("v3_x", {"lr0": 0.001}, {"lr0": 0.0005}, existing=existing) == ("v5_lr0_0.0005")
 
 
 @pytest.mark.parametrize(

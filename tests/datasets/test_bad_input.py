@@ -12,10 +12,12 @@ from datasets_helpers import NAMES, box, make_dataset, write_image, write_split,
 from trialbook.datasets import build_manifest, resolve_source
 from trialbook.errors import InvalidInput
 
-needs_symlinks = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt",
-                                    reason="needs POSIX symlinks")
-needs_permissions = pytest.mark.skipif(os.name == "nt" or os.geteuid() == 0,
-                                       reason="needs POSIX permissions and a non-root user")
+needs_symlinks = pytest.mark.skipif(
+    not hasattr(os, "symlink") or os.name == "nt", reason="needs POSIX symlinks"
+)
+needs_permissions = pytest.mark.skipif(
+    os.name == "nt" or os.geteuid() == 0, reason="needs POSIX permissions and a non-root user"
+)
 
 
 def _refused(source: Path, pattern: str) -> str:
@@ -54,27 +56,34 @@ def test_yaml_without_names(tmp_path: Path) -> None:
     _refused(config, r"data\.yaml: no 'names'")
 
 
-@pytest.mark.parametrize(("names", "pattern"), [
-    ({0: "a", 2: "c"}, r"class ids 0\.\.1 without gaps"),
-    ({"x": "a"}, r"'names' keys must be class ids"),
-    ("cat", r"'names' must be a list or a mapping"),
-    ([], r"'names' is empty"),
-])
+@pytest.mark.parametrize(
+    ("names", "pattern"),
+    [
+        ({0: "a", 2: "c"}, r"class ids 0\.\.1 without gaps"),
+        ({"x": "a"}, r"'names' keys must be class ids"),
+        ("cat", r"'names' must be a list or a mapping"),
+        ([], r"'names' is empty"),
+    ],
+)
 def test_bad_names(tmp_path: Path, names: object, pattern: str) -> None:
     _refused(make_dataset(tmp_path / "ds", config={"names": names}), pattern)
 
 
 def test_nc_disagreeing_with_names(tmp_path: Path) -> None:
-    _refused(make_dataset(tmp_path / "ds", config={"nc": 5}),
-             r"'nc' is 5 but 'names' has 3 classes")
+    _refused(make_dataset(tmp_path / "ds", config={"nc": 5}), r"'nc' is 5 but 'names' has 3 classes")
 
 
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_missing_required_split_entry(tmp_path: Path, split: str) -> None:
     config = make_dataset(tmp_path / "ds")
-    write_yaml(config, {k: v for k, v in
-                        {"path": ".", "train": "images/train", "val": "images/val",
-                         "names": NAMES}.items() if k != split})
+    write_yaml(
+        config,
+        {
+            k: v
+            for k, v in {"path": ".", "train": "images/train", "val": "images/val", "names": NAMES}.items()
+            if k != split
+        },
+    )
     _refused(config, rf"data\.yaml: no '{split}' split")
 
 
@@ -125,17 +134,21 @@ def test_label_line_with_too_few_numbers(dataset: Path) -> None:
 
 def test_label_class_id_outside_names(dataset: Path) -> None:
     path = _label(dataset, "0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.2 0.2\n", name="b.txt")
-    message = _refused(dataset, re.escape(f"{path.resolve()}:2: class id 7 is outside the "
-                                          "3 class names (valid ids 0..2)"))
+    message = _refused(
+        dataset, re.escape(f"{path.resolve()}:2: class id 7 is outside the 3 class names (valid ids 0..2)")
+    )
     assert "'7 0.5 0.5 0.2 0.2'" in message
 
 
-@pytest.mark.parametrize(("text", "pattern"), [
-    ("-1 0.5 0.5 0.2 0.2\n", r":1: class id -1 is negative"),
-    ("1.5 0.5 0.5 0.2 0.2\n", r":1: class id 1\.5 is not a whole number"),
-    ("0 0.5 0.5 0.2 nan\n", r":1: label line is not numbers \('nan'"),
-    ("0,0.5,0.5,0.2,0.2\n", r":1: label line is not numbers"),
-])
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("-1 0.5 0.5 0.2 0.2\n", r":1: class id -1 is negative"),
+        ("1.5 0.5 0.5 0.2 0.2\n", r":1: class id 1\.5 is not a whole number"),
+        ("0 0.5 0.5 0.2 nan\n", r":1: label line is not numbers \('nan'"),
+        ("0,0.5,0.5,0.2,0.2\n", r":1: label line is not numbers"),
+    ],
+)
 def test_other_bad_label_rows(dataset: Path, text: str, pattern: str) -> None:
     _label(dataset, text)
     _refused(dataset, r"labels/train/a\.txt" + pattern)
@@ -163,8 +176,7 @@ def test_image_listed_but_missing_names_the_list_line(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     (root / "val.txt").write_text("images/train/a.jpg\nimages/train/gone.jpg\n")
-    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "val.txt",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "val.txt", "names": NAMES})
     message = _refused(config, r"cannot read image .*gone\.jpg: no such file")
     assert f"listed at {(root / 'val.txt').resolve()}:2" in message
 

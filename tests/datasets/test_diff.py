@@ -73,10 +73,15 @@ def test_short_text_limits_examples(tmp_path: Path) -> None:
 
 def test_split_added_and_removed(tmp_path: Path) -> None:
     with_test = build_manifest(make_dataset(tmp_path / "a"))
-    without = build_manifest(make_dataset(tmp_path / "b", {
-        "train": {"a.jpg": [box(0), box(0), box(1)], "b.png": [box(1)], "c.jpg": None,
-                  "d.jpg": []},
-        "val": {"e.jpg": [box(2)], "f.jpg": [box(0), box(2), box(2)]}}))
+    without = build_manifest(
+        make_dataset(
+            tmp_path / "b",
+            {
+                "train": {"a.jpg": [box(0), box(0), box(1)], "b.png": [box(1)], "c.jpg": None, "d.jpg": []},
+                "val": {"e.jpg": [box(2)], "f.jpg": [box(0), box(2), box(2)]},
+            },
+        )
+    )
     d = diff_manifests(without, with_test)
     assert d.splits["test"].status == "added"
     assert d.splits["test"].added == ("images/test/g.jpg", "labels/test/g.txt")
@@ -88,18 +93,32 @@ def test_split_added_and_removed(tmp_path: Path) -> None:
 
 
 def test_class_names_change_is_reported_and_matched_by_name(tmp_path: Path) -> None:
-    old = build_manifest(make_dataset(tmp_path / "a", {
-        "train": {"x.jpg": [box(0), box(1)]}, "val": {"v.jpg": None}}, names=["cat", "dog"]))
+    old = build_manifest(
+        make_dataset(
+            tmp_path / "a",
+            {"train": {"x.jpg": [box(0), box(1)]}, "val": {"v.jpg": None}},
+            names=["cat", "dog"],
+        )
+    )
     # Same labels, but class 0 is now "dog" and class 1 "cat": ids swapped.
-    new = build_manifest(make_dataset(tmp_path / "b", {
-        "train": {"x.jpg": [box(1), box(0)]}, "val": {"v.jpg": None}}, names=["dog", "cat"]))
+    new = build_manifest(
+        make_dataset(
+            tmp_path / "b",
+            {"train": {"x.jpg": [box(1), box(0)]}, "val": {"v.jpg": None}},
+            names=["dog", "cat"],
+        )
+    )
     d = diff_manifests(old, new)
     assert d.class_names_changed
     assert d.splits["train"].classes == ()  # per class name, nothing moved
     assert "same names, new order: class ids changed" in d.short_text()
-    grown = build_manifest(make_dataset(tmp_path / "c", {
-        "train": {"x.jpg": [box(0), box(1)]}, "val": {"v.jpg": None}},
-        names=["cat", "dog", "pallet"]))
+    grown = build_manifest(
+        make_dataset(
+            tmp_path / "c",
+            {"train": {"x.jpg": [box(0), box(1)]}, "val": {"v.jpg": None}},
+            names=["cat", "dog", "pallet"],
+        )
+    )
     assert "class names: 2 -> 3 classes; added pallet" in diff_manifests(old, grown).short_text()
 
 

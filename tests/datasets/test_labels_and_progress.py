@@ -21,18 +21,21 @@ from trialbook.datasets.progress import Reporter
 from trialbook.errors import InvalidInput
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    (b"", {}),
-    (b"\n\n", {}),
-    (b"0 0.5 0.5 0.1 0.1\n", {0: 1}),
-    (b"0 0.5 0.5 0.1 0.1", {0: 1}),  # no final newline
-    (b"\xef\xbb\xbf2 0.5 0.5 0.1 0.1\n", {2: 1}),  # BOM
-    (b"1 .5 5. -0.1 +1e-3\r\n1 1 1 1 1\r\n", {1: 2}),
-    (b"  3\t0.1 0.2 0.3 0.4  \n\n10 1 1 1 1 1 1 1\n", {3: 1, 10: 1}),
-    (b"03 1 1 1 1\n3 1 1 1 1\n", {3: 2}),
-    (b"4.0 1 1 1 1\n", {4: 1}),
-    (b"0 1 1 1 1\r1 1 1 1 1\r", {0: 1, 1: 1}),  # old Mac line ends
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", {}),
+        (b"\n\n", {}),
+        (b"0 0.5 0.5 0.1 0.1\n", {0: 1}),
+        (b"0 0.5 0.5 0.1 0.1", {0: 1}),  # no final newline
+        (b"\xef\xbb\xbf2 0.5 0.5 0.1 0.1\n", {2: 1}),  # BOM
+        (b"1 .5 5. -0.1 +1e-3\r\n1 1 1 1 1\r\n", {1: 2}),
+        (b"  3\t0.1 0.2 0.3 0.4  \n\n10 1 1 1 1 1 1 1\n", {3: 1, 10: 1}),
+        (b"03 1 1 1 1\n3 1 1 1 1\n", {3: 2}),
+        (b"4.0 1 1 1 1\n", {4: 1}),
+        (b"0 1 1 1 1\r1 1 1 1 1\r", {0: 1, 1: 1}),  # old Mac line ends
+    ],
+)
 def test_counts(data: bytes, expected: dict[int, int]) -> None:
     assert count_rows(data, "x.txt") == expected
 
@@ -47,10 +50,21 @@ def test_counts_text_round_trip() -> None:
     assert decode_counts("") == {}
 
 
-@pytest.mark.parametrize("data", [
-    b"0 1 1\n", b"x 1 1 1 1\n", b"0 1 1 1 1e\n", b"0 1 1 1 -\n", b"0 1..2 1 1 1\n",
-    b"0 1-2 1 1 1\n", b"-1 1 1 1 1\n", b"0.5 1 1 1 1\n", b"0 inf 1 1 1\n", b"+-1 1 1 1 1\n",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"0 1 1\n",
+        b"x 1 1 1 1\n",
+        b"0 1 1 1 1e\n",
+        b"0 1 1 1 -\n",
+        b"0 1..2 1 1 1\n",
+        b"0 1-2 1 1 1\n",
+        b"-1 1 1 1 1\n",
+        b"0.5 1 1 1 1\n",
+        b"0 inf 1 1 1\n",
+        b"+-1 1 1 1 1\n",
+    ],
+)
 def test_bad_rows(data: bytes) -> None:
     with pytest.raises(InvalidInput, match=r"^x\.txt:1: "):
         count_rows(data, "x.txt")
@@ -58,13 +72,29 @@ def test_bad_rows(data: bytes) -> None:
 
 def test_fast_path_agrees_with_line_by_line_check() -> None:
     rng = random.Random(7)
-    fields = ["0.5", "1", "-.5", "+3.", "1e-5", ".5", "5.", "-", "1..2", "1-2", "0", "nan",
-              "1e", "e5", "2E+3"]
+    fields = [
+        "0.5",
+        "1",
+        "-.5",
+        "+3.",
+        "1e-5",
+        ".5",
+        "5.",
+        "-",
+        "1..2",
+        "1-2",
+        "0",
+        "nan",
+        "1e",
+        "e5",
+        "2E+3",
+    ]
     heads = ["0", "1", "2", "07", "1.0", "-1", "+2", "1.5"]
     for _ in range(3000):
-        rows = [rng.choice(heads) + " " + " ".join(rng.choice(fields)
-                                                   for _ in range(rng.randint(2, 7)))
-                for _ in range(rng.randint(0, 4))]
+        rows = [
+            rng.choice(heads) + " " + " ".join(rng.choice(fields) for _ in range(rng.randint(2, 7)))
+            for _ in range(rng.randint(0, 4))
+        ]
         data = (rng.choice(["\n", "\r\n", "\n\n"]).join(rows) + rng.choice(["", "\n"])).encode()
         outcomes: list[object] = []
         for parse in (count_rows, _count_lines):
@@ -82,9 +112,12 @@ def test_many_files_at_once_agree_with_one_by_one() -> None:
     for _ in range(1500):
         files = []
         for _ in range(rng.randint(1, 10)):
-            rows = [" ".join([str(rng.randint(0, 12))]
-                             + [f"{rng.random():.6f}" for _ in range(rng.randint(4, 8))])
-                    for _ in range(rng.randint(0, 12))]
+            rows = [
+                " ".join(
+                    [str(rng.randint(0, 12))] + [f"{rng.random():.6f}" for _ in range(rng.randint(4, 8))]
+                )
+                for _ in range(rng.randint(0, 12))
+            ]
             if rows and rng.random() < 0.05:
                 rows[-1] += " " + rng.choice(odd_fields)
             end = rng.choice(["", "\n", "\r\n", "\n\n"]) if rows else rng.choice(["", "\n"])
@@ -98,8 +131,9 @@ def test_many_files_at_once_agree_with_one_by_one() -> None:
     assert agreed > 500 and fell_back > 50
 
 
-def test_progress_is_quiet_off_a_terminal(dataset: Path, capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_is_quiet_off_a_terminal(
+    dataset: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("trialbook.datasets.progress.DELAY", 0.0)
     build_manifest(dataset)  # auto: stderr is not a terminal here
     assert capsys.readouterr().err == ""

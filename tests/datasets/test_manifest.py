@@ -30,10 +30,17 @@ def test_files_sizes_and_hashes(dataset: Path) -> None:
     root = dataset.parent
     train = m.splits["train"]
     assert [e.path for e in train.images] == [
-        "images/train/a.jpg", "images/train/b.png", "images/train/c.jpg", "images/train/d.jpg"]
+        "images/train/a.jpg",
+        "images/train/b.png",
+        "images/train/c.jpg",
+        "images/train/d.jpg",
+    ]
     # c.jpg has no label file; d.jpg has an empty one.
     assert [e.path for e in train.labels] == [
-        "labels/train/a.txt", "labels/train/b.txt", "labels/train/d.txt"]
+        "labels/train/a.txt",
+        "labels/train/b.txt",
+        "labels/train/d.txt",
+    ]
     for entry in train.images + train.labels:
         data = (root / entry.path).read_bytes()
         assert entry == FileEntry(entry.path, len(data), blake3(data).hexdigest())
@@ -42,8 +49,7 @@ def test_files_sizes_and_hashes(dataset: Path) -> None:
 def test_counts_per_split_and_class(dataset: Path) -> None:
     m = build_manifest(dataset)
     train, val, test = m.splits["train"], m.splits["val"], m.splits["test"]
-    assert (train.image_count, train.label_count, train.backgrounds, train.instances) == (
-        4, 3, 2, 4)
+    assert (train.image_count, train.label_count, train.backgrounds, train.instances) == (4, 3, 2, 4)
     assert train.class_images == (1, 2, 0)
     assert train.class_instances == (2, 2, 0)
     assert (val.class_images, val.class_instances, val.backgrounds) == ((1, 0, 2), (1, 0, 3), 0)
@@ -51,11 +57,17 @@ def test_counts_per_split_and_class(dataset: Path) -> None:
 
 
 def test_segment_pose_and_obb_rows_count_by_their_class_id(tmp_path: Path) -> None:
-    config = make_dataset(tmp_path / "ds", {
-        "train": {"s.jpg": [polygon(0), polygon(2)], "p.jpg": [pose(1), pose(1)],
-                  "o.jpg": [obb(2), box(2), obb(0)]},
-        "val": {"v.jpg": [polygon(1)]},
-    })
+    config = make_dataset(
+        tmp_path / "ds",
+        {
+            "train": {
+                "s.jpg": [polygon(0), polygon(2)],
+                "p.jpg": [pose(1), pose(1)],
+                "o.jpg": [obb(2), box(2), obb(0)],
+            },
+            "val": {"v.jpg": [polygon(1)]},
+        },
+    )
     train = build_manifest(config).splits["train"]
     assert train.class_instances == (2, 2, 3)
     assert train.class_images == (2, 1, 2)
@@ -69,8 +81,7 @@ def test_summary_is_json_and_complete(dataset: Path) -> None:
     train = summary["splits"]["train"]
     assert train["digest"] == m.split_digests["train"]
     assert train["definition"] == ["images/train"]
-    assert (train["images"], train["labels"], train["backgrounds"], train["instances"]) == (
-        4, 3, 2, 4)
+    assert (train["images"], train["labels"], train["backgrounds"], train["instances"]) == (4, 3, 2, 4)
     assert train["bytes"] == m.splits["train"].bytes > 0
     assert train["classes"][1] == {"id": 1, "name": "dog", "images": 2, "instances": 2}
 
@@ -91,9 +102,16 @@ def test_same_content_elsewhere_gives_the_same_digest(tmp_path: Path) -> None:
     root = tmp_path / "two" / "deeper"
     for split, files in reordered.items():
         write_split(root, split, files)
-    config = write_yaml(tmp_path / "two" / "cfg.yaml", {
-        "names": {i: n for i, n in enumerate(NAMES)}, "test": "images/test",
-        "val": "images/val", "train": "images/train", "path": str(root)})
+    config = write_yaml(
+        tmp_path / "two" / "cfg.yaml",
+        {
+            "names": {i: n for i, n in enumerate(NAMES)},
+            "test": "images/test",
+            "val": "images/val",
+            "train": "images/train",
+            "path": str(root),
+        },
+    )
     b = build_manifest(config)
     assert a == b
     assert a.digest == b.digest and a.split_digests == b.split_digests
@@ -135,11 +153,9 @@ def test_split_definition_changes_the_digest(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     write_split(root, "val", {"b.jpg": [box(1)]})
-    by_folder = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val",
-                                               "names": NAMES})
+    by_folder = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val", "names": NAMES})
     (root / "train.txt").write_text("images/train/a.jpg\n")
-    by_list = write_yaml(root / "list.yaml", {"train": "train.txt", "val": "images/val",
-                                             "names": NAMES})
+    by_list = write_yaml(root / "list.yaml", {"train": "train.txt", "val": "images/val", "names": NAMES})
     a, b = build_manifest(by_folder), build_manifest(by_list)
     assert a.splits["train"].images == b.splits["train"].images
     assert a.split_digests["train"] != b.split_digests["train"]
@@ -184,12 +200,13 @@ def test_from_bytes_refuses_garbage_and_tampering(dataset: Path) -> None:
 
 
 def test_non_ascii_names_and_paths(tmp_path: Path) -> None:
-    config = make_dataset(tmp_path / "données", {
-        "train": {"chat_é.jpg": [box(0)], "猫.jpg": [box(1)]}, "val": {"v.jpg": None}},
-        names=["chat", "chien", "oiseau"])
+    config = make_dataset(
+        tmp_path / "données",
+        {"train": {"chat_é.jpg": [box(0)], "猫.jpg": [box(1)]}, "val": {"v.jpg": None}},
+        names=["chat", "chien", "oiseau"],
+    )
     m = build_manifest(config)
-    assert [e.path for e in m.splits["train"].images] == ["images/train/chat_é.jpg",
-                                                          "images/train/猫.jpg"]
+    assert [e.path for e in m.splits["train"].images] == ["images/train/chat_é.jpg", "images/train/猫.jpg"]
     assert Manifest.from_bytes(m.to_bytes()) == m
 
 
@@ -197,16 +214,16 @@ def test_image_in_two_splits_is_listed_in_both(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_split(root, "train", {"a.jpg": [box(0)], "b.jpg": [box(1)]})
     (root / "val.txt").write_text("images/train/b.jpg\n")
-    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "val.txt",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "val.txt", "names": NAMES})
     m = build_manifest(config)
     assert [e.path for e in m.splits["val"].images] == ["images/train/b.jpg"]
     assert m.splits["val"].class_instances == (0, 1, 0)
 
 
 def test_two_images_sharing_one_label_file(tmp_path: Path) -> None:
-    config = make_dataset(tmp_path / "ds", {
-        "train": {"a.jpg": [box(2)], "a.png": [box(2)]}, "val": {"v.jpg": None}})
+    config = make_dataset(
+        tmp_path / "ds", {"train": {"a.jpg": [box(2)], "a.png": [box(2)]}, "val": {"v.jpg": None}}
+    )
     train = build_manifest(config).splits["train"]
     assert [e.path for e in train.labels] == ["labels/train/a.txt"]
     assert train.class_images == (0, 0, 2) and train.class_instances == (0, 0, 2)
@@ -231,8 +248,7 @@ def test_large_files_are_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     sizes = {"a.jpg": 3333, "b.jpg": 12345}
     for name, size in sizes.items():
         (root / "images" / "train" / name).write_bytes(bytes(range(256)) * (size // 256 + 1))
-    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val", "names": NAMES})
     m = build_manifest(config)
     for entry in m.splits["train"].images:
         data = (root / entry.path).read_bytes()

@@ -34,7 +34,11 @@ def test_default_dataset_resolves(dataset: Path) -> None:
     assert list(src.splits) == ["train", "val", "test"]
     assert src.splits["train"].definition == ("images/train",)
     assert _rel(src.splits["train"].images, root) == [
-        "images/train/a.jpg", "images/train/b.png", "images/train/c.jpg", "images/train/d.jpg"]
+        "images/train/a.jpg",
+        "images/train/b.png",
+        "images/train/c.jpg",
+        "images/train/d.jpg",
+    ]
 
 
 def test_folder_with_data_yaml_uses_it(dataset: Path) -> None:
@@ -52,8 +56,7 @@ def test_path_absent_means_the_yaml_folder(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     write_split(root, "val", {"b.jpg": [box(1)]})
-    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val", "names": NAMES})
     src = resolve_source(config)
     assert src.root == str(root.resolve())
     assert _rel(src.splits["val"].images, root) == ["images/val/b.jpg"]
@@ -64,9 +67,10 @@ def test_path_relative_to_the_yaml_folder(tmp_path: Path, monkeypatch: pytest.Mo
     root = tmp_path / "data" / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     write_split(root, "val", {"b.jpg": [box(1)]})
-    config = write_yaml(tmp_path / "configs" / "ds.yaml",
-                        {"path": "../data/ds", "train": "images/train", "val": "images/val",
-                         "names": NAMES})
+    config = write_yaml(
+        tmp_path / "configs" / "ds.yaml",
+        {"path": "../data/ds", "train": "images/train", "val": "images/val", "names": NAMES},
+    )
     monkeypatch.chdir(tmp_path / "data")  # the current folder must not matter
     src = resolve_source(config)
     assert src.root == str(root.resolve())
@@ -77,9 +81,10 @@ def test_path_absolute(tmp_path: Path) -> None:
     root = tmp_path / "somewhere" / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     write_split(root, "val", {"b.jpg": [box(1)]})
-    config = write_yaml(tmp_path / "elsewhere" / "data.yaml",
-                        {"path": str(root), "train": "images/train", "val": "images/val",
-                         "names": NAMES})
+    config = write_yaml(
+        tmp_path / "elsewhere" / "data.yaml",
+        {"path": str(root), "train": "images/train", "val": "images/val", "names": NAMES},
+    )
     assert resolve_source(config).root == str(root.resolve())
 
 
@@ -87,9 +92,15 @@ def test_split_entries_may_be_absolute(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     write_split(root, "val", {"b.jpg": [box(1)]})
-    config = write_yaml(root / "data.yaml", {
-        "path": str(root), "train": str(root / "images" / "train"),
-        "val": str(root / "images" / "val"), "names": NAMES})
+    config = write_yaml(
+        root / "data.yaml",
+        {
+            "path": str(root),
+            "train": str(root / "images" / "train"),
+            "val": str(root / "images" / "val"),
+            "names": NAMES,
+        },
+    )
     src = resolve_source(config)
     # Definitions are relative to the root whatever the config says, so a moved dataset
     # keeps its digest.
@@ -101,15 +112,15 @@ def test_split_as_txt_list(tmp_path: Path) -> None:
     write_split(root, "all", {"a.jpg": [box(0)], "b.jpg": [box(1)], "c.jpg": [box(2)]})
     (root / "train.txt").write_text("./images/all/a.jpg\nimages/all/b.jpg\n\n")
     (root / "val.txt").write_text(f"{root / 'images' / 'all' / 'c.jpg'}\n")
-    config = write_yaml(root / "data.yaml", {"path": ".", "train": "train.txt",
-                                            "val": "val.txt", "names": NAMES})
+    config = write_yaml(
+        root / "data.yaml", {"path": ".", "train": "train.txt", "val": "val.txt", "names": NAMES}
+    )
     src = resolve_source(config)
     assert src.splits["train"].definition == ("train.txt",)
     assert _rel(src.splits["train"].images, root) == ["images/all/a.jpg", "images/all/b.jpg"]
     assert _rel(src.splits["val"].images, root) == ["images/all/c.jpg"]
     m = build_manifest(config)
-    assert [e.path for e in m.splits["train"].labels] == ["labels/all/a.txt",
-                                                          "labels/all/b.txt"]
+    assert [e.path for e in m.splits["train"].labels] == ["labels/all/a.txt", "labels/all/b.txt"]
 
 
 def test_txt_list_dot_slash_is_relative_to_the_list_file(tmp_path: Path) -> None:
@@ -118,8 +129,7 @@ def test_txt_list_dot_slash_is_relative_to_the_list_file(tmp_path: Path) -> None
     write_split(root, "val", {"b.jpg": [box(0)]})
     (root / "lists").mkdir()
     (root / "lists" / "train.txt").write_text("./../images/train/a.jpg\n")
-    config = write_yaml(root / "data.yaml", {"train": "lists/train.txt", "val": "images/val",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "lists/train.txt", "val": "images/val", "names": NAMES})
     assert _rel(resolve_source(config).splits["train"].images, root) == ["images/train/a.jpg"]
 
 
@@ -130,13 +140,22 @@ def test_split_as_list_of_folders_and_lists(tmp_path: Path) -> None:
     write_split(root, "more", {"c.jpg": [box(2)], "d.jpg": [box(2)]})
     write_split(root, "val", {"v.jpg": [box(0)]})
     (root / "more.txt").write_text("images/more/c.jpg\n")
-    config = write_yaml(root / "data.yaml", {
-        "path": ".", "train": ["images/train", "images/extra", "more.txt"],
-        "val": "images/val", "names": NAMES})
+    config = write_yaml(
+        root / "data.yaml",
+        {
+            "path": ".",
+            "train": ["images/train", "images/extra", "more.txt"],
+            "val": "images/val",
+            "names": NAMES,
+        },
+    )
     src = resolve_source(config)
     assert src.splits["train"].definition == ("images/train", "images/extra", "more.txt")
     assert _rel(src.splits["train"].images, root) == [
-        "images/extra/b.jpg", "images/more/c.jpg", "images/train/a.jpg"]
+        "images/extra/b.jpg",
+        "images/more/c.jpg",
+        "images/train/a.jpg",
+    ]
     m = build_manifest(config)
     assert m.splits["train"].class_instances == (1, 1, 1)
 
@@ -147,8 +166,7 @@ def test_names_as_dict(tmp_path: Path) -> None:
 
 
 def test_names_as_dict_with_string_keys_in_any_order(tmp_path: Path) -> None:
-    config = make_dataset(tmp_path / "ds",
-                          config={"names": {"2": "bird", "0": "cat", "1": "dog"}, "nc": 3})
+    config = make_dataset(tmp_path / "ds", config={"names": {"2": "bird", "0": "cat", "1": "dog"}, "nc": 3})
     src = resolve_source(config)
     assert src.class_names == ("cat", "dog", "bird")
     assert build_manifest(config) == build_manifest(make_dataset(tmp_path / "other"))
@@ -158,8 +176,9 @@ def test_validation_is_accepted_for_val(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_split(root, "train", {"a.jpg": [box(0)]})
     write_split(root, "val", {"b.jpg": [box(0)]})
-    config = write_yaml(root / "data.yaml", {"train": "images/train",
-                                            "validation": "images/val", "names": NAMES})
+    config = write_yaml(
+        root / "data.yaml", {"train": "images/train", "validation": "images/val", "names": NAMES}
+    )
     assert list(resolve_source(config).splits) == ["train", "val"]
 
 
@@ -202,10 +221,11 @@ def test_folder_is_walked_recursively_skipping_hidden_and_non_images(tmp_path: P
     write_image(root / "images" / "train" / "notes.md")
     write_image(root / "images" / "train" / "noext")
     write_split(root, "val", {"v.jpg": [box(0)]})
-    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val", "names": NAMES})
     assert _rel(resolve_source(config).splits["train"].images, root) == [
-        "images/train/a.jpg", "images/train/sub/deeper/b.JPEG"]
+        "images/train/a.jpg",
+        "images/train/sub/deeper/b.JPEG",
+    ]
 
 
 @pytest.mark.parametrize("ext", sorted(IMAGE_EXTENSIONS))
@@ -213,16 +233,14 @@ def test_every_ultralytics_image_extension_counts(tmp_path: Path, ext: str) -> N
     root = tmp_path / "ds"
     write_split(root, "train", {f"x.{ext.upper()}": [box(0)], f"y.{ext}": None})
     write_split(root, "val", {"v.jpg": None})
-    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val",
-                                            "names": NAMES})
+    config = write_yaml(root / "data.yaml", {"train": "images/train", "val": "images/val", "names": NAMES})
     assert len(resolve_source(config).splits["train"].images) == 2
 
 
 def test_label_rule_replaces_the_last_images_component() -> None:
     sep = os.sep
     image = sep.join(["", "data", "images", "set", "images", "train", "a.b.jpg"])
-    assert label_path_for(image) == sep.join(["", "data", "images", "set", "labels", "train",
-                                              "a.b.txt"])
+    assert label_path_for(image) == sep.join(["", "data", "images", "set", "labels", "train", "a.b.txt"])
     # No images component: the label sits beside the image.
     flat = sep.join(["", "data", "train", "a.png"])
     assert label_path_for(flat) == sep.join(["", "data", "train", "a.txt"])
@@ -231,9 +249,16 @@ def test_label_rule_replaces_the_last_images_component() -> None:
     assert label_path_for(odd) == sep.join(["", "data", "myimages", "a.txt"])
 
 
-@pytest.mark.parametrize("folder", [
-    ["", "r", "images", "train"], ["", "r", "images"], ["", "r", "x"],
-    ["", "r", "images", "a", "images", "b"], ["", "images", "images"]])
+@pytest.mark.parametrize(
+    "folder",
+    [
+        ["", "r", "images", "train"],
+        ["", "r", "images"],
+        ["", "r", "x"],
+        ["", "r", "images", "a", "images", "b"],
+        ["", "images", "images"],
+    ],
+)
 def test_label_folder_agrees_with_the_label_rule(folder: list[str]) -> None:
     path = os.sep.join(folder)
     assert os.path.dirname(label_path_for(path + os.sep + "img.jpg")) == label_dir_for(path)
@@ -256,11 +281,15 @@ def test_repeated_entries_and_lines_count_once(tmp_path: Path) -> None:
     write_split(root, "train", {"a.jpg": [box(0)], "b.jpg": [box(1)]})
     write_split(root, "val", {"v.jpg": [box(0)]})
     (root / "val.txt").write_text("images/val/v.jpg\n./images/val/v.jpg\n")
-    config = write_yaml(root / "data.yaml", {
-        "train": ["images/train", "images/train", "images"], "val": "val.txt",
-        "names": NAMES})
+    config = write_yaml(
+        root / "data.yaml",
+        {"train": ["images/train", "images/train", "images"], "val": "val.txt", "names": NAMES},
+    )
     src = resolve_source(config)
     assert _rel(src.splits["train"].images, root) == [
-        "images/train/a.jpg", "images/train/b.jpg", "images/val/v.jpg"]
+        "images/train/a.jpg",
+        "images/train/b.jpg",
+        "images/val/v.jpg",
+    ]
     assert _rel(src.splits["val"].images, root) == ["images/val/v.jpg"]
     assert build_manifest(config).splits["train"].class_instances == (2, 1, 0)

@@ -53,8 +53,9 @@ def test_second_build_reads_no_file(aged: Path, tmp_path: Path, hashed: list[str
     assert second == first
 
 
-def test_label_counts_come_from_the_cache(aged: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_counts_come_from_the_cache(
+    aged: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache.sqlite"
     first = build_manifest(aged, cache_path=cache)
     from trialbook.datasets import hashing
@@ -66,8 +67,7 @@ def test_label_counts_come_from_the_cache(aged: Path, tmp_path: Path,
     assert build_manifest(aged, cache_path=cache).splits == first.splits
 
 
-def test_only_changed_files_are_read_again(aged: Path, tmp_path: Path,
-                                           hashed: list[str]) -> None:
+def test_only_changed_files_are_read_again(aged: Path, tmp_path: Path, hashed: list[str]) -> None:
     cache = tmp_path / "cache.sqlite"
     first = build_manifest(aged, cache_path=cache)
     image = aged.parent / "images" / "train" / "a.jpg"
@@ -79,8 +79,7 @@ def test_only_changed_files_are_read_again(aged: Path, tmp_path: Path,
     assert second == build_manifest(aged)  # the same as without any cache
 
 
-def test_same_size_in_place_edit_with_mtime_restored_is_not_noticed(
-        aged: Path, tmp_path: Path) -> None:
+def test_same_size_in_place_edit_with_mtime_restored_is_not_noticed(aged: Path, tmp_path: Path) -> None:
     """The documented limit of a stat cache (git, rsync and make share it)."""
     cache = tmp_path / "cache.sqlite"
     first = build_manifest(aged, cache_path=cache)
@@ -96,8 +95,7 @@ def test_same_size_in_place_edit_with_mtime_restored_is_not_noticed(
     assert build_manifest(aged, cache_path=cache).digest != first.digest
 
 
-def test_new_inode_with_same_size_and_mtime_is_noticed(aged: Path, tmp_path: Path,
-                                                       hashed: list[str]) -> None:
+def test_new_inode_with_same_size_and_mtime_is_noticed(aged: Path, tmp_path: Path, hashed: list[str]) -> None:
     cache = tmp_path / "cache.sqlite"
     first = build_manifest(aged, cache_path=cache)
     image = aged.parent / "images" / "val" / "e.jpg"
@@ -114,8 +112,7 @@ def test_new_inode_with_same_size_and_mtime_is_noticed(aged: Path, tmp_path: Pat
     assert hashed == [str(image.resolve())]
 
 
-def test_files_changed_just_now_are_not_cached(dataset: Path, tmp_path: Path,
-                                               hashed: list[str]) -> None:
+def test_files_changed_just_now_are_not_cached(dataset: Path, tmp_path: Path, hashed: list[str]) -> None:
     cache = tmp_path / "cache.sqlite"
     build_manifest(dataset, cache_path=cache)  # every file was written a moment ago
     count = len(hashed)
@@ -149,8 +146,10 @@ def test_damaged_label_counts_rebuild_the_cache(aged: Path, tmp_path: Path) -> N
     first = build_manifest(aged, cache_path=cache)
     with sqlite3.connect(cache) as conn:
         for folder, text in conn.execute("SELECT dir, entries FROM dirs").fetchall():
-            conn.execute("UPDATE dirs SET entries = ? WHERE dir = ?",
-                         (text.replace('"0"', '"zero"').replace('"1"', '"x:y"'), folder))
+            conn.execute(
+                "UPDATE dirs SET entries = ? WHERE dir = ?",
+                (text.replace('"0"', '"zero"').replace('"1"', '"x:y"'), folder),
+            )
     assert build_manifest(aged, cache_path=cache) == first
     assert build_manifest(aged, cache_path=cache) == first
 
@@ -177,9 +176,13 @@ def test_unusable_cache_path_is_not_fatal(aged: Path, tmp_path: Path) -> None:
 
 
 def test_concurrent_builds_share_one_cache(tmp_path: Path) -> None:
-    configs = [make_dataset(tmp_path / f"ds{i}", {
-        "train": {f"{j}.jpg": [box(j % 3)] for j in range(40 + i)}, "val": {"v.jpg": None}})
-        for i in range(4)]
+    configs = [
+        make_dataset(
+            tmp_path / f"ds{i}",
+            {"train": {f"{j}.jpg": [box(j % 3)] for j in range(40 + i)}, "val": {"v.jpg": None}},
+        )
+        for i in range(4)
+    ]
     for config in configs:
         age(config.parent)
     cache = tmp_path / "shared.sqlite"
@@ -192,8 +195,7 @@ def test_concurrent_builds_share_one_cache(tmp_path: Path) -> None:
     assert again == expected * 2
 
 
-def test_a_failed_build_still_caches_what_it_read(aged: Path, tmp_path: Path,
-                                                 hashed: list[str]) -> None:
+def test_a_failed_build_still_caches_what_it_read(aged: Path, tmp_path: Path, hashed: list[str]) -> None:
     cache = tmp_path / "cache.sqlite"
     label = aged.parent / "labels" / "val" / "e.txt"
     good = label.read_text()
@@ -220,8 +222,7 @@ def test_cached_counts_are_checked_against_new_class_names(tmp_path: Path) -> No
         build_manifest(fewer, cache_path=cache)
 
 
-def test_dataset_copied_elsewhere_is_read_again(aged: Path, tmp_path: Path,
-                                                hashed: list[str]) -> None:
+def test_dataset_copied_elsewhere_is_read_again(aged: Path, tmp_path: Path, hashed: list[str]) -> None:
     cache = tmp_path / "cache.sqlite"
     first = build_manifest(aged, cache_path=cache)
     copy = tmp_path / "copy"

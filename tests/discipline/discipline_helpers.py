@@ -27,38 +27,80 @@ DIGESTS = {"dataset": "e" * 64, "train": "f" * 64, "val": VAL_A, "test": TEST_A}
 
 
 def add_run(
-    book: Book, name: str, *, project: str = "pallets", curve: Sequence[float] | None = None,
-    val: float | None = None, per_class: Mapping[str, float] | None = None,
-    latency: float | None = None, device: str | None = DEVICE, test: float | None = None,
-    test_per_class: Mapping[str, float] | None = None, test_latency: float | None = None,
-    digests: Mapping[str, str] | None = None, pinned: bool = True, parent: str | None = None,
-    config: Mapping[str, Any] | None = None, status: str = "finished", legacy: bool = False,
-    note: Mapping[str, str] | None = None, dataset: str = "pallets:v1",
+    book: Book,
+    name: str,
+    *,
+    project: str = "pallets",
+    curve: Sequence[float] | None = None,
+    val: float | None = None,
+    per_class: Mapping[str, float] | None = None,
+    latency: float | None = None,
+    device: str | None = DEVICE,
+    test: float | None = None,
+    test_per_class: Mapping[str, float] | None = None,
+    test_latency: float | None = None,
+    digests: Mapping[str, str] | None = None,
+    pinned: bool = True,
+    parent: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    status: str = "finished",
+    legacy: bool = False,
+    note: Mapping[str, str] | None = None,
+    dataset: str = "pallets:v1",
 ) -> RunRecord:
     store = book.store
     store.ensure_project(project)
     digests = dict(DIGESTS if digests is None else digests)
     now = time.time()
-    record = store.create_run(RunRecord(
-        id=uuid.uuid4().hex, project=project, name=name, status=status, created_at=now,
-        heartbeat_at=now, ended_at=now if status != "running" else None,
-        parent_id=book.run(parent, project).id if parent else None,
-        dataset=dataset if pinned else None, pinned=pinned, split_digests=digests,
-        config=dict(config or {}), legacy_name=legacy))
+    record = store.create_run(
+        RunRecord(
+            id=uuid.uuid4().hex,
+            project=project,
+            name=name,
+            status=status,
+            created_at=now,
+            heartbeat_at=now,
+            ended_at=now if status != "running" else None,
+            parent_id=book.run(parent, project).id if parent else None,
+            dataset=dataset if pinned else None,
+            pinned=pinned,
+            split_digests=digests,
+            config=dict(config or {}),
+            legacy_name=legacy,
+        )
+    )
     if curve:
         store.log_batch(record.id, {MAP: dict(enumerate(curve))})
     if val is not None or per_class or latency is not None:
-        store.add_evaluation(Evaluation(
-            id=uuid.uuid4().hex, run_id=record.id, split="val", sealed=False,
-            created_at=time.time(), metrics={MAP: val} if val is not None else {},
-            per_class_ap=dict(per_class or {}), latency_ms=latency, device=device,
-            split_digest=digests.get("val")))
+        store.add_evaluation(
+            Evaluation(
+                id=uuid.uuid4().hex,
+                run_id=record.id,
+                split="val",
+                sealed=False,
+                created_at=time.time(),
+                metrics={MAP: val} if val is not None else {},
+                per_class_ap=dict(per_class or {}),
+                latency_ms=latency,
+                device=device,
+                split_digest=digests.get("val"),
+            )
+        )
     if test is not None or test_per_class or test_latency is not None:
-        store.add_evaluation(Evaluation(
-            id=uuid.uuid4().hex, run_id=record.id, split="test", sealed=True,
-            created_at=time.time(), metrics={MAP: test} if test is not None else {},
-            per_class_ap=dict(test_per_class or {}), latency_ms=test_latency, device=device,
-            split_digest=digests.get("test")))
+        store.add_evaluation(
+            Evaluation(
+                id=uuid.uuid4().hex,
+                run_id=record.id,
+                split="test",
+                sealed=True,
+                created_at=time.time(),
+                metrics={MAP: test} if test is not None else {},
+                per_class_ap=dict(test_per_class or {}),
+                latency_ms=test_latency,
+                device=device,
+                split_digest=digests.get("test"),
+            )
+        )
     if note:
         store.set_note(record.id, dict(note), who="tester")
     return record

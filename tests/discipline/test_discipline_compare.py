@@ -9,10 +9,20 @@ from discipline_helpers import DIGESTS, MAP, VAL_B, add_run, as_json, set_protoc
 @pytest.fixture
 def runs(sbook):
     set_protocol(sbook, convergence_target=0.5, noise=0.01)
-    add_run(sbook, "v1_base", curve=[0.1, 0.3, 0.5, 0.6, 0.55, 0.62, 0.61],
-            config={"lr0": 0.01, "imgsz": 640, "seed": 0}, val=0.6)
-    add_run(sbook, "v2_imgsz_1024", parent="v1_base", curve=[0.2, 0.4, 0.65, 0.7, 0.7],
-            config={"lr0": 0.01, "imgsz": 1024, "seed": 0})
+    add_run(
+        sbook,
+        "v1_base",
+        curve=[0.1, 0.3, 0.5, 0.6, 0.55, 0.62, 0.61],
+        config={"lr0": 0.01, "imgsz": 640, "seed": 0},
+        val=0.6,
+    )
+    add_run(
+        sbook,
+        "v2_imgsz_1024",
+        parent="v1_base",
+        curve=[0.2, 0.4, 0.65, 0.7, 0.7],
+        config={"lr0": 0.01, "imgsz": 1024, "seed": 0},
+    )
     add_run(sbook, "v3_no_curve", config={"lr0": 0.001, "imgsz": 640, "seed": 0})
     sbook.store.log_batch(sbook.run("v1_base").id, {"val/box_loss": {0: 1.5, 1: 1.2, 2: 1.0}})
     return sbook
@@ -23,8 +33,16 @@ def test_compare_json_has_the_contract_keys_and_the_analytics(tb, runs):
     assert out["metric"] == MAP and out["exploratory"] is False and out["comparable"] is True
     assert [r["name"] for r in out["runs"]] == ["v2_imgsz_1024", "v1_base", "v3_no_curve"]
     for r in out["runs"]:
-        for key in ("name", "best", "final", "epoch_of_best", "convergence_epoch",
-                    "epochs_to_95pct", "drops", "max_drawdown"):
+        for key in (
+            "name",
+            "best",
+            "final",
+            "epoch_of_best",
+            "convergence_epoch",
+            "epochs_to_95pct",
+            "drops",
+            "max_drawdown",
+        ):
             assert key in r
     v1 = out["runs"][1]
     assert v1["best"] == pytest.approx(0.62) and v1["final"] == pytest.approx(0.61)
@@ -38,7 +56,8 @@ def test_compare_json_has_the_contract_keys_and_the_analytics(tb, runs):
     assert out["runs"][2]["best"] is None and out["runs"][2]["curve"] == []
     assert out["config_diff"] == {
         "imgsz": {"v1_base": 640, "v2_imgsz_1024": 1024, "v3_no_curve": 640},
-        "lr0": {"v1_base": 0.01, "v2_imgsz_1024": 0.01, "v3_no_curve": 0.001}}
+        "lr0": {"v1_base": 0.01, "v2_imgsz_1024": 0.01, "v3_no_curve": 0.001},
+    }
 
 
 def test_compare_human_output(tb, runs):

@@ -12,29 +12,56 @@ from trialbook.errors import InvalidInput
 MAP = "metrics/mAP50-95(B)"
 
 
-def ev(split: str, at: float, metrics=None, per_class=None, latency=None, device=None,
-       digest=None) -> Evaluation:
-    return Evaluation(id=f"{split}{at}", run_id="r", split=split, sealed=split == "test",
-                      created_at=at, metrics=metrics or {}, per_class_ap=per_class or {},
-                      latency_ms=latency, device=device, split_digest=digest)
+def ev(
+    split: str, at: float, metrics=None, per_class=None, latency=None, device=None, digest=None
+) -> Evaluation:
+    return Evaluation(
+        id=f"{split}{at}",
+        run_id="r",
+        split=split,
+        sealed=split == "test",
+        created_at=at,
+        metrics=metrics or {},
+        per_class_ap=per_class or {},
+        latency_ms=latency,
+        device=device,
+        split_digest=digest,
+    )
 
 
 def decision(project="p", digest="t1", revealed=True, at=1.0) -> Decision:
-    return Decision(id=f"d{at}", project=project, candidate_id="c", baseline_id="b",
-                    verdict="WIN", gates=[], protocol={}, test_split_digest=digest,
-                    revealed=revealed, who="x", at=at)
+    return Decision(
+        id=f"d{at}",
+        project=project,
+        candidate_id="c",
+        baseline_id="b",
+        verdict="WIN",
+        gates=[],
+        protocol={},
+        test_split_digest=digest,
+        revealed=revealed,
+        who="x",
+        at=at,
+    )
 
 
 # values ---------------------------------------------------------------------------------
 def test_comparison_value_prefers_the_latest_val_evaluation_with_the_metric():
-    evs = [ev("val", 1, {MAP: 0.4}, digest="v1"), ev("val", 2, {MAP: 0.5}, digest="v2"),
-           ev("val", 3, {"other": 0.9}), ev("test", 4, {MAP: 0.99})]
+    evs = [
+        ev("val", 1, {MAP: 0.4}, digest="v1"),
+        ev("val", 2, {MAP: 0.5}, digest="v2"),
+        ev("val", 3, {"other": 0.9}),
+        ev("test", 4, {MAP: 0.99}),
+    ]
     assert rules.comparison_value(evs, MAP, 0.7) == (0.5, rules.VAL_SOURCE, "v2")
 
 
 def test_comparison_value_falls_back_to_the_series_best_then_none():
     assert rules.comparison_value([ev("val", 1, {MAP: float("nan")})], MAP, 0.7) == (
-        0.7, rules.SERIES_SOURCE, None)
+        0.7,
+        rules.SERIES_SOURCE,
+        None,
+    )
     assert rules.comparison_value([], MAP, None) == (None, rules.SERIES_SOURCE, None)
 
 
@@ -67,8 +94,11 @@ def test_val_comparability():
 
 
 def test_differing_config():
-    configs = {"a": {"lr0": 0.01, "imgsz": 640}, "b": {"lr0": 0.01, "imgsz": 1024},
-               "c": {"lr0": 0.001, "imgsz": 640, "mosaic": 0}}
+    configs = {
+        "a": {"lr0": 0.01, "imgsz": 640},
+        "b": {"lr0": 0.01, "imgsz": 1024},
+        "c": {"lr0": 0.001, "imgsz": 640, "mosaic": 0},
+    }
     assert rules.differing_config(configs) == {
         "imgsz": {"a": 640, "b": 1024, "c": 640},
         "lr0": {"a": 0.01, "b": 0.01, "c": 0.001},
@@ -80,8 +110,14 @@ def test_differing_config():
 
 # reveals --------------------------------------------------------------------------------
 def test_reveals_count_per_known_split_across_projects_and_unknown_per_project():
-    ds = [decision("p", "t1"), decision("q", "t1", at=2), decision("p", "t1", revealed=False, at=3),
-          decision("p", None, at=4), decision("q", None, at=5), decision("p", "t2", at=6)]
+    ds = [
+        decision("p", "t1"),
+        decision("q", "t1", at=2),
+        decision("p", "t1", revealed=False, at=3),
+        decision("p", None, at=4),
+        decision("q", None, at=5),
+        decision("p", "t2", at=6),
+    ]
     assert rules.reveals_used(ds, "t1", "p") == 2
     assert rules.reveals_used(ds, None, "p") == 1
     assert rules.reveals_used(ds, "t9", "p") == 0
@@ -96,32 +132,38 @@ def test_protocol_changes_are_checked_and_completed():
     p = Protocol()
     out = rules.check_protocol_changes(p, {"metric": "map50"}, project="x", compared=False, reason=None)
     assert out == {"metric": "metrics/mAP50(B)", "direction": "max"}
-    out = rules.check_protocol_changes(p, {"metric": "val/box_loss"}, project="x", compared=False,
-                                       reason=None)
+    out = rules.check_protocol_changes(
+        p, {"metric": "val/box_loss"}, project="x", compared=False, reason=None
+    )
     assert out["direction"] == "min"
-    out = rules.check_protocol_changes(p, {"metric": "val/box_loss", "direction": "max"},
-                                       project="x", compared=False, reason=None)
+    out = rules.check_protocol_changes(
+        p, {"metric": "val/box_loss", "direction": "max"}, project="x", compared=False, reason=None
+    )
     assert out["direction"] == "max"
-    assert rules.check_protocol_changes(p, {"metric": MAP}, project="x", compared=True,
-                                        reason=None) == {"metric": MAP}
+    assert rules.check_protocol_changes(p, {"metric": MAP}, project="x", compared=True, reason=None) == {
+        "metric": MAP
+    }
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"metric": "lr/pg0"}, "no better direction"),
-    ({"metric": " "}, "metric key"),
-    ({"direction": "up"}, "'max' or 'min'"),
-    ({"noise": -0.1}, "noise must be a number >= 0"),
-    ({"noise": float("inf")}, "noise"),
-    ({"class_floor": 0}, "class_floor"),
-    ({"class_floor": 1.5}, "class_floor"),
-    ({"latency_budget_ms": 0}, "latency_budget_ms must be a number > 0"),
-    ({"test_budget": 0}, "test_budget"),
-    ({"test_budget": 2.5}, "test_budget"),
-    ({"device": ""}, "device"),
-    ({"naming_pattern": "(unclosed"}, "not a regular expression"),
-    ({"convergence_target": "high"}, "convergence_target"),
-    ({"bogus": 1}, "unknown protocol field"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"metric": "lr/pg0"}, "no better direction"),
+        ({"metric": " "}, "metric key"),
+        ({"direction": "up"}, "'max' or 'min'"),
+        ({"noise": -0.1}, "noise must be a number >= 0"),
+        ({"noise": float("inf")}, "noise"),
+        ({"class_floor": 0}, "class_floor"),
+        ({"class_floor": 1.5}, "class_floor"),
+        ({"latency_budget_ms": 0}, "latency_budget_ms must be a number > 0"),
+        ({"test_budget": 0}, "test_budget"),
+        ({"test_budget": 2.5}, "test_budget"),
+        ({"device": ""}, "device"),
+        ({"naming_pattern": "(unclosed"}, "not a regular expression"),
+        ({"convergence_target": "high"}, "convergence_target"),
+        ({"bogus": 1}, "unknown protocol field"),
+    ],
+)
 def test_bad_protocol_values_are_refused(changes, message):
     with pytest.raises(InvalidInput, match=message):
         rules.check_protocol_changes(Protocol(), changes, project="x", compared=False, reason=None)
@@ -129,19 +171,27 @@ def test_bad_protocol_values_are_refused(changes, message):
 
 def test_metric_change_after_comparison_needs_a_reason():
     with pytest.raises(InvalidInput, match="needs a reason") as err:
-        rules.check_protocol_changes(Protocol(), {"metric": "map50"}, project="pallets",
-                                     compared=True, reason="  ")
+        rules.check_protocol_changes(
+            Protocol(), {"metric": "map50"}, project="pallets", compared=True, reason="  "
+        )
     assert "trialbook project set pallets --metric metrics/mAP50(B) --reason" in str(err.value)
-    rules.check_protocol_changes(Protocol(), {"metric": "map50"}, project="pallets",
-                                 compared=True, reason="the customer counts boxes at IoU 0.5")
+    rules.check_protocol_changes(
+        Protocol(),
+        {"metric": "map50"},
+        project="pallets",
+        compared=True,
+        reason="the customer counts boxes at IoU 0.5",
+    )
     # other fields need no reason
     rules.check_protocol_changes(Protocol(), {"noise": 0.01}, project="p", compared=True, reason=None)
 
 
 def test_metric_changes_after_comparison():
-    history = [ProtocolChange("p", "metric", "a", "b", None, "x", 1.0),
-               ProtocolChange("p", "noise", 0.1, 0.2, None, "x", 5.0),
-               ProtocolChange("p", "metric", "b", "c", "why", "x", 6.0)]
+    history = [
+        ProtocolChange("p", "metric", "a", "b", None, "x", 1.0),
+        ProtocolChange("p", "noise", 0.1, 0.2, None, "x", 5.0),
+        ProtocolChange("p", "metric", "b", "c", "why", "x", 6.0),
+    ]
     assert rules.metric_changes_after_comparison(history, None) == []
     assert [c.new for c in rules.metric_changes_after_comparison(history, 3.0)] == ["c"]
     problems = rules.metric_change_problems(rules.metric_changes_after_comparison(history, 0.5), "p")
@@ -166,23 +216,49 @@ def test_lint_run_kinds():
     assert rules.lint_run(run("v1_x", pinned=True), "finished", note, pattern) == []
     unpinned = rules.lint_run(run("v1_x", dataset="pallets:v1"), "failed", None, pattern)
     assert [p.kind for p in unpinned] == ["unpinned"] and "claimed pallets:v1" in unpinned[0].detail
-    assert unpinned[0].to_dict() == {"project": "p", "run": "v1_x", "kind": "unpinned",
-                                     "detail": unpinned[0].detail}
+    assert unpinned[0].to_dict() == {
+        "project": "p",
+        "run": "v1_x",
+        "kind": "unpinned",
+        "detail": unpinned[0].detail,
+    }
 
 
 # decisions ------------------------------------------------------------------------------
 def test_a_stored_decision_renders_like_the_live_one():
     proto = Protocol(latency_budget_ms=5.0, device="d", test_budget=3)
-    result = decide(DecisionInputs(
-        candidate="v2_x", baseline="v1_x", protocol=proto, candidate_value=0.6, baseline_value=0.5,
-        candidate_val_digest="v", baseline_val_digest="v", candidate_per_class={"a": 0.5},
-        baseline_per_class={"a": 0.5}, candidate_test_value=0.55, candidate_test_digest="t",
-        pinned_test_digest="t", test_reveals_used=1, candidate_latency_ms=4.0,
-        candidate_device="d"))
-    stored = Decision(id="x", project="p", candidate_id="c", baseline_id="b",
-                      verdict=result.verdict, gates=[g.to_dict() for g in result.gates],
-                      protocol=result.protocol, test_split_digest=result.test_split_digest,
-                      revealed=result.revealed, who="w", at=1.0)
+    result = decide(
+        DecisionInputs(
+            candidate="v2_x",
+            baseline="v1_x",
+            protocol=proto,
+            candidate_value=0.6,
+            baseline_value=0.5,
+            candidate_val_digest="v",
+            baseline_val_digest="v",
+            candidate_per_class={"a": 0.5},
+            baseline_per_class={"a": 0.5},
+            candidate_test_value=0.55,
+            candidate_test_digest="t",
+            pinned_test_digest="t",
+            test_reveals_used=1,
+            candidate_latency_ms=4.0,
+            candidate_device="d",
+        )
+    )
+    stored = Decision(
+        id="x",
+        project="p",
+        candidate_id="c",
+        baseline_id="b",
+        verdict=result.verdict,
+        gates=[g.to_dict() for g in result.gates],
+        protocol=result.protocol,
+        test_split_digest=result.test_split_digest,
+        revealed=result.revealed,
+        who="w",
+        at=1.0,
+    )
     again = rules.result_from_record(stored, "v2_x", "v1_x")
     assert again.test_reveals_used == result.test_reveals_used == 2
     assert again.comparable and again.burned is False

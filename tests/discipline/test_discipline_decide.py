@@ -42,16 +42,19 @@ def test_win_end_to_end(tb, sbook):
     assert "Verdict:   WIN" in tb("decisions", "--run", "v2_cand").stdout
 
 
-@pytest.mark.parametrize("change, gate, words", [
-    ({"val": 0.503}, "improvement", "better by only"),
-    ({"val": 0.45}, "improvement", "worse by"),
-    ({"per_class": {"pallet": 0.52, "box": 0.50}}, "per_class", "box 0.5000 vs baseline 0.6000"),
-    ({"per_class": {"pallet": 0.52}}, "per_class", "box missing in the candidate"),
-    ({"test": None}, "test_set", "has no test-split evaluation"),
-    ({"test": 0.40}, "test_set", "worse by 0.0900"),
-    ({"latency": 9.5}, "latency", "over the budget of 8 ms"),
-    ({"latency": None}, "latency", "unknown"),
-])
+@pytest.mark.parametrize(
+    "change, gate, words",
+    [
+        ({"val": 0.503}, "improvement", "better by only"),
+        ({"val": 0.45}, "improvement", "worse by"),
+        ({"per_class": {"pallet": 0.52, "box": 0.50}}, "per_class", "box 0.5000 vs baseline 0.6000"),
+        ({"per_class": {"pallet": 0.52}}, "per_class", "box missing in the candidate"),
+        ({"test": None}, "test_set", "has no test-split evaluation"),
+        ({"test": 0.40}, "test_set", "worse by 0.0900"),
+        ({"latency": 9.5}, "latency", "over the budget of 8 ms"),
+        ({"latency": None}, "latency", "unknown"),
+    ],
+)
 def test_each_gate_failing_alone(tb, sbook, change, gate, words):
     setup(sbook, **change)
     result = tb("decide", "v2_cand", "--baseline", "v1_base", "--json")  # exit 0: an answer
@@ -84,8 +87,7 @@ def test_different_val_splits_fail_improvement(tb, sbook):
 def test_values_from_the_series_are_labelled(tb, sbook):
     set_protocol(sbook, latency_budget_ms=8.0, device=DEVICE)
     add_run(sbook, "v1_base", curve=[0.3, 0.5], per_class=BASE["per_class"], test=0.49)
-    add_run(sbook, "v2_cand", curve=[0.4, 0.6], per_class=CAND["per_class"], test=0.55,
-            latency=4.0)
+    add_run(sbook, "v2_cand", curve=[0.4, 0.6], per_class=CAND["per_class"], test=0.55, latency=4.0)
     out = as_json(tb("decide", "v2_cand", "--baseline", "v1_base", "--json"))
     assert "(best of the per-epoch series)" in gates(out)["improvement"]["detail"]
     assert out["verdict"] == "WIN"
@@ -116,12 +118,12 @@ def test_reveals_are_counted_and_the_split_burns(tb, sbook):
     burned = [p for p in problems if p["kind"] == "burned_test_split"]
     assert len(burned) == 1 and burned[0]["run"] is None and "c" * 12 in burned[0]["detail"]
     shown = as_json(tb("project", "show", "pallets", "--json"))
-    assert shown["test_splits"] == [{"digest": DIGESTS["test"], "reveals_used": 2,
-                                     "test_budget": 2, "burned": True}]
+    assert shown["test_splits"] == [
+        {"digest": DIGESTS["test"], "reveals_used": 2, "test_budget": 2, "burned": True}
+    ]
     assert len(as_json(tb("decisions", "--json"))["decisions"]) == 3
     # another test split has its own budget
-    add_run(sbook, "v3_new_test", curve=[0.6], digests={**DIGESTS, "test": TEST_B},
-            **{**CAND, "val": 0.6})
+    add_run(sbook, "v3_new_test", curve=[0.6], digests={**DIGESTS, "test": TEST_B}, **{**CAND, "val": 0.6})
     fresh = as_json(tb("decide", "v3_new_test", "--baseline", "v1_base", "--json"))
     assert fresh["test_reveals_used"] == 1 and fresh["revealed"] is True
     assert fresh["test_split_digest"] == TEST_B

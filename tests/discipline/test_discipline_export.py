@@ -15,10 +15,26 @@ from discipline_helpers import DEVICE, add_run, set_protocol
 def book(sbook, tb):
     set_protocol(sbook, latency_budget_ms=8.0, device=DEVICE)
     common = {"per_class": {"pallet": 0.5}, "latency": 4.0}
-    add_run(sbook, "v1_base", curve=[0.2, 0.4, 0.5], val=0.5, test=0.5, config={"imgsz": 640},
-            note={"hypothesis": "stock <model> | baseline", "result": "ok"}, **common)
-    add_run(sbook, "v2_imgsz_1024", parent="v1_base", curve=[0.3, 0.5, 0.6], val=0.6, test=0.6,
-            config={"imgsz": 1024}, **common)
+    add_run(
+        sbook,
+        "v1_base",
+        curve=[0.2, 0.4, 0.5],
+        val=0.5,
+        test=0.5,
+        config={"imgsz": 640},
+        note={"hypothesis": "stock <model> | baseline", "result": "ok"},
+        **common,
+    )
+    add_run(
+        sbook,
+        "v2_imgsz_1024",
+        parent="v1_base",
+        curve=[0.3, 0.5, 0.6],
+        val=0.6,
+        test=0.6,
+        config={"imgsz": 1024},
+        **common,
+    )
     add_run(sbook, "v1_z", project="other")
     tb("decide", "v2_imgsz_1024", "--baseline", "v1_base")
     return sbook
@@ -27,9 +43,19 @@ def book(sbook, tb):
 def test_markdown(tb, book):
     md = tb("export", "--project", "pallets", "--format", "md").stdout
     assert md.startswith("# trialbook report: pallets")
-    for part in ("## Protocol", "## Protocol history", "latency_budget_ms", "test setup",
-                 "## Runs", "## Config keys that differ", "## Decisions", "## Notes",
-                 "v2_imgsz_1024 vs v1_base: WIN", "Verdict:   WIN", "note debt"):
+    for part in (
+        "## Protocol",
+        "## Protocol history",
+        "latency_budget_ms",
+        "test setup",
+        "## Runs",
+        "## Config keys that differ",
+        "## Decisions",
+        "## Notes",
+        "v2_imgsz_1024 vs v1_base: WIN",
+        "Verdict:   WIN",
+        "note debt",
+    ):
         assert part in md, part
     assert "stock <model> \\| baseline" in md  # table-safe
     runs = md.split("## Runs")[1].split("##")[0]
@@ -62,8 +88,16 @@ def test_csv(tb, book):
 
 def test_json_and_a_selection_of_runs(tb, book):
     report = json.loads(tb("export", "v1_base", "--format", "json").stdout)
-    for key in ("project", "protocol", "protocol_history", "runs", "curves", "decisions",
-                "shipped", "config_diff"):
+    for key in (
+        "project",
+        "protocol",
+        "protocol_history",
+        "runs",
+        "curves",
+        "decisions",
+        "shipped",
+        "config_diff",
+    ):
         assert key in report
     assert [r["name"] for r in report["runs"]] == ["v1_base"]
     assert report["runs"][0]["note"]["result"] == "ok"

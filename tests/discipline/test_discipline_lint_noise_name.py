@@ -18,8 +18,12 @@ def test_lint_lists_each_kind(tb, sbook):
     add_run(sbook, "v1_elsewhere", project="other")
     out = as_json(tb("lint", "--json"))
     found = {(p["run"], p["kind"]) for p in out["problems"]}
-    assert found == {("train3", "bad_name"), ("v2_no_note", "note_debt"),
-                     ("v4_unpinned", "unpinned"), ("v1_elsewhere", "note_debt")}
+    assert found == {
+        ("train3", "bad_name"),
+        ("v2_no_note", "note_debt"),
+        ("v4_unpinned", "unpinned"),
+        ("v1_elsewhere", "note_debt"),
+    }
     assert all(set(p) >= {"run", "kind", "detail"} for p in out["problems"])
     bad = next(p for p in out["problems"] if p["kind"] == "bad_name")
     assert "v3_what_changed" in bad["detail"]
@@ -35,14 +39,21 @@ def test_lint_lists_each_kind(tb, sbook):
 def test_a_clean_book_lints_clean_even_strict(tb, sbook):
     add_run(sbook, "v1_good", note={"hypothesis": "h"})
     assert as_json(tb("lint", "--strict", "--json")) == {
-        "projects": ["pallets"], "problems": [], "notices": []}
+        "projects": ["pallets"],
+        "problems": [],
+        "notices": [],
+    }
     assert "no problems" in tb("lint").stdout
 
 
 def seeds(book, values, config=None):
     for seed, value in enumerate(values):
-        add_run(book, f"v1_seed{seed}", curve=[value / 2, value],
-                config={"lr0": 0.01, "imgsz": 640, "seed": seed, **(config or {})})
+        add_run(
+            book,
+            f"v1_seed{seed}",
+            curve=[value / 2, value],
+            config={"lr0": 0.01, "imgsz": 640, "seed": seed, **(config or {})},
+        )
 
 
 def test_noise_from_seed_repeats(tb, sbook):
@@ -71,8 +82,11 @@ def test_noise_without_enough_repeats_keeps_the_default(tb, sbook):
 
 
 def test_name_suggestion_from_an_args_yaml(tb, sbook, tmp_path):
-    add_run(sbook, "v3_pallets_added", config={"lr0": 0.001, "mosaic": 1.0, "imgsz": 640,
-                                               "name": "train3", "epochs": 100})
+    add_run(
+        sbook,
+        "v3_pallets_added",
+        config={"lr0": 0.001, "mosaic": 1.0, "imgsz": 640, "name": "train3", "epochs": 100},
+    )
     add_run(sbook, "v4_lr0_0.0005_no_mosaic")  # taken: the suggestion moves on
     args = tmp_path / "args.yaml"
     args.write_text("lr0: 0.0005\nmosaic: 0.0\nimgsz: 640\nname: train4\nepochs: 100\n")
@@ -82,17 +96,24 @@ def test_name_suggestion_from_an_args_yaml(tb, sbook, tmp_path):
     human = tb("name", "--parent", "v3_pallets_added", "--config", str(args)).stdout
     assert "v4b_lr0_0.0005_no_mosaic" in human and "mosaic" in human
     as_json_file = tmp_path / "cfg.json"
-    as_json_file.write_text(json.dumps({"lr0": 0.001, "mosaic": 1.0, "imgsz": 1024,
-                                        "epochs": 100}))
-    assert as_json(tb("name", "--parent", "v3_pallets_added", "--config", str(as_json_file),
-                      "--json"))["name"] == "v4_imgsz_1024"
+    as_json_file.write_text(json.dumps({"lr0": 0.001, "mosaic": 1.0, "imgsz": 1024, "epochs": 100}))
+    assert (
+        as_json(tb("name", "--parent", "v3_pallets_added", "--config", str(as_json_file), "--json"))["name"]
+        == "v4_imgsz_1024"
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("- just\n- a list\n")
-    assert "must hold a mapping" in tb("name", "--parent", "v3_pallets_added", "--config",
-                                       str(bad), code=1).stderr
-    assert "cannot read config file" in tb("name", "--parent", "v3_pallets_added", "--config",
-                                           str(tmp_path / "nope.yaml"), code=1).stderr
+    assert (
+        "must hold a mapping"
+        in tb("name", "--parent", "v3_pallets_added", "--config", str(bad), code=1).stderr
+    )
+    assert (
+        "cannot read config file"
+        in tb("name", "--parent", "v3_pallets_added", "--config", str(tmp_path / "nope.yaml"), code=1).stderr
+    )
     broken = tmp_path / "broken.json"
     broken.write_text("{nope")
-    assert "is not valid JSON" in tb("name", "--parent", "v3_pallets_added", "--config",
-                                     str(broken), code=1).stderr
+    assert (
+        "is not valid JSON"
+        in tb("name", "--parent", "v3_pallets_added", "--config", str(broken), code=1).stderr
+    )

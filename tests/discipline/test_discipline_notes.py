@@ -10,17 +10,33 @@ from discipline_helpers import add_run, as_json, make_cli
 @pytest.fixture
 def nb(book, book_uri, monkeypatch):
     monkeypatch.setenv("TRIALBOOK_USER", "tester")
-    add_run(book, "v1_base", curve=[0.4, 0.51], val=0.51,
-            per_class={"pallet": 0.31, "forklift": 0.60, "box": 0.5})
-    add_run(book, "v2_pallets_added", parent="v1_base", curve=[0.5, 0.59], val=0.59,
-            per_class={"pallet": 0.58, "forklift": 0.601, "person": 0.4})
+    add_run(
+        book, "v1_base", curve=[0.4, 0.51], val=0.51, per_class={"pallet": 0.31, "forklift": 0.60, "box": 0.5}
+    )
+    add_run(
+        book,
+        "v2_pallets_added",
+        parent="v1_base",
+        curve=[0.5, 0.59],
+        val=0.59,
+        per_class={"pallet": 0.58, "forklift": 0.601, "person": 0.4},
+    )
     add_run(book, "v1_forks", project="forklifts", curve=[0.3])
     return make_cli(book_uri)
 
 
 def test_note_write_show_and_history(nb):
-    out = as_json(nb("note", "v2_pallets_added", "--hypothesis", "Pallet AP is limited by data",
-                     "--change", "added 24 pallet images", "--json"))
+    out = as_json(
+        nb(
+            "note",
+            "v2_pallets_added",
+            "--hypothesis",
+            "Pallet AP is limited by data",
+            "--change",
+            "added 24 pallet images",
+            "--json",
+        )
+    )
     assert out["note"]["hypothesis"] == "Pallet AP is limited by data" and out["note"]["version"] == 1
     nb("note", "v2_pallets_added", "--next", "try night footage")
     shown = as_json(nb("note", "v2_pallets_added", "--json"))["note"]
@@ -50,14 +66,23 @@ def test_draft_against_the_parent(nb):
 
 def test_notes_search(nb):
     nb("note", "v1_base", "--hypothesis", "a stock model is a fair baseline")
-    nb("note", "v2_pallets_added", "--hypothesis", "Small pallets are missed at 640 px",
-       "--change", "labelled more pallet images")
+    nb(
+        "note",
+        "v2_pallets_added",
+        "--hypothesis",
+        "Small pallets are missed at 640 px",
+        "--change",
+        "labelled more pallet images",
+    )
     nb("note", "v1_forks", "--result", "forklift AP up, pallets unchanged")
     hits = as_json(nb("notes", "search", "pallet", "--json"))["hits"]
-    assert {(h["project"], h["run"]) for h in hits} == {("pallets", "v2_pallets_added"),
-                                                        ("forklifts", "v1_forks")}
-    assert as_json(nb("notes", "search", "pallet", "images", "--json"))["hits"][0]["run"] == \
-        "v2_pallets_added"
+    assert {(h["project"], h["run"]) for h in hits} == {
+        ("pallets", "v2_pallets_added"),
+        ("forklifts", "v1_forks"),
+    }
+    assert (
+        as_json(nb("notes", "search", "pallet", "images", "--json"))["hits"][0]["run"] == "v2_pallets_added"
+    )
     only = as_json(nb("notes", "search", "pallets", "--project", "forklifts", "--json"))["hits"]
     assert [h["run"] for h in only] == ["v1_forks"]
     human = nb("notes", "search", "baseline").stdout

@@ -11,10 +11,16 @@ def test_create_show_and_defaults(tb):
     out = as_json(tb("project", "create", "pallets", "--json"))
     assert out["name"] == "pallets"
     assert out["protocol"] == {
-        "metric": MAP, "direction": "max", "noise": 0.005, "class_floor": 0.9,
-        "latency_budget_ms": None, "device": None,
-        "naming_pattern": r"^v\d+[a-z]?_[a-z0-9][a-z0-9_.\-]*$", "test_budget": 5,
-        "convergence_target": None}
+        "metric": MAP,
+        "direction": "max",
+        "noise": 0.005,
+        "class_floor": 0.9,
+        "latency_budget_ms": None,
+        "device": None,
+        "naming_pattern": r"^v\d+[a-z]?_[a-z0-9][a-z0-9_.\-]*$",
+        "test_budget": 5,
+        "convergence_target": None,
+    }
     assert out["history"] == [] and out["shipped"] is None
     again = tb("project", "create", "pallets", code=1)
     assert "project 'pallets' already exists" in again.stderr
@@ -25,8 +31,20 @@ def test_create_show_and_defaults(tb):
 
 
 def test_create_with_options_is_audited(tb):
-    out = as_json(tb("project", "create", "seg", "--metric", "map50-95(m)", "--latency-budget", "8",
-                     "--device", "jetson-orin-nx", "--json"))
+    out = as_json(
+        tb(
+            "project",
+            "create",
+            "seg",
+            "--metric",
+            "map50-95(m)",
+            "--latency-budget",
+            "8",
+            "--device",
+            "jetson-orin-nx",
+            "--json",
+        )
+    )
     assert out["protocol"]["metric"] == "metrics/mAP50-95(M)"
     assert out["protocol"]["latency_budget_ms"] == 8.0
     assert {h["field"] for h in out["history"]} == {"metric", "latency_budget_ms", "device"}
@@ -35,17 +53,33 @@ def test_create_with_options_is_audited(tb):
 
 def test_set_records_who_when_old_new_and_reason(tb, sbook):
     tb("project", "create", "pallets")
-    out = as_json(tb("project", "set", "pallets", "--noise", "0.01", "--class-floor", "0.85",
-                     "--test-budget", "3", "--convergence-target", "0.45",
-                     "--reason", "measured spread", "--json"))
+    out = as_json(
+        tb(
+            "project",
+            "set",
+            "pallets",
+            "--noise",
+            "0.01",
+            "--class-floor",
+            "0.85",
+            "--test-budget",
+            "3",
+            "--convergence-target",
+            "0.45",
+            "--reason",
+            "measured spread",
+            "--json",
+        )
+    )
     assert {c["field"]: (c["old"], c["new"]) for c in out["changed"]} == {
-        "noise": (0.005, 0.01), "class_floor": (0.9, 0.85), "test_budget": (5, 3),
-        "convergence_target": (None, 0.45)}
+        "noise": (0.005, 0.01),
+        "class_floor": (0.9, 0.85),
+        "test_budget": (5, 3),
+        "convergence_target": (None, 0.45),
+    }
     history = out["history"]
-    assert [h["field"] for h in history] == ["noise", "class_floor", "test_budget",
-                                             "convergence_target"]
-    assert all(h["who"] == "tester" and h["reason"] == "measured spread" and h["at"] > 0
-               for h in history)
+    assert [h["field"] for h in history] == ["noise", "class_floor", "test_budget", "convergence_target"]
+    assert all(h["who"] == "tester" and h["reason"] == "measured spread" and h["at"] > 0 for h in history)
     # aliases, and the direction follows the metric unless given
     out = as_json(tb("project", "set", "pallets", "--metric", "map50", "--json"))
     assert out["protocol"]["metric"] == "metrics/mAP50(B)" and out["protocol"]["direction"] == "max"
@@ -60,11 +94,13 @@ def test_set_records_who_when_old_new_and_reason(tb, sbook):
 
 def test_bad_values_name_the_field(tb):
     tb("project", "create", "pallets")
-    for args, message in ((["--noise", "-1"], "noise must be a number >= 0"),
-                          (["--class-floor", "1.5"], "class_floor must be in (0, 1]"),
-                          (["--metric", "lr/pg0"], "no better direction"),
-                          (["--naming-pattern", "(oops"], "not a regular expression"),
-                          ([], "nothing to change")):
+    for args, message in (
+        (["--noise", "-1"], "noise must be a number >= 0"),
+        (["--class-floor", "1.5"], "class_floor must be in (0, 1]"),
+        (["--metric", "lr/pg0"], "no better direction"),
+        (["--naming-pattern", "(oops"], "not a regular expression"),
+        ([], "nothing to change"),
+    ):
         result = tb("project", "set", "pallets", *args, code=1)
         assert message in result.stderr, result.stderr
     bad_choice = tb("project", "set", "pallets", "--direction", "up", code=2)

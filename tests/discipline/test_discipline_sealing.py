@@ -16,26 +16,59 @@ NEVER = ("0.234568", "0.2346", "7.654", "7.65 ")
 def fill(book, tmp_path):
     set_protocol(book, latency_budget_ms=8.0, device=DEVICE, noise=0.005)
     common = {"test_per_class": {"pallet": TEST_CLASS}, "test_latency": TEST_LATENCY}
-    add_run(book, "v1_base", curve=[0.2, 0.4, 0.5], val=0.5, per_class={"pallet": 0.4},
-            latency=4.0, test=TEST_BASE, config={"lr0": 0.01, "seed": 0},
-            note={"hypothesis": "a stock model is a fair pallet baseline"}, **common)
-    add_run(book, "v2_cand", parent="v1_base", curve=[0.3, 0.5, 0.6], val=0.6,
-            per_class={"pallet": 0.5}, latency=4.0, test=TEST_CAND,
-            config={"lr0": 0.001, "seed": 0}, note={"hypothesis": "lower lr helps pallet AP"},
-            **common)
-    add_run(book, "v3_seed", parent="v1_base", curve=[0.3, 0.45], val=0.45,
-            config={"lr0": 0.01, "seed": 1}, digests={}, pinned=False, **common)
+    add_run(
+        book,
+        "v1_base",
+        curve=[0.2, 0.4, 0.5],
+        val=0.5,
+        per_class={"pallet": 0.4},
+        latency=4.0,
+        test=TEST_BASE,
+        config={"lr0": 0.01, "seed": 0},
+        note={"hypothesis": "a stock model is a fair pallet baseline"},
+        **common,
+    )
+    add_run(
+        book,
+        "v2_cand",
+        parent="v1_base",
+        curve=[0.3, 0.5, 0.6],
+        val=0.6,
+        per_class={"pallet": 0.5},
+        latency=4.0,
+        test=TEST_CAND,
+        config={"lr0": 0.001, "seed": 0},
+        note={"hypothesis": "lower lr helps pallet AP"},
+        **common,
+    )
+    add_run(
+        book,
+        "v3_seed",
+        parent="v1_base",
+        curve=[0.3, 0.45],
+        val=0.45,
+        config={"lr0": 0.01, "seed": 1},
+        digests={},
+        pinned=False,
+        **common,
+    )
     (tmp_path / "args.yaml").write_text("lr0: 0.0005\nseed: 0\n")
 
 
 def outputs(tb, tmp_path, *, with_decide: bool = False):
     """Every command's output, human and JSON (but decide and decisions)."""
-    commands = [["runs"], ["runs", "--metric", "map50"], ["compare", "v1_base", "v2_cand", "v3_seed"],
-                ["lint"], ["notes", "search", "pallet"], ["project", "show", "pallets"], ["noise"],
-                ["name", "--parent", "v2_cand", "--config", str(tmp_path / "args.yaml")]]
+    commands = [
+        ["runs"],
+        ["runs", "--metric", "map50"],
+        ["compare", "v1_base", "v2_cand", "v3_seed"],
+        ["lint"],
+        ["notes", "search", "pallet"],
+        ["project", "show", "pallets"],
+        ["noise"],
+        ["name", "--parent", "v2_cand", "--config", str(tmp_path / "args.yaml")],
+    ]
     for run in ("v1_base", "v2_cand", "v3_seed"):
-        commands += [["show", run], ["note", run], ["note", run, "--history"],
-                     ["note", run, "--draft"]]
+        commands += [["show", run], ["note", run], ["note", run, "--history"], ["note", run, "--draft"]]
     out = {}
     for args in commands:
         out[" ".join(args)] = tb(*args).stdout

@@ -41,7 +41,9 @@ def test_ship_on_win_then_forced_one_per_project_with_history(tb, sbook):
     shown = as_json(tb("project", "show", "pallets", "--json"))
     assert shown["shipped"] == "v3_worse"
     assert [(s["run"], s["forced"], s["reason"]) for s in shown["ships"]] == [
-        ("v2_better", False, None), ("v3_worse", True, "rollback: v2 misses night pallets")]
+        ("v2_better", False, None),
+        ("v3_worse", True, "rollback: v2 misses night pallets"),
+    ]
     assert all(s["who"] == "tester" for s in shown["ships"])
     assert "rollback: v2 misses night pallets" in tb("project", "show", "pallets").stdout
     # the other project is untouched

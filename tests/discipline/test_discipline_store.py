@@ -17,16 +17,16 @@ from trialbook.store.sql.search import fts5_query
 
 def make_run(store, name, project="pallets"):
     store.ensure_project(project)
-    return store.create_run(RunRecord(id=uuid.uuid4().hex, project=project, name=name,
-                                      status="finished", created_at=time.time()))
+    return store.create_run(
+        RunRecord(id=uuid.uuid4().hex, project=project, name=name, status="finished", created_at=time.time())
+    )
 
 
 def test_notes_search_uses_the_database_text_search(store):
     a, b = make_run(store, "v1_base"), make_run(store, "v2_more_pallets")
     c = make_run(store, "v1_other", project="forklifts")
     store.set_note(a.id, {"hypothesis": "A stock model is a fair baseline"}, who="x")
-    store.set_note(b.id, {"hypothesis": "Small pallets are missed", "change": "added pallet images"},
-                   who="x")
+    store.set_note(b.id, {"hypothesis": "Small pallets are missed", "change": "added pallet images"}, who="x")
     store.set_note(c.id, {"result": "forklift AP up; pallets unchanged"}, who="x")
     # stemming: "pallet" finds "pallets"; every word must occur
     assert {n.run_id for n in store.search_notes("pallet")} == {b.id, c.id}
@@ -37,8 +37,7 @@ def test_notes_search_uses_the_database_text_search(store):
     assert store.search_notes('pallet AND "images" OR (NEAR* -') == []
     assert [n.run_id for n in store.search_notes("pallet: images!")] == [b.id]
     # an edited note is found by its new words only (the index follows the notes table)
-    store.set_note(b.id, {"hypothesis": "Resolution is the bottleneck", "change": "imgsz 1024"},
-                   who="x")
+    store.set_note(b.id, {"hypothesis": "Resolution is the bottleneck", "change": "imgsz 1024"}, who="x")
     assert store.search_notes("images") == []
     assert [n.run_id for n in store.search_notes("bottleneck")] == [b.id]
     assert store.search_notes("bottleneck")[0].version == 2
@@ -75,7 +74,9 @@ def test_ships_keep_history_and_one_shipped_run(store):
     assert store.get_project("pallets").shipped_run_id == b.id
     history = store.list_ships("pallets")
     assert [(s.run_id, s.forced, s.reason, s.who) for s in history] == [
-        (a.id, False, None, "ana"), (b.id, True, "hotfix", "bo")]
+        (a.id, False, None, "ana"),
+        (b.id, True, "hotfix", "bo"),
+    ]
     with pytest.raises(NotFound, match="in project 'pallets'"):
         store.ship_run("pallets", other.id, decision_id=None, forced=True, reason="r", who="x")
 
@@ -95,14 +96,17 @@ def _at_0001(conn) -> None:
 
 def _old_book_rows(conn) -> None:
     conn.exec_driver_sql(
-        "INSERT INTO projects (id, name, protocol, created_at) VALUES ('p1', 'pallets', '{}', 0)")
+        "INSERT INTO projects (id, name, protocol, created_at) VALUES ('p1', 'pallets', '{}', 0)"
+    )
     conn.exec_driver_sql(
         "INSERT INTO runs (id, project_id, name, status, created_at, pinned, split_digests, "
         "config, env, tags, legacy_name) VALUES ('r1', 'p1', 'v1_old', 'finished', 0, FALSE, "
-        "'{}', '{}', '{}', '{}', FALSE)")
+        "'{}', '{}', '{}', '{}', FALSE)"
+    )
     conn.exec_driver_sql(
         "INSERT INTO notes (run_id, hypothesis, change, result, next, text, version, who, "
-        "updated_at) VALUES ('r1', 'Forklifts hide pallets', '', '', '', '', 1, 'x', 0)")
+        "updated_at) VALUES ('r1', 'Forklifts hide pallets', '', '', '', '', 1, 'x', 0)"
+    )
 
 
 def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path):
@@ -135,8 +139,9 @@ def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_databa
 
     base, _ = pg_database.rsplit("/", 1)
     name = f"trialbook_old_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine("postgresql+psycopg://" + pg_database.split("://", 1)[1],
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        "postgresql+psycopg://" + pg_database.split("://", 1)[1], isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     uri = f"{base}/{name}"

@@ -17,12 +17,20 @@ RunFolderFactory = Callable[..., Path]
 def run_folder(tmp_path: Path) -> RunFolderFactory:
     """Write an Ultralytics run folder; returns its path."""
 
-    def make(rel: str = "runs/detect/train", *, keys: Sequence[str] = DETECT,
-             epochs: Sequence[int] = range(1, 6), style: str = "plain", time_column: bool = True,
-             newline: str = "\n", args: dict[str, Any] | bool | None = True,
-             opt: dict[str, Any] | None = None, weights: bool = True,
-             cells: dict[tuple[int, str], str] | None = None, csv_text: str | None = None,
-             ) -> Path:
+    def make(
+        rel: str = "runs/detect/train",
+        *,
+        keys: Sequence[str] = DETECT,
+        epochs: Sequence[int] = range(1, 6),
+        style: str = "plain",
+        time_column: bool = True,
+        newline: str = "\n",
+        args: dict[str, Any] | bool | None = True,
+        opt: dict[str, Any] | None = None,
+        weights: bool = True,
+        cells: dict[tuple[int, str], str] | None = None,
+        csv_text: str | None = None,
+    ) -> Path:
         folder = tmp_path / rel
         folder.mkdir(parents=True, exist_ok=True)
         if args is True:
@@ -31,8 +39,13 @@ def run_folder(tmp_path: Path) -> RunFolderFactory:
             (folder / "args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
         if opt is not None:
             (folder / "opt.yaml").write_text(yaml.safe_dump(opt, sort_keys=False))
-        text = csv_text if csv_text is not None else results_csv(
-            keys, list(epochs), style=style, time_column=time_column, newline=newline, cells=cells)
+        text = (
+            csv_text
+            if csv_text is not None
+            else results_csv(
+                keys, list(epochs), style=style, time_column=time_column, newline=newline, cells=cells
+            )
+        )
         (folder / "results.csv").write_bytes(text.encode())
         if weights:
             (folder / "weights").mkdir(exist_ok=True)
@@ -56,4 +69,3 @@ def book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     b = tb.init(home)
     yield b
     b.close()
-

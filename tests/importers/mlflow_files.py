@@ -22,28 +22,46 @@ import yaml
 STATUS_CODES = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
 
 
-def write_experiment(root: Path, experiment_id: str | int, name: str, *, old: bool = False,
-                     lifecycle_stage: str = "active") -> Path:
+def write_experiment(
+    root: Path, experiment_id: str | int, name: str, *, old: bool = False, lifecycle_stage: str = "active"
+) -> Path:
     folder = root / str(experiment_id)
     folder.mkdir(parents=True, exist_ok=True)
     if old:  # MLflow 1.x and before: integer id, no times
-        meta: dict[str, Any] = {"artifact_location": str(folder), "experiment_id": int(experiment_id),
-                                "lifecycle_stage": lifecycle_stage, "name": name}
+        meta: dict[str, Any] = {
+            "artifact_location": str(folder),
+            "experiment_id": int(experiment_id),
+            "lifecycle_stage": lifecycle_stage,
+            "name": name,
+        }
     else:
-        meta = {"artifact_location": f"file://{folder}", "creation_time": 1_700_000_000_000,
-                "experiment_id": str(experiment_id), "last_update_time": 1_700_000_000_000,
-                "lifecycle_stage": lifecycle_stage, "name": name}
+        meta = {
+            "artifact_location": f"file://{folder}",
+            "creation_time": 1_700_000_000_000,
+            "experiment_id": str(experiment_id),
+            "last_update_time": 1_700_000_000_000,
+            "lifecycle_stage": lifecycle_stage,
+            "name": name,
+        }
     (folder / "meta.yaml").write_text(yaml.safe_dump(meta))
     return folder
 
 
-def write_run(experiment: Path, *, name: str | None, status: str = "FINISHED",
-              start: int = 1_700_000_000_000, end: int | None = 1_700_000_360_000,
-              params: dict[str, str] | None = None,
-              metrics: dict[str, list[tuple[int, float, int]]] | None = None,
-              tags: dict[str, str] | None = None, old: bool = False, run_id: str | None = None,
-              lifecycle_stage: str = "active", raw_metric_lines: dict[str, str] | None = None,
-              ) -> Path:
+def write_run(
+    experiment: Path,
+    *,
+    name: str | None,
+    status: str = "FINISHED",
+    start: int = 1_700_000_000_000,
+    end: int | None = 1_700_000_360_000,
+    params: dict[str, str] | None = None,
+    metrics: dict[str, list[tuple[int, float, int]]] | None = None,
+    tags: dict[str, str] | None = None,
+    old: bool = False,
+    run_id: str | None = None,
+    lifecycle_stage: str = "active",
+    raw_metric_lines: dict[str, str] | None = None,
+) -> Path:
     """A run folder. ``metrics`` maps key -> [(timestamp, value, step)]; with ``old`` the
     lines have no step (MLflow before 1.0) and the name lives only in the tags."""
     run_id = run_id or uuid.uuid4().hex
@@ -51,19 +69,31 @@ def write_run(experiment: Path, *, name: str | None, status: str = "FINISHED",
     folder.mkdir(parents=True)
     exp_meta = yaml.safe_load((experiment / "meta.yaml").read_text())
     meta: dict[str, Any] = {
-        "artifact_uri": f"{experiment}/{run_id}/artifacts", "end_time": end,
-        "entry_point_name": "", "experiment_id": exp_meta["experiment_id"],
-        "lifecycle_stage": lifecycle_stage, "run_uuid": run_id, "source_name": "",
-        "source_type": 4, "source_version": "", "start_time": start,
-        "status": STATUS_CODES[status], "tags": [], "user_id": "alice",
+        "artifact_uri": f"{experiment}/{run_id}/artifacts",
+        "end_time": end,
+        "entry_point_name": "",
+        "experiment_id": exp_meta["experiment_id"],
+        "lifecycle_stage": lifecycle_stage,
+        "run_uuid": run_id,
+        "source_name": "",
+        "source_type": 4,
+        "source_version": "",
+        "start_time": start,
+        "status": STATUS_CODES[status],
+        "tags": [],
+        "user_id": "alice",
     }
     if old:
         meta["name"] = ""
     else:
         meta.update({"run_id": run_id, "run_name": name or "", "deleted_time": None})
     (folder / "meta.yaml").write_text(yaml.safe_dump(meta))
-    all_tags = {"mlflow.user": "alice", "mlflow.source.type": "LOCAL",
-                "mlflow.source.name": "train.py", **(tags or {})}
+    all_tags = {
+        "mlflow.user": "alice",
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.name": "train.py",
+        **(tags or {}),
+    }
     if name is not None:
         all_tags["mlflow.runName"] = name
     for sub, values in (("params", params or {}), ("tags", all_tags)):
@@ -184,37 +214,66 @@ class MlflowDb:
     def experiment(self, experiment_id: int, name: str, lifecycle_stage: str = "active") -> int:
         self.conn.execute(
             "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?)",
-            (experiment_id, name, f"mlflow-artifacts:/{experiment_id}", lifecycle_stage,
-             1_700_000_000_000, 1_700_000_000_000))
+            (
+                experiment_id,
+                name,
+                f"mlflow-artifacts:/{experiment_id}",
+                lifecycle_stage,
+                1_700_000_000_000,
+                1_700_000_000_000,
+            ),
+        )
         return experiment_id
 
-    def run(self, experiment_id: int, *, name: str | None, status: str = "FINISHED",
-            start: int = 1_700_000_000_000, end: int | None = 1_700_000_360_000,
-            params: dict[str, str] | None = None,
-            metrics: dict[str, list[tuple[int, float, int]]] | None = None,
-            tags: dict[str, str] | None = None, lifecycle_stage: str = "active",
-            run_id: str | None = None) -> str:
+    def run(
+        self,
+        experiment_id: int,
+        *,
+        name: str | None,
+        status: str = "FINISHED",
+        start: int = 1_700_000_000_000,
+        end: int | None = 1_700_000_360_000,
+        params: dict[str, str] | None = None,
+        metrics: dict[str, list[tuple[int, float, int]]] | None = None,
+        tags: dict[str, str] | None = None,
+        lifecycle_stage: str = "active",
+        run_id: str | None = None,
+    ) -> str:
         run_id = run_id or uuid.uuid4().hex
         self.conn.execute(
             "INSERT INTO runs VALUES (?, ?, 'LOCAL', '', '', 'bob', ?, ?, ?, NULL, '', ?, ?, ?)",
-            (run_id, name, status, start, end, lifecycle_stage,
-             f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts", experiment_id))
+            (
+                run_id,
+                name,
+                status,
+                start,
+                end,
+                lifecycle_stage,
+                f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts",
+                experiment_id,
+            ),
+        )
         all_tags = {"mlflow.user": "bob", **(tags or {})}
         if name is not None:
             all_tags["mlflow.runName"] = name
-        self.conn.executemany("INSERT INTO tags VALUES (?, ?, ?)",
-                              [(k, v, run_id) for k, v in all_tags.items()])
-        self.conn.executemany("INSERT INTO params VALUES (?, ?, ?)",
-                              [(k, v, run_id) for k, v in (params or {}).items()])
+        self.conn.executemany(
+            "INSERT INTO tags VALUES (?, ?, ?)", [(k, v, run_id) for k, v in all_tags.items()]
+        )
+        self.conn.executemany(
+            "INSERT INTO params VALUES (?, ?, ?)", [(k, v, run_id) for k, v in (params or {}).items()]
+        )
         for key, points in (metrics or {}).items():
             for timestamp, value, step in points:
                 is_nan = value != value
-                self.conn.execute("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
-                                  (key, 0.0 if is_nan else value, timestamp, run_id, step,
-                                   int(is_nan)))
+                self.conn.execute(
+                    "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, 0.0 if is_nan else value, timestamp, run_id, step, int(is_nan)),
+                )
             t, v, s = max(points, key=lambda p: (p[2], p[0]))
-            self.conn.execute("INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
-                              (key, 0.0 if v != v else v, t, s, int(v != v), run_id))
+            self.conn.execute(
+                "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
+                (key, 0.0 if v != v else v, t, s, int(v != v), run_id),
+            )
         return run_id
 
     def close(self) -> None:

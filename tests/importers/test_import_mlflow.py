@@ -45,31 +45,44 @@ def new_store(tmp_path):
     (exp / "traces" / "tr-1").mkdir(parents=True)
     (exp / "datasets" / "d1").mkdir(parents=True)
     (exp / "models" / "m-0a1b2c").mkdir(parents=True)  # MLflow 3 logged model
-    (exp / "models" / "m-0a1b2c" / "meta.yaml").write_text(yaml.safe_dump({
-        "model_id": "m-0a1b2c", "experiment_id": "412725310296123456", "name": "model",
-        "source_run_id": "x", "status": "READY", "creation_timestamp": T0}))
+    (exp / "models" / "m-0a1b2c" / "meta.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model_id": "m-0a1b2c",
+                "experiment_id": "412725310296123456",
+                "name": "model",
+                "source_run_id": "x",
+                "status": "READY",
+                "creation_timestamp": T0,
+            }
+        )
+    )
     ids = {}
     ids["base"] = write_run(
-        exp, name="v1_base", params={"lr0": "0.01", "imgsz": "640", "model": "yolo11n.pt",
-                                     "amp": "True", "cache": "None"},
+        exp,
+        name="v1_base",
+        params={"lr0": "0.01", "imgsz": "640", "model": "yolo11n.pt", "amp": "True", "cache": "None"},
         metrics={
             # Ultralytics' MLflow callback drops the parentheses and counts steps from 0
             "metrics/mAP50-95B": [(T0 + 1000 * s, 0.1 * (s + 1), s) for s in range(5)],
             # two values at step 2: the later timestamp wins, whatever the line order
-            "train/box_loss": [(T0 + 10, 1.5, 0), (T0 + 30, 1.1, 2), (T0 + 20, 1.3, 1),
-                               (T0 + 25, 1.2, 2)],
+            "train/box_loss": [(T0 + 10, 1.5, 0), (T0 + 30, 1.1, 2), (T0 + 20, 1.3, 1), (T0 + 25, 1.2, 2)],
         },
         tags={"mlflow.source.git.commit": "a" * 40, "mlflow.note.content": "baseline run"},
     ).name
-    ids["failed"] = write_run(exp, name="train", status="FAILED",
-                              metrics={"loss": [(T0, 1.0, 0)]}).name
-    ids["killed"] = write_run(exp, name="train", status="KILLED", start=T0 + 5000,
-                              metrics={"loss": [(T0, 2.0, 0)]}).name
-    ids["running"] = write_run(exp, name="v2_longer", status="RUNNING", end=None,
-                               metrics={"loss": [(T0 + 7000, 0.5, 0), (T0 + 9000, 0.4, 1)]}).name
+    ids["failed"] = write_run(exp, name="train", status="FAILED", metrics={"loss": [(T0, 1.0, 0)]}).name
+    ids["killed"] = write_run(
+        exp, name="train", status="KILLED", start=T0 + 5000, metrics={"loss": [(T0, 2.0, 0)]}
+    ).name
+    ids["running"] = write_run(
+        exp,
+        name="v2_longer",
+        status="RUNNING",
+        end=None,
+        metrics={"loss": [(T0 + 7000, 0.5, 0), (T0 + 9000, 0.4, 1)]},
+    ).name
     ids["deleted"] = write_run(exp, name="v3_oops", lifecycle_stage="deleted").name
-    ids["child"] = write_run(exp, name="v1_base_fold1",
-                             tags={"mlflow.parentRunId": ids["base"]}).name
+    ids["child"] = write_run(exp, name="v1_base_fold1", tags={"mlflow.parentRunId": ids["base"]}).name
     return root, exp, ids
 
 
@@ -78,12 +91,10 @@ def test_new_layout_file_store(book, new_store):
     report = import_mlflow(book, root)
     assert report.ok, report.failed
     runs = by_name(book, "pallets")
-    assert set(runs) == {"v1_base", "train", f"train_{_suffix(ids['killed'])}", "v2_longer",
-                         "v1_base_fold1"}
+    assert set(runs) == {"v1_base", "train", f"train_{_suffix(ids['killed'])}", "v2_longer", "v1_base_fold1"}
     base = runs["v1_base"]
     assert base.legacy_name is False and runs["train"].legacy_name is True
-    assert base.config == {"lr0": 0.01, "imgsz": 640, "model": "yolo11n.pt", "amp": True,
-                           "cache": None}
+    assert base.config == {"lr0": 0.01, "imgsz": 640, "model": "yolo11n.pt", "amp": True, "cache": None}
     assert hist(book, base, MAP) == {s: pytest.approx(0.1 * (s + 1)) for s in range(5)}
     assert hist(book, base, "train/box_loss") == {0: 1.5, 1: 1.3, 2: 1.1}
     assert base.tags["mlflow.run_id"] == ids["base"] and base.tags["mlflow.status"] == "FINISHED"
@@ -102,13 +113,21 @@ def _suffix(run_id):
     return hashlib.sha1(f"mlflow:{run_id}".encode()).hexdigest()[:6]
 
 
-@pytest.mark.parametrize(("mlflow_status", "status"), [
-    ("FINISHED", "finished"), ("FAILED", "failed"), ("KILLED", "failed"),
-    ("RUNNING", "crashed"), ("SCHEDULED", "crashed")])
+@pytest.mark.parametrize(
+    ("mlflow_status", "status"),
+    [
+        ("FINISHED", "finished"),
+        ("FAILED", "failed"),
+        ("KILLED", "failed"),
+        ("RUNNING", "crashed"),
+        ("SCHEDULED", "crashed"),
+    ],
+)
 def test_status_is_kept(book, tmp_path, mlflow_status, status):
     exp = write_experiment(tmp_path / "mlruns", "1", "exp")
-    run_id = write_run(exp, name="v1_x", status=mlflow_status, end=None,
-                       metrics={"loss": [(T0 + 4000, 1.0, 0)]}).name
+    run_id = write_run(
+        exp, name="v1_x", status=mlflow_status, end=None, metrics={"loss": [(T0 + 4000, 1.0, 0)]}
+    ).name
     assert import_mlflow(book, tmp_path / "mlruns").ok
     run = book.store.list_runs("exp")[0]
     assert run.status == status and run.tags["mlflow.status"] == mlflow_status
@@ -119,9 +138,13 @@ def test_status_is_kept(book, tmp_path, mlflow_status, status):
 def test_old_layout_file_store(book, tmp_path):
     root = tmp_path / "mlruns"
     exp = write_experiment(root, 1, "pallets", old=True)
-    run_id = write_run(exp, name="exp12", old=True,
-                       metrics={"acc": [(T0, 0.5, 0), (T0 + 5, 0.6, 0)]},
-                       params={"epochs": "10"}).name
+    run_id = write_run(
+        exp,
+        name="exp12",
+        old=True,
+        metrics={"acc": [(T0, 0.5, 0), (T0 + 5, 0.6, 0)]},
+        params={"epochs": "10"},
+    ).name
     meta = yaml.safe_load((exp / run_id / "meta.yaml").read_text())
     assert "run_id" not in meta and meta["experiment_id"] == 1
     report = import_mlflow(book, root)
@@ -152,8 +175,9 @@ def test_a_folder_holding_mlruns_is_accepted(book, new_store, tmp_path):
 def test_bad_metric_line_reported_with_path_and_line(book, tmp_path):
     root = tmp_path / "mlruns"
     exp = write_experiment(root, "7", "exp")
-    bad = write_run(exp, name="v1_bad", raw_metric_lines={
-        "val/loss": f"{T0} 0.5 0\n{T0 + 1} oops 1\n{T0 + 2}\n"})
+    bad = write_run(
+        exp, name="v1_bad", raw_metric_lines={"val/loss": f"{T0} 0.5 0\n{T0 + 1} oops 1\n{T0 + 2}\n"}
+    )
     write_run(exp, name="v2_good", metrics={"val/loss": [(T0, 0.4, 0)]})
     result = invoke(root, "--json")
     assert result.exit_code == 1
@@ -213,11 +237,16 @@ def mlflow_db(tmp_path):
     exp = db.experiment(1, "pallets")
     gone = db.experiment(2, "abandoned", lifecycle_stage="deleted")
     ids = {
-        "base": db.run(exp, name="v1_base", params={"lr0": "0.01", "optimizer": "SGD"},
-                       metrics={MAP: [(T0, 0.2, 1), (T0 + 10, 0.3, 2), (T0 + 30, 0.35, 3),
-                                      (T0 + 20, 0.33, 3)],
-                                "val/box_loss": [(T0, float("nan"), 1), (T0 + 10, 1.2, 2)]},
-                       tags={"mlflow.source.git.commit": "b" * 40}),
+        "base": db.run(
+            exp,
+            name="v1_base",
+            params={"lr0": "0.01", "optimizer": "SGD"},
+            metrics={
+                MAP: [(T0, 0.2, 1), (T0 + 10, 0.3, 2), (T0 + 30, 0.35, 3), (T0 + 20, 0.33, 3)],
+                "val/box_loss": [(T0, float("nan"), 1), (T0 + 10, 1.2, 2)],
+            },
+            tags={"mlflow.source.git.commit": "b" * 40},
+        ),
         "train": db.run(exp, name="train", status="KILLED", start=T0 + 1),
         "deleted": db.run(exp, name="v9_deleted", lifecycle_stage="deleted"),
         "gone": db.run(gone, name="v1_gone"),

@@ -51,8 +51,7 @@ def write_tensor_scalars(folder: Path, series: dict[str, list[tuple[int, float]]
     writer.close()
 
 
-def write_legacy_scalars(folder: Path, points: list[tuple[float, int, str, float]],
-                         suffix: str = "") -> Path:
+def write_legacy_scalars(folder: Path, points: list[tuple[float, int, str, float]], suffix: str = "") -> Path:
     """Scalars as TF1 and ``torch.utils.tensorboard`` write them (``simple_value``), with
     explicit wall times: ``(wall_time, step, tag, value)``. Returns the file."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -60,14 +59,30 @@ def write_legacy_scalars(folder: Path, points: list[tuple[float, int, str, float
 
     writer = EventFileWriter(str(folder), filename_suffix=suffix)
     for wall_time, step, tag, value in points:
-        writer.add_event(event_pb2.Event(
-            wall_time=wall_time, step=step,
-            summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag,
-                                                                         simple_value=value)])))
+        writer.add_event(
+            event_pb2.Event(
+                wall_time=wall_time,
+                step=step,
+                summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]),
+            )
+        )
     # an image summary, which is not a scalar and is left out
-    writer.add_event(event_pb2.Event(wall_time=points[-1][0], step=0, summary=summary_pb2.Summary(
-        value=[summary_pb2.Summary.Value(tag="val_batch0_pred", image=summary_pb2.Summary.Image(
-            height=1, width=1, colorspace=3, encoded_image_string=b"\x89PNG"))])))
+    writer.add_event(
+        event_pb2.Event(
+            wall_time=points[-1][0],
+            step=0,
+            summary=summary_pb2.Summary(
+                value=[
+                    summary_pb2.Summary.Value(
+                        tag="val_batch0_pred",
+                        image=summary_pb2.Summary.Image(
+                            height=1, width=1, colorspace=3, encoded_image_string=b"\x89PNG"
+                        ),
+                    )
+                ]
+            ),
+        )
+    )
     writer.close()
     return Path(writer.get_logdir()) / max(os.listdir(writer.get_logdir()))
 
@@ -75,11 +90,13 @@ def write_legacy_scalars(folder: Path, points: list[tuple[float, int, str, float
 @pytest.fixture
 def logs(tb, tmp_path):
     root = tmp_path / "logs"
-    write_tensor_scalars(root / "run_a", {
-        MAP: [(s, 0.1 * s) for s in range(1, 6)],
-        "train/box_loss": [(s, 2.0 / s) for s in range(1, 6)]})
-    write_legacy_scalars(root / "nested" / "version_0",
-                         [(1_700_000_000.0 + s, s, "loss", 1.0 / (s + 1)) for s in range(4)])
+    write_tensor_scalars(
+        root / "run_a",
+        {MAP: [(s, 0.1 * s) for s in range(1, 6)], "train/box_loss": [(s, 2.0 / s) for s in range(1, 6)]},
+    )
+    write_legacy_scalars(
+        root / "nested" / "version_0", [(1_700_000_000.0 + s, s, "loss", 1.0 / (s + 1)) for s in range(4)]
+    )
     return root
 
 
@@ -156,8 +173,7 @@ def test_a_damaged_file_fails_its_folder_and_the_rest_imports(book, logs):
 def test_a_damaged_length_header_is_not_mistaken_for_a_cut_short_file(book, tb, tmp_path):
     import struct
 
-    damaged = write_legacy_scalars(tmp_path / "logs" / "r", [(1.0 + s, s, "loss", 0.5)
-                                                             for s in range(4)])
+    damaged = write_legacy_scalars(tmp_path / "logs" / "r", [(1.0 + s, s, "loss", 0.5) for s in range(4)])
     data = bytearray(damaged.read_bytes())
     (first_length,) = struct.unpack("<Q", bytes(data[:8]))
     second = 16 + first_length
@@ -218,8 +234,10 @@ def test_tensorboard_is_not_imported_by_the_cli(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys, trialbook.cli.main, trialbook.cli.imports; "
-            "print(any(m.split('.')[0] == 'tensorboard' for m in sys.modules))")
+    code = (
+        "import sys, trialbook.cli.main, trialbook.cli.imports; "
+        "print(any(m.split('.')[0] == 'tensorboard' for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

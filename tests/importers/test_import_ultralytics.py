@@ -57,8 +57,7 @@ def invoke(*args):
         ("plain with time, epochs from 1", {"style": "plain", "time_column": True}, range(1, 5)),
         ("no time column", {"style": "plain", "time_column": False}, range(1, 5)),
         ("CRLF line endings", {"newline": "\r\n"}, range(1, 5)),
-        ("padded and CRLF", {"style": "padded", "newline": "\r\n", "time_column": False},
-         range(0, 4)),
+        ("padded and CRLF", {"style": "padded", "newline": "\r\n", "time_column": False}, range(0, 4)),
         ("a single epoch", {}, [1]),
     ],
 )
@@ -79,12 +78,14 @@ def test_results_csv_quirks_import_with_file_epochs(book, run_folder, quirk, kwa
 
 
 def test_padded_header_and_cells_exactly_as_yolov8_0_writes_them(book, run_folder):
-    text = ("                  epoch,      train/box_loss,      train/cls_loss,   "
-            "metrics/precision(B),    metrics/mAP50-95(B),              lr/pg0\n"
-            "                      0,              1.2195,              3.0121,"
-            "                0.61032,                0.44321,            0.070018\n"
-            "                      1,              1.1814,              2.1357,"
-            "                0.66342,                0.45713,            0.040032\n")
+    text = (
+        "                  epoch,      train/box_loss,      train/cls_loss,   "
+        "metrics/precision(B),    metrics/mAP50-95(B),              lr/pg0\n"
+        "                      0,              1.2195,              3.0121,"
+        "                0.61032,                0.44321,            0.070018\n"
+        "                      1,              1.1814,              2.1357,"
+        "                0.66342,                0.45713,            0.040032\n"
+    )
     folder = run_folder(csv_text=text)
     assert import_ultralytics(book, [folder]).ok
     run = only_run(book)
@@ -159,8 +160,14 @@ def test_header_only_file_imports_without_metrics(book, run_folder):
 # --------------------------------------------------------------------------- tasks, formats
 @pytest.mark.parametrize(
     ("keys", "task"),
-    [(DETECT, "detect"), (SEGMENT, "segment"), (POSE, "pose"), (OBB, "obb"),
-     (CLASSIFY, "classify"), (V10, "detect")],
+    [
+        (DETECT, "detect"),
+        (SEGMENT, "segment"),
+        (POSE, "pose"),
+        (OBB, "obb"),
+        (CLASSIFY, "classify"),
+        (V10, "detect"),
+    ],
 )
 def test_task_from_columns_when_there_is_no_args_yaml(book, run_folder, keys, task):
     folder = run_folder(keys=keys, args=None)
@@ -201,14 +208,29 @@ def test_classify_project_compares_on_top1_accuracy(book, run_folder):
 
 
 def test_yolov5_folder_with_opt_yaml(book, run_folder):
-    folder = run_folder("runs/train/exp", keys=YOLOV5, style="v5", time_column=False,
-                        epochs=range(0, 3), args=None, opt=opt_yaml(epochs=3))
+    folder = run_folder(
+        "runs/train/exp",
+        keys=YOLOV5,
+        style="v5",
+        time_column=False,
+        epochs=range(0, 3),
+        args=None,
+        opt=opt_yaml(epochs=3),
+    )
     report = import_ultralytics(book, [folder])
     assert report.ok, report.failed
     run = only_run(book, "detect")
     keys = set(book.store.get_all_history(run.id))
-    assert {MAP, "metrics/mAP50(B)", "metrics/precision(B)", "metrics/recall(B)",
-            "lr/pg0", "lr/pg1", "lr/pg2", "train/obj_loss"} <= keys
+    assert {
+        MAP,
+        "metrics/mAP50(B)",
+        "metrics/precision(B)",
+        "metrics/recall(B)",
+        "lr/pg0",
+        "lr/pg1",
+        "lr/pg2",
+        "train/obj_loss",
+    } <= keys
     assert not any(k.startswith(("x/", "metrics/mAP_")) for k in keys)
     assert hist(book, run, MAP) == {e: value_for("metrics/mAP_0.5:0.95", e) for e in range(3)}
     assert run.config["hyp.lr0"] == 0.01 and run.config["batch_size"] == 16
@@ -217,9 +239,15 @@ def test_yolov5_folder_with_opt_yaml(book, run_folder):
 
 
 def test_yolov5_hyp_read_from_hyp_yaml_when_opt_names_a_file(book, run_folder):
-    folder = run_folder("runs/train/exp2", keys=YOLOV5, style="v5", time_column=False,
-                        epochs=range(0, 2), args=None,
-                        opt=opt_yaml(hyp="data/hyps/hyp.scratch-low.yaml"))
+    folder = run_folder(
+        "runs/train/exp2",
+        keys=YOLOV5,
+        style="v5",
+        time_column=False,
+        epochs=range(0, 2),
+        args=None,
+        opt=opt_yaml(hyp="data/hyps/hyp.scratch-low.yaml"),
+    )
     (folder / "hyp.yaml").write_text("lr0: 0.02\nmomentum: 0.9\n")
     assert import_ultralytics(book, [folder]).ok
     assert only_run(book).config["hyp.lr0"] == 0.02
@@ -343,8 +371,9 @@ def test_an_interrupted_import_is_completed_by_the_next(book, run_folder, monkey
 # --------------------------------------------------------------------------- bad files
 def test_bad_files_are_reported_with_path_and_line_and_the_rest_imports(book, run_folder, tmp_path):
     good = run_folder("runs/detect/train")
-    short_row = run_folder("runs/detect/train2",
-                           csv_text="epoch,train/box_loss,metrics/mAP50-95(B)\n1,1.5,0.2\n2,1.4\n")
+    short_row = run_folder(
+        "runs/detect/train2", csv_text="epoch,train/box_loss,metrics/mAP50-95(B)\n1,1.5,0.2\n2,1.4\n"
+    )
     word = run_folder("runs/detect/train3", epochs=range(1, 5), cells={(3, MAP): "oops"})
     result = invoke(tmp_path / "runs", "--json")
     assert result.exit_code == 1
@@ -354,8 +383,7 @@ def test_bad_files_are_reported_with_path_and_line_and_the_rest_imports(book, ru
     assert (str(short_row / "results.csv"), 3) in failed
     assert (str(word / "results.csv"), 4) in failed
     assert f"{short_row / 'results.csv'}:3: 2 cells, but the header has 3 columns" in result.stderr
-    assert f"{word / 'results.csv'}:4: column 'metrics/mAP50-95(B)': 'oops' is not a number" \
-        in result.stderr
+    assert f"{word / 'results.csv'}:4: column 'metrics/mAP50-95(B)': 'oops' is not a number" in result.stderr
     assert [r.name for r in book.store.list_runs()] == ["train"]
     assert str(good) == data["imported"][0]["path"]
 
@@ -420,10 +448,10 @@ def test_dataset_pins_the_run_to_a_tagged_version(book, run_folder, tmp_path):
         (ds / "labels" / split).mkdir(parents=True)
         (ds / "images" / split / f"{name}.jpg").write_bytes(b"\xff\xd8" + name.encode())
         (ds / "labels" / split / f"{name}.txt").write_text("0 0.5 0.5 0.1 0.1\n")
-    (ds / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\n"
-                                  "names:\n  0: pallet\n")
-    tagged = CliRunner().invoke(cli, ["data", "tag", "pallets", str(ds / "data.yaml"), "--tag",
-                                      "v1", "--json"])
+    (ds / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames:\n  0: pallet\n")
+    tagged = CliRunner().invoke(
+        cli, ["data", "tag", "pallets", str(ds / "data.yaml"), "--tag", "v1", "--json"]
+    )
     assert tagged.exit_code == 0, tagged.output
     version = json.loads(tagged.stdout)
     result = invoke(run_folder(), "--dataset", "pallets:v1", "--json")
@@ -472,8 +500,16 @@ def test_cli_human_output_and_json_keys(book, run_folder):
     other = run_folder("runs/detect/train8")
     data = json.loads(invoke(other, "--json").stdout)
     assert set(data) >= {"tool", "ok", "imported", "skipped", "failed", "warnings"}
-    assert set(data["imported"][0]) >= {"project", "name", "run_id", "path", "epochs",
-                                        "legacy_name", "pinned", "status"}
+    assert set(data["imported"][0]) >= {
+        "project",
+        "name",
+        "run_id",
+        "path",
+        "epochs",
+        "legacy_name",
+        "pinned",
+        "status",
+    }
 
 
 def test_the_imported_run_shows_like_any_other(book, run_folder):

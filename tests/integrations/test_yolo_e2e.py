@@ -25,8 +25,14 @@ MAP = "metrics/mAP50-95(B)"
 
 def trialbook(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TRIALBOOK_URI"}
-    return subprocess.run([sys.executable, "-m", "trialbook", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "trialbook", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +75,21 @@ def test_live_tracking_matches_what_ultralytics_wrote(yolo_book: Path) -> None:
 
 
 def test_compare_and_decide_with_the_cli(yolo_book: Path) -> None:
-    compared = trialbook("compare", "v1_imgsz_128", "v2_imgsz_160", "--project", "shapes",
-                         "--json", cwd=yolo_book)
+    compared = trialbook(
+        "compare", "v1_imgsz_128", "v2_imgsz_160", "--project", "shapes", "--json", cwd=yolo_book
+    )
     assert compared.returncode == 0, compared.stderr
     data = json.loads(compared.stdout)
     assert data["metric"] == MAP and data["exploratory"] is False and data["comparable"] is True
     assert {r["name"] for r in data["runs"]} == {"v1_imgsz_128", "v2_imgsz_160"}
 
-    decided = trialbook("decide", "v2_imgsz_160", "--baseline", "v1_imgsz_128",
-                        "--project", "shapes", "--json", cwd=yolo_book)
+    decided = trialbook(
+        "decide", "v2_imgsz_160", "--baseline", "v1_imgsz_128", "--project", "shapes", "--json", cwd=yolo_book
+    )
     assert decided.returncode == 0, decided.stderr
     decision = json.loads(decided.stdout)
     assert decision["verdict"] in ("WIN", "MORE_EXPERIMENTS")
-    assert [g["gate"] for g in decision["gates"]] == ["improvement", "per_class", "test_set",
-                                                      "latency"]
+    assert [g["gate"] for g in decision["gates"]] == ["improvement", "per_class", "test_set", "latency"]
     latency = next(g for g in decision["gates"] if g["gate"] == "latency")
     assert latency["passed"] is True, latency  # CPU inference of a 128 px yolo11n: well under 200 ms
     assert decision["test_reveals_used"] >= 1

@@ -16,7 +16,7 @@ from tests_integrations_helpers import require_ultralytics
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, random, sys
     from pathlib import Path
     root = Path(sys.argv[1])
@@ -68,14 +68,15 @@ SCRIPT = textwrap.dedent('''
     track(model, project="cls", name="v1_cls_smoke", book=book, allow_unpinned=True)
     model.train(data=str(cls), imgsz=32, name="cls", **common)
     print("DONE")
-''')
+""")
 
 
 def test_segmentation_and_classification_are_tracked(tmp_path: Path) -> None:
     require_ultralytics()
     env = {k: v for k, v in os.environ.items() if k != "TRIALBOOK_URI"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert done.returncode == 0 and "DONE" in done.stdout, done.stderr[-3000:]
     import trialbook as tb
 

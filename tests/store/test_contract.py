@@ -22,8 +22,11 @@ MAP = "metrics/mAP50-95(B)"
 
 def make_run(store, name="v1_base", project="pallets", **kw):
     store.ensure_project(project)
-    return store.create_run(RunRecord(id=uuid.uuid4().hex, project=project, name=name,
-                                      status="running", created_at=time.time(), **kw))
+    return store.create_run(
+        RunRecord(
+            id=uuid.uuid4().hex, project=project, name=name, status="running", created_at=time.time(), **kw
+        )
+    )
 
 
 def test_projects_and_protocol_audit(store):
@@ -33,13 +36,16 @@ def test_projects_and_protocol_audit(store):
     with pytest.raises(Conflict, match="already exists"):
         store.create_project("pallets")
     assert store.ensure_project("pallets").id == p.id
-    store.update_protocol("pallets", {"noise": 0.01, "latency_budget_ms": 8.0},
-                          reason="measured spread", who="ana")
+    store.update_protocol(
+        "pallets", {"noise": 0.01, "latency_budget_ms": 8.0}, reason="measured spread", who="ana"
+    )
     store.update_protocol("pallets", {"noise": 0.01}, reason="same again", who="ana")  # no-op
     assert store.get_project("pallets").protocol.noise == 0.01
     history = store.protocol_history("pallets")
     assert [(h.field, h.old, h.new) for h in history] == [
-        ("noise", 0.005, 0.01), ("latency_budget_ms", None, 8.0)]
+        ("noise", 0.005, 0.01),
+        ("latency_budget_ms", None, 8.0),
+    ]
     assert history[0].reason == "measured spread" and history[0].who == "ana"
     with pytest.raises(InvalidInput, match="bogus"):
         store.update_protocol("pallets", {"bogus": 1}, reason=None, who="ana")
@@ -67,17 +73,19 @@ def test_runs_unique_per_project(store):
 
 def test_log_batch_keeps_summary_on_write(store):
     r = make_run(store)
-    store.log_batch(r.id, [(MAP, e, v) for e, v in enumerate([0.1, 0.3, 0.25])]
-                    + [("train/box_loss", e, v) for e, v in enumerate([2.0, 1.5, 1.7])],
-                    heartbeat_at=time.time())
+    store.log_batch(
+        r.id,
+        [(MAP, e, v) for e, v in enumerate([0.1, 0.3, 0.25])]
+        + [("train/box_loss", e, v) for e, v in enumerate([2.0, 1.5, 1.7])],
+        heartbeat_at=time.time(),
+    )
     s = store.get_summaries([r.id])[r.id]
     assert (s[MAP].best, s[MAP].best_epoch, s[MAP].final, s[MAP].final_epoch) == (0.3, 1, 0.25, 2)
     assert s[MAP].direction == "max" and s["train/box_loss"].direction == "min"
     assert (s["train/box_loss"].best, s["train/box_loss"].best_epoch) == (1.5, 1)
     store.log_batch(r.id, [(MAP, 3, 0.4), (MAP, 4, math.nan)])  # append
     s = store.get_summaries([r.id], [MAP])[r.id][MAP]
-    assert (s.best, s.best_epoch, s.final, s.final_epoch, s.count, s.nan_count) == (
-        0.4, 3, 0.4, 3, 5, 1)
+    assert (s.best, s.best_epoch, s.final, s.final_epoch, s.count, s.nan_count) == (0.4, 3, 0.4, 3, 5, 1)
     hist = store.get_history([r.id], MAP)[r.id]
     assert [e for e, _ in hist] == [0, 1, 2, 3, 4] and math.isnan(hist[4][1])
 
@@ -108,12 +116,21 @@ def test_unknown_run_in_log_batch(store):
 
 def test_evaluations_are_sealed_unless_revealed(store):
     r = make_run(store)
-    common = dict(run_id=r.id, created_at=time.time(), per_class_ap={"pallet": 0.31},
-                  latency_ms=4.0, confusion_matrix=[[1.0, 0.0], [0.0, 1.0]])
-    store.add_evaluation(Evaluation(id=uuid.uuid4().hex, split="val", sealed=False,
-                                    metrics={MAP: 0.5, "x": math.nan}, **common))
-    store.add_evaluation(Evaluation(id=uuid.uuid4().hex, split="test", sealed=True,
-                                    metrics={MAP: 0.4321}, **common))
+    common = dict(
+        run_id=r.id,
+        created_at=time.time(),
+        per_class_ap={"pallet": 0.31},
+        latency_ms=4.0,
+        confusion_matrix=[[1.0, 0.0], [0.0, 1.0]],
+    )
+    store.add_evaluation(
+        Evaluation(
+            id=uuid.uuid4().hex, split="val", sealed=False, metrics={MAP: 0.5, "x": math.nan}, **common
+        )
+    )
+    store.add_evaluation(
+        Evaluation(id=uuid.uuid4().hex, split="test", sealed=True, metrics={MAP: 0.4321}, **common)
+    )
     val, test = store.list_evaluations([r.id])
     assert val.metrics[MAP] == 0.5 and val.metrics["x"] is None and val.latency_ms == 4.0
     assert test.sealed and test.metrics == {} and test.per_class_ap == {}
@@ -138,20 +155,35 @@ def test_notes_keep_history(store):
 
 def test_artifacts_and_decisions(store):
     r = make_run(store)
-    store.add_artifact(Artifact(id=uuid.uuid4().hex, run_id=r.id, name="best.pt",
-                                digest="ab" * 32, size=10, created_at=1.0))
+    store.add_artifact(
+        Artifact(id=uuid.uuid4().hex, run_id=r.id, name="best.pt", digest="ab" * 32, size=10, created_at=1.0)
+    )
     assert [a.name for a in store.list_artifacts(r.id)] == ["best.pt"]
-    d = Decision(id=uuid.uuid4().hex, project="pallets", candidate_id=r.id, baseline_id=r.id,
-                 verdict="WIN", gates=[{"gate": "improvement", "passed": True}],
-                 protocol={"noise": 0.005}, test_split_digest="cd" * 32, revealed=True,
-                 who="ana", at=2.0)
+    d = Decision(
+        id=uuid.uuid4().hex,
+        project="pallets",
+        candidate_id=r.id,
+        baseline_id=r.id,
+        verdict="WIN",
+        gates=[{"gate": "improvement", "passed": True}],
+        protocol={"noise": 0.005},
+        test_split_digest="cd" * 32,
+        revealed=True,
+        who="ana",
+        at=2.0,
+    )
     store.add_decision(d)
     assert store.list_decisions("pallets") == [d]
 
 
 def test_dataset_tags_never_move(store):
-    v = DatasetVersion(digest="a" * 64, name="pallets", created_at=1.0, class_names=["pallet"],
-                       splits={"val": {"digest": "b" * 64, "images": 3}})
+    v = DatasetVersion(
+        digest="a" * 64,
+        name="pallets",
+        created_at=1.0,
+        class_names=["pallet"],
+        splits={"val": {"digest": "b" * 64, "images": 3}},
+    )
     assert store.add_dataset_version(v).digest == "a" * 64
     store.add_dataset_version(v)  # same content again: no-op
     assert store.get_dataset_version("pallets", "aaaa").splits["val"]["images"] == 3

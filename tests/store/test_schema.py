@@ -62,10 +62,16 @@ def test_out_of_date_server_database_is_refused(pg_database):
 
 def test_parallel_first_opens_migrate_once(tmp_path):
     uri = str(tmp_path / "book")
-    code = ("import sys; from trialbook.store import open_store; "
-            "s = open_store(sys.argv[1]); s.ensure_project('pallets'); print('ok')")
-    procs = [subprocess.Popen([sys.executable, "-c", code, uri], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    code = (
+        "import sys; from trialbook.store import open_store; "
+        "s = open_store(sys.argv[1]); s.ensure_project('pallets'); print('ok')"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     assert all(out.strip() == "ok" for out, _ in results), results
     db = Database(sql_url(uri))
@@ -77,8 +83,9 @@ def test_parallel_first_opens_migrate_once(tmp_path):
 def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path):
     uri = str(tmp_path / "book")
     open_store(uri).close()
-    code = ("import sys; from trialbook.store import open_store; open_store(sys.argv[1]); "
-            "print('alembic' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys; from trialbook.store import open_store; open_store(sys.argv[1]); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

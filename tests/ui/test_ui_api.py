@@ -48,8 +48,9 @@ def test_runs_page_is_ranked_filtered_and_paged(demo_api: Api) -> None:
     assert [r["name"] for r in by_data["runs"]] == [V2, V1]
     text = demo_api.json(f"{API}/projects/pallets/runs", params={"q": "IMGSZ"})
     assert {r["name"] for r in text["runs"]} == {V2, V3}
-    tagged = demo_api.json(f"{API}/projects/pallets/runs",
-                           params={"tag": "source=trialbook demo (generated curves)"})
+    tagged = demo_api.json(
+        f"{API}/projects/pallets/runs", params={"tag": "source=trialbook demo (generated curves)"}
+    )
     assert tagged["total"] == 3
     assert demo_api.json(f"{API}/projects/pallets/runs", params={"tag": "nope"})["total"] == 0
     status = demo_api.json(f"{API}/projects/pallets/runs", params={"status": ["running"]})
@@ -82,8 +83,7 @@ def test_errors_are_404_400_409_with_the_message(demo_api: Api) -> None:
 def test_run_detail_history_and_since_epoch(demo_api: Api) -> None:
     run = demo_api.json(f"{API}/projects/pallets/runs/{V3}")
     assert run["parent"] == V2 and run["children"] == [] and run["status"] == "finished"
-    assert [g["title"] for g in run["groups"]] == ["Metrics", "Train losses", "Val losses",
-                                                    "Learning rates"]
+    assert [g["title"] for g in run["groups"]] == ["Metrics", "Train losses", "Val losses", "Learning rates"]
     assert "lr/pg0" in run["groups"][3]["keys"] and MAP in run["groups"][0]["keys"]
     assert run["draft"].startswith("pallet AP 0.36 → 0.58")
     test = next(e for e in run["evaluations"] if e["split"] == "test")
@@ -93,8 +93,9 @@ def test_run_detail_history_and_since_epoch(demo_api: Api) -> None:
     full = demo_api.json(f"{API}/projects/pallets/runs/{V1}/history")
     assert len(full["series"]) == 13 and len(full["series"][MAP]) == 60
     assert full["last_epoch"] == 59
-    tail = demo_api.json(f"{API}/projects/pallets/runs/{V1}/history",
-                         params={"since_epoch": 57, "key": [MAP, "lr/pg0"]})
+    tail = demo_api.json(
+        f"{API}/projects/pallets/runs/{V1}/history", params={"since_epoch": 57, "key": [MAP, "lr/pg0"]}
+    )
     assert sorted(tail["series"]) == ["lr/pg0", MAP]
     assert [p[0] for p in tail["series"][MAP]] == [58, 59]
     nothing = demo_api.json(f"{API}/projects/pallets/runs/{V1}/history", params={"since_epoch": 59})
@@ -102,8 +103,7 @@ def test_run_detail_history_and_since_epoch(demo_api: Api) -> None:
 
 
 def test_compare_data(demo_api: Api) -> None:
-    data = demo_api.json(f"{API}/projects/pallets/compare",
-                         params={"runs": [V1, V2, V3], "baseline": V1})
+    data = demo_api.json(f"{API}/projects/pallets/compare", params={"runs": [V1, V2, V3], "baseline": V1})
     assert data["metric"] == MAP and not data["exploratory"] and data["comparable"]
     assert [r["name"] for r in data["runs"]] == [V3, V2, V1]
     v3 = data["runs"][0]
@@ -122,8 +122,7 @@ def test_compare_data(demo_api: Api) -> None:
     assert MAP in data["keys"] and data["keys"][0] == MAP
     default = demo_api.json(f"{API}/projects/pallets/compare", params={"runs": [V3, V2, V1]})
     assert default["baseline"] == V1  # nothing shipped: the oldest run
-    other = demo_api.json(f"{API}/projects/pallets/compare",
-                          params={"runs": [V1, V2], "metric": "map50"})
+    other = demo_api.json(f"{API}/projects/pallets/compare", params={"runs": [V1, V2], "metric": "map50"})
     assert other["exploratory"] and other["metric"] == "metrics/mAP50(B)"
     assert other["warnings"][0].startswith("exploratory")
 
@@ -135,7 +134,11 @@ def test_datasets_and_diff(demo_api: Api) -> None:
     assert [v["tags"] for v in versions] == [["v1"], ["v2"]]
     train = versions[1]["splits"]["train"]
     assert train["images"] == 72 and {c["name"] for c in train["classes"]} == {
-        "pallet", "forklift", "person", "box"}
+        "pallet",
+        "forklift",
+        "person",
+        "box",
+    }
     diff = demo_api.json(f"{API}/datasets/pallets/diff", params={"from": "v1", "to": "v2", "files": 5})
     split = diff["splits"]["train"]
     assert split["added_count"] == 48 and len(split["added"]) == 5
@@ -152,9 +155,16 @@ def test_plotly_is_served_from_the_package_and_openapi_lists_the_api(demo_api: A
     assert demo_api.get("/static/app.js").status_code == 200
     spec = demo_api.json(f"{API}/openapi.json")
     paths = set(spec["paths"])
-    for p in ("/api/v1/projects", "/api/v1/projects/{project}/runs", "/api/v1/projects/{project}/compare",
-              "/api/v1/projects/{project}/runs/{run}/history", "/api/v1/projects/{project}/runs/{run}/note",
-              "/api/v1/projects/{project}/decisions", "/api/v1/decisions", "/api/v1/datasets"):
+    for p in (
+        "/api/v1/projects",
+        "/api/v1/projects/{project}/runs",
+        "/api/v1/projects/{project}/compare",
+        "/api/v1/projects/{project}/runs/{run}/history",
+        "/api/v1/projects/{project}/runs/{run}/note",
+        "/api/v1/projects/{project}/decisions",
+        "/api/v1/decisions",
+        "/api/v1/datasets",
+    ):
         assert p in paths, p
     assert all(p.startswith("/api/v1/") for p in paths)
     page = demo_api.get("/")
@@ -163,10 +173,14 @@ def test_plotly_is_served_from_the_package_and_openapi_lists_the_api(demo_api: A
 
 
 def test_pages_render(demo_api: Api) -> None:
-    for url, needle in (("/", "pallets"), ("/projects/pallets", V3),
-                        (f"/projects/pallets/compare?runs={V1}&runs={V3}", "Curve analytics"),
-                        (f"/projects/pallets/runs/{V2}", "imgsz 640 -&gt; 1024"),
-                        ("/datasets?a=pallets:v1&b=pallets:v2", "48 added"), ("/decisions", "Test splits")):
+    for url, needle in (
+        ("/", "pallets"),
+        ("/projects/pallets", V3),
+        (f"/projects/pallets/compare?runs={V1}&runs={V3}", "Curve analytics"),
+        (f"/projects/pallets/runs/{V2}", "imgsz 640 -&gt; 1024"),
+        ("/datasets?a=pallets:v1&b=pallets:v2", "48 added"),
+        ("/decisions", "Test splits"),
+    ):
         r = demo_api.get(url)
         assert r.status_code == 200, (url, r.text[:300])
         assert needle in r.text, url
@@ -214,13 +228,22 @@ def sealed(tmp_path: Path) -> Any:
 
 
 SEALED_URLS = (
-    "/", "/projects/pallets", "/projects/pallets/compare?runs=v1_base&runs=v2_more_data",
-    "/projects/pallets/runs/v2_more_data", "/projects/pallets/runs/v1_base", "/decisions", "/datasets",
-    f"{API}/projects", f"{API}/projects/pallets", f"{API}/projects/pallets/runs?sparkline=true",
-    f"{API}/projects/pallets/runs/v2_more_data", f"{API}/projects/pallets/runs/v2_more_data/history",
+    "/",
+    "/projects/pallets",
+    "/projects/pallets/compare?runs=v1_base&runs=v2_more_data",
+    "/projects/pallets/runs/v2_more_data",
+    "/projects/pallets/runs/v1_base",
+    "/decisions",
+    "/datasets",
+    f"{API}/projects",
+    f"{API}/projects/pallets",
+    f"{API}/projects/pallets/runs?sparkline=true",
+    f"{API}/projects/pallets/runs/v2_more_data",
+    f"{API}/projects/pallets/runs/v2_more_data/history",
     f"{API}/projects/pallets/runs/v2_more_data/note",
     f"{API}/projects/pallets/compare?runs=v1_base&runs=v2_more_data&baseline=v1_base",
-    f"{API}/decisions", f"{API}/projects/pallets/decisions",
+    f"{API}/decisions",
+    f"{API}/projects/pallets/decisions",
 )
 
 
@@ -231,8 +254,9 @@ def test_sealed_test_numbers_reach_no_response_before_a_decision(sealed: Any) ->
         assert r.status_code == 200, (url, r.text[:300])
         leaked = [t for t in SEALED_TEXTS if t in r.text]
         assert not leaked, (url, leaked)
-    d = api.post(f"{API}/projects/pallets/decisions",
-                 json={"candidate": "v2_more_data", "baseline": "v1_base"}).json()
+    d = api.post(
+        f"{API}/projects/pallets/decisions", json={"candidate": "v2_more_data", "baseline": "v1_base"}
+    ).json()
     assert d["revealed"] and "0.5813" in json.dumps(d)
     assert "0.5813" in api.get("/decisions").text
     assert "0.5813" in api.get(f"{API}/decisions").text
@@ -245,10 +269,12 @@ def test_sealed_test_numbers_reach_no_response_before_a_decision(sealed: Any) ->
 
 def test_not_comparable_runs_are_flagged(sealed: Any) -> None:
     book, api = sealed
-    add_run(book, "v3_unpinned", curve=[0.2, 0.6], pinned=False, val=0.6,
-            per_class={"pallet": 0.3, "box": 0.7})
-    data = api.json(f"{API}/projects/pallets/compare",
-                    params={"runs": ["v1_base", "v3_unpinned"], "baseline": "v1_base"})
+    add_run(
+        book, "v3_unpinned", curve=[0.2, 0.6], pinned=False, val=0.6, per_class={"pallet": 0.3, "box": 0.7}
+    )
+    data = api.json(
+        f"{API}/projects/pallets/compare", params={"runs": ["v1_base", "v3_unpinned"], "baseline": "v1_base"}
+    )
     assert not data["comparable"] and data["warnings"][0].startswith("not comparable")
     cell = next(c for c in data["per_class"]["classes"] if c["class"] == "pallet")["runs"]["v3_unpinned"]
     assert cell["below_floor"] and cell["delta"] == pytest.approx(-0.1)
@@ -260,13 +286,21 @@ def test_not_comparable_runs_are_flagged(sealed: Any) -> None:
 def test_user_text_is_escaped(tmp_path: Path) -> None:
     book = Book(open_store(str(tmp_path / "xss")))
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    add_run(book, "v1_base", curve=[0.1, 0.2], config={"note": evil, "lr0": 0.01},
-            note={"hypothesis": evil, "result": "</textarea><b>bold</b>"})
+    add_run(
+        book,
+        "v1_base",
+        curve=[0.1, 0.2],
+        config={"note": evil, "lr0": 0.01},
+        note={"hypothesis": evil, "result": "</textarea><b>bold</b>"},
+    )
     add_run(book, "v2_other", curve=[0.1, 0.3], config={"note": "plain", "lr0": 0.02})
     book.store.set_note(book.run("v2_other").id, {"change": evil}, who="tester")
     api = Api(create_app(book))
-    for url in ("/projects/pallets/runs/v1_base", "/projects/pallets/compare?runs=v1_base&runs=v2_other",
-                "/projects/pallets/runs/v2_other"):
+    for url in (
+        "/projects/pallets/runs/v1_base",
+        "/projects/pallets/compare?runs=v1_base&runs=v2_other",
+        "/projects/pallets/runs/v2_other",
+    ):
         html = api.get(url).text
         assert "<script>alert" not in html and "<img src=x" not in html, url
         assert "</textarea><b>" not in html
@@ -347,9 +381,12 @@ def test_imported_ultralytics_runs(tmp_path: Path) -> None:
     for name, epochs in (("train", 5), ("train2", 8), ("train3", 3)):
         folder = tmp_path / "runs" / "detect" / name
         (folder / "weights").mkdir(parents=True)
-        (folder / "args.yaml").write_text(yaml.safe_dump(
-            args_yaml(name=name, save_dir=str(folder), epochs=epochs, imgsz=320 * (1 + len(name) % 3)),
-            sort_keys=False))
+        (folder / "args.yaml").write_text(
+            yaml.safe_dump(
+                args_yaml(name=name, save_dir=str(folder), epochs=epochs, imgsz=320 * (1 + len(name) % 3)),
+                sort_keys=False,
+            )
+        )
         (folder / "results.csv").write_text(results_csv(DETECT, list(range(1, epochs + 1)), time_column=True))
         (folder / "weights" / "best.pt").write_bytes(f"best {name}".encode())
     book = Book(open_store(str(tmp_path / "book")))
@@ -372,8 +409,14 @@ def test_imported_ultralytics_runs(tmp_path: Path) -> None:
     assert [len(r["curve"]) for r in data["runs"]] == [8, 5, 3]
     assert set(data["config_diff"]) >= {"epochs", "name", "save_dir"}
     assert data["comparable"] and data["per_class"]["classes"] == []
-    for url in ("/", "/projects/detect", "/projects/detect/runs/train",
-                "/projects/detect/compare?runs=train&runs=train2", "/datasets", "/decisions"):
+    for url in (
+        "/",
+        "/projects/detect",
+        "/projects/detect/runs/train",
+        "/projects/detect/compare?runs=train&runs=train2",
+        "/datasets",
+        "/decisions",
+    ):
         r = api.get(url)
         assert r.status_code == 200, (url, r.text[:300])
     assert "UNPINNED" in api.get("/projects/detect").text

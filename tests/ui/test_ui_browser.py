@@ -71,8 +71,7 @@ def test_exploratory_switch(page: Any, demo_server: str) -> None:
     page.wait_for_function("() => document.getElementById('curves').data !== undefined")
     assert "exploratory" in page.text_content("#exploratory")
     assert page.evaluate(TRACES, "curves") == 3
-    assert "val/box_loss" in page.evaluate(
-        "() => document.getElementById('curves').layout.yaxis.title.text")
+    assert "val/box_loss" in page.evaluate("() => document.getElementById('curves').layout.yaxis.title.text")
 
 
 def test_edit_a_note_in_place(page: Any, demo_server: str, screenshots: Path) -> None:
@@ -80,7 +79,8 @@ def test_edit_a_note_in_place(page: Any, demo_server: str, screenshots: Path) ->
     page.wait_for_selector(".chart[data-group] .main-svg")
     assert page.locator(".chart[data-group]").count() == 4
     traces = page.evaluate(
-        "() => [...document.querySelectorAll('.chart[data-group]')].map(d => d.data.length)")
+        "() => [...document.querySelectorAll('.chart[data-group]')].map(d => d.data.length)"
+    )
     assert traces == [4, 3, 3, 3]
     shot(page, screenshots, "run")
     evil = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
@@ -149,8 +149,9 @@ def test_live_updates_without_reload(page: Any, tmp_path: Path) -> None:
         with ServerThread(create_app(book, poll_interval=0.4)) as server:
             page.goto(f"{server.url}/projects/live/compare?runs=v1_done&runs=v2_training")
             page.wait_for_function("() => document.getElementById('curves').data !== undefined")
-            live = page.evaluate("() => document.getElementById('curves').data.findIndex("
-                                 "t => t.name === 'v2_training')")
+            live = page.evaluate(
+                "() => document.getElementById('curves').data.findIndex(t => t.name === 'v2_training')"
+            )
             count = f"() => document.getElementById('curves').data[{live}].x.length"
             assert page.evaluate(count) == 3
             page.evaluate("() => { window.__same_page = true; }")
@@ -169,8 +170,9 @@ def test_live_updates_without_reload(page: Any, tmp_path: Path) -> None:
             run.flush()
             page.wait_for_function(f"() => ({metrics})() === 7", timeout=10_000)
             run.finish()
-            page.wait_for_function("() => document.getElementById('run-status').textContent === 'finished'",
-                                   timeout=10_000)
+            page.wait_for_function(
+                "() => document.getElementById('run-status').textContent === 'finished'", timeout=10_000
+            )
     finally:
         run.finish()
         book.close()

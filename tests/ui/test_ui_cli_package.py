@@ -30,8 +30,12 @@ def test_ui_command_serves_the_book_on_loopback(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).with_name("trialbook")
-    proc = subprocess.Popen([str(exe), "ui", "--port", str(port), "--uri", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(exe), "ui", "--port", str(port), "--uri", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 30
         while True:
@@ -60,11 +64,28 @@ def test_the_wheel_carries_templates_and_static_files(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(tmp_path / "dist"), str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(tmp_path / "dist"),
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next((tmp_path / "dist").glob("trialbook-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {f"trialbook/server/{p.relative_to(SERVER).as_posix()}"
-                for folder in ("templates", "static") for p in (SERVER / folder).iterdir() if p.is_file()}
+    expected = {
+        f"trialbook/server/{p.relative_to(SERVER).as_posix()}"
+        for folder in ("templates", "static")
+        for p in (SERVER / folder).iterdir()
+        if p.is_file()
+    }
     assert expected and expected <= names, sorted(expected - names)

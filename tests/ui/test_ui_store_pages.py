@@ -16,19 +16,44 @@ MAP = "metrics/mAP50-95(B)"
 LOSS = "val/box_loss"
 
 
-def make(store: Any, name: str, *, project: str = "pallets", best: float | None = None,
-         status: str = "finished", heartbeat: float | None = None, dataset: str | None = "pallets:v1",
-         tags: dict[str, str] | None = None, parent: str | None = None, created: float = 0.0,
-         epochs: int = 10) -> RunRecord:
+def make(
+    store: Any,
+    name: str,
+    *,
+    project: str = "pallets",
+    best: float | None = None,
+    status: str = "finished",
+    heartbeat: float | None = None,
+    dataset: str | None = "pallets:v1",
+    tags: dict[str, str] | None = None,
+    parent: str | None = None,
+    created: float = 0.0,
+    epochs: int = 10,
+) -> RunRecord:
     store.ensure_project(project)
     now = time.time()
-    run = store.create_run(RunRecord(
-        id=uuid.uuid4().hex, project=project, name=name, status=status, created_at=1000.0 + created,
-        heartbeat_at=heartbeat if heartbeat is not None else now, dataset=dataset,
-        pinned=dataset is not None, tags=tags or {}, parent_id=parent))
+    run = store.create_run(
+        RunRecord(
+            id=uuid.uuid4().hex,
+            project=project,
+            name=name,
+            status=status,
+            created_at=1000.0 + created,
+            heartbeat_at=heartbeat if heartbeat is not None else now,
+            dataset=dataset,
+            pinned=dataset is not None,
+            tags=tags or {},
+            parent_id=parent,
+        )
+    )
     if best is not None:
-        store.log_batch(run.id, {MAP: {e: best * (e + 1) / epochs for e in range(epochs)},
-                                 LOSS: {e: 2.0 - best * e / epochs for e in range(epochs)}})
+        store.log_batch(
+            run.id,
+            {
+                MAP: {e: best * (e + 1) / epochs for e in range(epochs)},
+                LOSS: {e: 2.0 - best * e / epochs for e in range(epochs)},
+            },
+        )
     return run
 
 

@@ -72,8 +72,9 @@ class ServerThread:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       name="trialbook-ui-test", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name="trialbook-ui-test", daemon=True
+        )
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -90,38 +91,85 @@ class ServerThread:
         self.sock.close()
 
 
-def add_run(book: Book, name: str, *, project: str = "pallets", curve: list[float] | None = None,
-            val: float | None = None, per_class: Mapping[str, float] | None = None,
-            latency: float | None = None, test: float | None = None,
-            test_per_class: Mapping[str, float] | None = None, parent: str | None = None,
-            config: Mapping[str, Any] | None = None, status: str = "finished",
-            pinned: bool = True, note: Mapping[str, str] | None = None,
-            matrix: list[list[float]] | None = None) -> RunRecord:
+def add_run(
+    book: Book,
+    name: str,
+    *,
+    project: str = "pallets",
+    curve: list[float] | None = None,
+    val: float | None = None,
+    per_class: Mapping[str, float] | None = None,
+    latency: float | None = None,
+    test: float | None = None,
+    test_per_class: Mapping[str, float] | None = None,
+    parent: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    status: str = "finished",
+    pinned: bool = True,
+    note: Mapping[str, str] | None = None,
+    matrix: list[list[float]] | None = None,
+) -> RunRecord:
     """A run written through the store, with curves, a val evaluation and a sealed test one."""
     store = book.store
     store.ensure_project(project)
     now = time.time()
-    record = store.create_run(RunRecord(
-        id=uuid.uuid4().hex, project=project, name=name, status=status, created_at=now,
-        heartbeat_at=now, ended_at=None if status == "running" else now,
-        parent_id=book.run(parent, project).id if parent else None,
-        dataset="pallets:v1" if pinned else None, pinned=pinned,
-        split_digests=dict(DIGESTS) if pinned else {}, config=dict(config or {})))
+    record = store.create_run(
+        RunRecord(
+            id=uuid.uuid4().hex,
+            project=project,
+            name=name,
+            status=status,
+            created_at=now,
+            heartbeat_at=now,
+            ended_at=None if status == "running" else now,
+            parent_id=book.run(parent, project).id if parent else None,
+            dataset="pallets:v1" if pinned else None,
+            pinned=pinned,
+            split_digests=dict(DIGESTS) if pinned else {},
+            config=dict(config or {}),
+        )
+    )
     if curve:
-        store.log_batch(record.id, {MAP: dict(enumerate(curve)),
-                                    "train/box_loss": {e: 2.0 - v for e, v in enumerate(curve)},
-                                    "lr/pg0": {e: 0.01 for e in range(len(curve))}})
+        store.log_batch(
+            record.id,
+            {
+                MAP: dict(enumerate(curve)),
+                "train/box_loss": {e: 2.0 - v for e, v in enumerate(curve)},
+                "lr/pg0": {e: 0.01 for e in range(len(curve))},
+            },
+        )
     if val is not None or per_class:
-        store.add_evaluation(Evaluation(
-            id=uuid.uuid4().hex, run_id=record.id, split="val", sealed=False, created_at=now,
-            metrics={MAP: val} if val is not None else {}, per_class_ap=dict(per_class or {}),
-            latency_ms=latency, device=DEVICE, split_digest=VAL if pinned else None,
-            confusion_matrix=matrix, class_names=["pallet", "box"] if matrix else None))
+        store.add_evaluation(
+            Evaluation(
+                id=uuid.uuid4().hex,
+                run_id=record.id,
+                split="val",
+                sealed=False,
+                created_at=now,
+                metrics={MAP: val} if val is not None else {},
+                per_class_ap=dict(per_class or {}),
+                latency_ms=latency,
+                device=DEVICE,
+                split_digest=VAL if pinned else None,
+                confusion_matrix=matrix,
+                class_names=["pallet", "box"] if matrix else None,
+            )
+        )
     if test is not None:
-        store.add_evaluation(Evaluation(
-            id=uuid.uuid4().hex, run_id=record.id, split="test", sealed=True, created_at=now + 1,
-            metrics={MAP: test}, per_class_ap=dict(test_per_class or {}), latency_ms=latency,
-            device=DEVICE, split_digest=TEST if pinned else None))
+        store.add_evaluation(
+            Evaluation(
+                id=uuid.uuid4().hex,
+                run_id=record.id,
+                split="test",
+                sealed=True,
+                created_at=now + 1,
+                metrics={MAP: test},
+                per_class_ap=dict(test_per_class or {}),
+                latency_ms=latency,
+                device=DEVICE,
+                split_digest=TEST if pinned else None,
+            )
+        )
     if note:
         store.set_note(record.id, dict(note), who="tester")
     return record
@@ -132,17 +180,35 @@ def sealed_book(path: Path) -> Book:
     that their absence before a decision and presence after it can be checked in text."""
     book = Book(open_store(str(path)))
     book.store.ensure_project("pallets")
-    book.store.update_protocol("pallets", {"latency_budget_ms": 8.0, "device": DEVICE},
-                               reason="test setup", who="tester")
+    book.store.update_protocol(
+        "pallets", {"latency_budget_ms": 8.0, "device": DEVICE}, reason="test setup", who="tester"
+    )
     curve_a = [0.1, 0.2, 0.3, 0.4, 0.45, 0.5]
     curve_b = [0.1, 0.25, 0.35, 0.45, 0.5, 0.55]
     m = [[40.0, 2.0, 3.0], [1.0, 30.0, 2.0], [4.0, 5.0, 0.0]]
-    add_run(book, "v1_base", curve=curve_a, val=0.5, per_class={"pallet": 0.4, "box": 0.6},
-            latency=4.0, test=BASE_TEST, config={"imgsz": 640, "lr0": 0.01}, matrix=m,
-            note={"hypothesis": "a baseline"})
-    add_run(book, "v2_more_data", parent="v1_base", curve=curve_b, val=0.55,
-            per_class={"pallet": 0.5, "box": 0.62}, latency=4.5, test=CAND_TEST,
-            test_per_class={"pallet": CAND_TEST_CLASS, "box": 0.65},
-            config={"imgsz": 640, "lr0": 0.02}, matrix=[[45.0, 1.0, 2.0], [1.0, 32.0, 1.0],
-                                                        [2.0, 3.0, 0.0]])
+    add_run(
+        book,
+        "v1_base",
+        curve=curve_a,
+        val=0.5,
+        per_class={"pallet": 0.4, "box": 0.6},
+        latency=4.0,
+        test=BASE_TEST,
+        config={"imgsz": 640, "lr0": 0.01},
+        matrix=m,
+        note={"hypothesis": "a baseline"},
+    )
+    add_run(
+        book,
+        "v2_more_data",
+        parent="v1_base",
+        curve=curve_b,
+        val=0.55,
+        per_class={"pallet": 0.5, "box": 0.62},
+        latency=4.5,
+        test=CAND_TEST,
+        test_per_class={"pallet": CAND_TEST_CLASS, "box": 0.65},
+        config={"imgsz": 640, "lr0": 0.02},
+        matrix=[[45.0, 1.0, 2.0], [1.0, 32.0, 1.0], [2.0, 3.0, 0.0]],
+    )
     return book

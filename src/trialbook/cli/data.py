@@ -27,8 +27,7 @@ def tag_cmd(name: str, source: str, tag_name: str, uri: str | None, as_json: boo
     book = open_book(uri)
     version, created = versions.tag(book, name, source, tag_name)
     warnings = versions.source_warnings(source)
-    out = {**versions.version_dict(book, version), "tag": tag_name, "created": created,
-           "warnings": warnings}
+    out = {**versions.version_dict(book, version), "tag": tag_name, "created": created, "warnings": warnings}
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
@@ -109,6 +108,8 @@ def show_cmd(ref: str, uri: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(out)
     else:
-        render.console.print(f"[bold]{out['name']}[/] version {out['short']}  tags: "
-                             f"{', '.join(out['tags']) or '-'}  from {out['source']}")
+        render.console.print(
+            f"[bold]{out['name']}[/] version {out['short']}  tags: "
+            f"{', '.join(out['tags']) or '-'}  from {out['source']}"
+        )
         render.dataset_counts(out)

@@ -16,24 +16,43 @@ from trialbook.cli.main import F, cli, emit_json, handle_errors, json_option, op
 
 
 def project_option(f: F) -> F:
-    return click.option("--project", "-p", default=None,
-                        help="Project (needed when a run name is in several).")(f)
+    return click.option(
+        "--project", "-p", default=None, help="Project (needed when a run name is in several)."
+    )(f)
 
 
 _PROTOCOL_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("--metric", "metric", {"help": "Comparison metric: a key or an alias (map50-95, map50, "
-                                    "map50-95(m), map50-95(p), accuracy_top1 ...)."}),
-    ("--direction", "direction", {"type": click.Choice(["max", "min"]),
-                                  "help": "Which way is better (default: from the metric)."}),
+    (
+        "--metric",
+        "metric",
+        {
+            "help": "Comparison metric: a key or an alias (map50-95, map50, "
+            "map50-95(m), map50-95(p), accuracy_top1 ...)."
+        },
+    ),
+    (
+        "--direction",
+        "direction",
+        {"type": click.Choice(["max", "min"]), "help": "Which way is better (default: from the metric)."},
+    ),
     ("--noise", "noise", {"type": float, "help": "Noise threshold (0.005 = 0.5 mAP points)."}),
-    ("--class-floor", "class_floor", {"type": float,
-                                      "help": "Per-class floor, a ratio of the baseline's AP."}),
-    ("--latency-budget", "latency_budget_ms", {"type": float, "metavar": "MS",
-                                               "help": "Latency budget in ms on --device."}),
+    (
+        "--class-floor",
+        "class_floor",
+        {"type": float, "help": "Per-class floor, a ratio of the baseline's AP."},
+    ),
+    (
+        "--latency-budget",
+        "latency_budget_ms",
+        {"type": float, "metavar": "MS", "help": "Latency budget in ms on --device."},
+    ),
     ("--device", "device", {"help": "Target device of the latency budget."}),
     ("--test-budget", "test_budget", {"type": int, "help": "Reveals allowed per test split."}),
-    ("--convergence-target", "convergence_target", {"type": float,
-                                                    "help": "Metric value that counts as converged."}),
+    (
+        "--convergence-target",
+        "convergence_target",
+        {"type": float, "help": "Metric value that counts as converged."},
+    ),
     ("--naming-pattern", "naming_pattern", {"help": "Regular expression run names must match."}),
 ]
 
@@ -41,9 +60,11 @@ _PROTOCOL_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
 def protocol_options(f: F) -> F:
     for flag, dest, kwargs in reversed(_PROTOCOL_OPTIONS):
         f = click.option(flag, dest, default=None, **kwargs)(f)
-    return click.option("--reason", default=None,
-                        help="Why (kept in the audit; needed to change the metric once runs "
-                             "were compared).")(f)
+    return click.option(
+        "--reason",
+        default=None,
+        help="Why (kept in the audit; needed to change the metric once runs were compared).",
+    )(f)
 
 
 def _changes(options: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +90,7 @@ def project() -> None:
 @uri_option
 @json_option
 @handle_errors
-def project_create(name: str, reason: str | None, uri: str | None, as_json: bool,
-                   **options: Any) -> None:
+def project_create(name: str, reason: str | None, uri: str | None, as_json: bool, **options: Any) -> None:
     """Create project NAME with the default protocol (options change it, audited)."""
     from trialbook import discipline
     from trialbook.cli import render
@@ -100,8 +120,7 @@ def project_show(name: str, uri: str | None, as_json: bool) -> None:
 @uri_option
 @json_option
 @handle_errors
-def project_set(name: str, reason: str | None, uri: str | None, as_json: bool,
-                **options: Any) -> None:
+def project_set(name: str, reason: str | None, uri: str | None, as_json: bool, **options: Any) -> None:
     """Change the protocol; each change is recorded with who, when, old, new and --reason."""
     from trialbook import discipline
     from trialbook.cli import render
@@ -113,14 +132,18 @@ def project_set(name: str, reason: str | None, uri: str | None, as_json: bool,
 # --------------------------------------------------------------------------- name
 @cli.command("name")
 @click.option("--parent", required=True, help="The run this one changes.")
-@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="The new run's config (YAML or JSON; an Ultralytics args.yaml works).")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new run's config (YAML or JSON; an Ultralytics args.yaml works).",
+)
 @project_option
 @uri_option
 @json_option
 @handle_errors
-def name_cmd(parent: str, config_path: str, project: str | None, uri: str | None,
-             as_json: bool) -> None:
+def name_cmd(parent: str, config_path: str, project: str | None, uri: str | None, as_json: bool) -> None:
     """Suggest a run name, <next version>_<what changed>, from the config's difference."""
     from trialbook import discipline
     from trialbook.cli import render
@@ -137,8 +160,9 @@ def name_cmd(parent: str, config_path: str, project: str | None, uri: str | None
 @uri_option
 @json_option
 @handle_errors
-def compare(runs: tuple[str, ...], metric: str | None, project: str | None, uri: str | None,
-            as_json: bool) -> None:
+def compare(
+    runs: tuple[str, ...], metric: str | None, project: str | None, uri: str | None, as_json: bool
+) -> None:
     """Runs side by side: curve analytics, config keys that differ, datasets, val splits."""
     from trialbook import discipline
     from trialbook.cli import render
@@ -154,8 +178,7 @@ def compare(runs: tuple[str, ...], metric: str | None, project: str | None, uri:
 @uri_option
 @json_option
 @handle_errors
-def decide(candidate: str, baseline: str, project: str | None, uri: str | None,
-           as_json: bool) -> None:
+def decide(candidate: str, baseline: str, project: str | None, uri: str | None, as_json: bool) -> None:
     """The four gates; records the decision and reveals (and counts) the test results.
     Exits 0 for both verdicts."""
     from trialbook import discipline
@@ -188,8 +211,9 @@ def decisions(run: str | None, project: str | None, uri: str | None, as_json: bo
 @uri_option
 @json_option
 @handle_errors
-def ship(run: str, force: bool, reason: str | None, project: str | None, uri: str | None,
-         as_json: bool) -> None:
+def ship(
+    run: str, force: bool, reason: str | None, project: str | None, uri: str | None, as_json: bool
+) -> None:
     """Mark RUN the project's deployed run; needs a WIN decision, or --force --reason."""
     from trialbook import discipline
     from trialbook.cli import render
@@ -213,16 +237,26 @@ def ship(run: str, force: bool, reason: str | None, project: str | None, uri: st
 @uri_option
 @json_option
 @handle_errors
-def note(run: str, hypothesis: str | None, change: str | None, result: str | None,
-         next_: str | None, text: str | None, draft: bool, save: bool, history: bool,
-         project: str | None, uri: str | None, as_json: bool) -> None:
+def note(
+    run: str,
+    hypothesis: str | None,
+    change: str | None,
+    result: str | None,
+    next_: str | None,
+    text: str | None,
+    draft: bool,
+    save: bool,
+    history: bool,
+    project: str | None,
+    uri: str | None,
+    as_json: bool,
+) -> None:
     """Write RUN's note (hypothesis, change, result, next), draft its result, or show it."""
     from trialbook import discipline
     from trialbook.cli import render
     from trialbook.errors import InvalidInput
 
-    fields = {"hypothesis": hypothesis, "change": change, "result": result, "next": next_,
-              "text": text}
+    fields = {"hypothesis": hypothesis, "change": change, "result": result, "next": next_, "text": text}
     writing = any(v is not None for v in fields.values())
     if sum((writing, draft, history)) > 1:
         raise InvalidInput("note: write fields, --draft or --history, one at a time")
@@ -230,8 +264,7 @@ def note(run: str, hypothesis: str | None, change: str | None, result: str | Non
         raise InvalidInput("note: --save goes with --draft")
     book = open_book(uri)
     if draft:
-        _show(as_json, discipline.draft_note(book, run, project=project, save=save),
-              render.note_draft)
+        _show(as_json, discipline.draft_note(book, run, project=project, save=save), render.note_draft)
     elif history:
         _show(as_json, discipline.note_history(book, run, project=project), render.note_history)
     elif writing:
@@ -252,8 +285,9 @@ def notes() -> None:
 @uri_option
 @json_option
 @handle_errors
-def notes_search(words: tuple[str, ...], project: str | None, limit: int, uri: str | None,
-                 as_json: bool) -> None:
+def notes_search(
+    words: tuple[str, ...], project: str | None, limit: int, uri: str | None, as_json: bool
+) -> None:
     """Notes holding every word of TEXT (the database's full-text search, stemmed)."""
     from trialbook import discipline
     from trialbook.cli import render
@@ -300,14 +334,15 @@ def noise(project: str | None, apply: bool, uri: str | None, as_json: bool) -> N
 @cli.command()
 @click.argument("runs", nargs=-1)
 @click.option("--project", "-p", default=None, help="Export this project (or name RUNs).")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write to FILE instead of stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout."
+)
 @uri_option
 @handle_errors
-def export(runs: tuple[str, ...], project: str | None, fmt: str, output: str | None,
-           uri: str | None) -> None:
+def export(runs: tuple[str, ...], project: str | None, fmt: str, output: str | None, uri: str | None) -> None:
     """A report of a project or of some runs: protocol and its history, ranked runs,
     curves, decisions and notes (test results only inside decisions)."""
     from pathlib import Path

@@ -34,8 +34,10 @@ def _finish(report: ImportReport, as_json: bool) -> None:
             if r.renamed_from:
                 notes.append(f"renamed from {r.renamed_from}")
             notes.append("pinned" if r.pinned else "UNPINNED")
-            click.echo(f"imported {r.project}/{r.name} ({', '.join(notes)}): {r.epochs} epochs, "
-                       f"{r.status}  <- {r.path}")
+            click.echo(
+                f"imported {r.project}/{r.name} ({', '.join(notes)}): {r.epochs} epochs, "
+                f"{r.status}  <- {r.path}"
+            )
         for s in report.skipped:
             click.echo(f"skipped {s.path}: {s.reason}")
     for w in report.warnings:
@@ -43,33 +45,51 @@ def _finish(report: ImportReport, as_json: bool) -> None:
     for p in report.failed:
         click.echo(f"error: {p}", err=True)
     if not as_json:
-        click.echo(f"{len(report.imported)} imported, {len(report.skipped)} skipped, "
-                   f"{len(report.failed)} problem(s)", err=True)
+        click.echo(
+            f"{len(report.imported)} imported, {len(report.skipped)} skipped, "
+            f"{len(report.failed)} problem(s)",
+            err=True,
+        )
     if not report.ok:
         raise SystemExit(1)
 
 
 @import_group.command("ultralytics")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--project", "-p", default=None,
-              help="Project for the runs (default: the task, e.g. detect, segment).")
-@click.option("--dataset", "-d", default=None, metavar="NAME:TAG",
-              help="Pin the runs to this tagged dataset version (default: UNPINNED).")
-@click.option("--name", "-n", default=None,
-              help="A <version>_<what_changed> name for the run (one run folder only).")
+@click.option(
+    "--project", "-p", default=None, help="Project for the runs (default: the task, e.g. detect, segment)."
+)
+@click.option(
+    "--dataset",
+    "-d",
+    default=None,
+    metavar="NAME:TAG",
+    help="Pin the runs to this tagged dataset version (default: UNPINNED).",
+)
+@click.option(
+    "--name", "-n", default=None, help="A <version>_<what_changed> name for the run (one run folder only)."
+)
 @click.option("--no-weights", is_flag=True, help="Do not store weights/best.pt and last.pt.")
 @uri_option
 @json_option
 @handle_errors
-def ultralytics_cmd(paths: tuple[str, ...], project: str | None, dataset: str | None,
-                    name: str | None, no_weights: bool, uri: str | None, as_json: bool) -> None:
+def ultralytics_cmd(
+    paths: tuple[str, ...],
+    project: str | None,
+    dataset: str | None,
+    name: str | None,
+    no_weights: bool,
+    uri: str | None,
+    as_json: bool,
+) -> None:
     """Import Ultralytics run folders (results.csv, args.yaml or YOLOv5 opt.yaml, weights).
 
     Each PATH is a run folder or a folder holding many (runs/, runs/detect/)."""
     from trialbook.integrations.importers.ultralytics_runs import import_ultralytics
 
-    report = import_ultralytics(open_book(uri), paths, project=project, dataset=dataset,
-                                name=name, weights=not no_weights)
+    report = import_ultralytics(
+        open_book(uri), paths, project=project, dataset=dataset, name=name, weights=not no_weights
+    )
     _finish(report, as_json)
 
 

@@ -16,13 +16,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def uri_option(f: F) -> F:
-    return click.option("--uri", envvar="TRIALBOOK_URI", default=None, metavar="URI",
-                        help="The book: a folder, sqlite:///PATH or postgresql://...")(f)
+    return click.option(
+        "--uri",
+        envvar="TRIALBOOK_URI",
+        default=None,
+        metavar="URI",
+        help="The book: a folder, sqlite:///PATH or postgresql://...",
+    )(f)
 
 
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON document on stdout.")(f)
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
 
 
 def handle_errors(f: F) -> F:
@@ -111,8 +115,12 @@ def show(run: str, project: str | None, uri: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("path", default="trialbook-demo", type=click.Path(file_okay=False))
-@click.option("--yolo", "real", is_flag=True,
-              help="Train two tiny YOLO runs for real (needs the ultralytics extra; CPU, ~1 min).")
+@click.option(
+    "--yolo",
+    "real",
+    is_flag=True,
+    help="Train two tiny YOLO runs for real (needs the ultralytics extra; CPU, ~1 min).",
+)
 @handle_errors
 def demo(path: str, real: bool) -> None:
     """Build a demo book in PATH: project 'pallets' and its v1 -> v2 -> v3 story."""
@@ -144,8 +152,6 @@ def db_upgrade(uri: str | None) -> None:
     database = Database(sql_url(locate(uri)), migrate=False)
     database.upgrade()
     click.echo(f"schema of {locate(uri)} is at {database.current_revision()}")
-
-
 
 
 # sub-command groups register themselves on ``cli``

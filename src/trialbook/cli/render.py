@@ -16,7 +16,8 @@ __all__ = ["console", "fmt", "sparkline", "when"]
 
 # Piped output keeps whole lines (names and digests are not cut to 80 columns).
 console = Console(
-    width=None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160))
+    width=None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160)
+)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -40,26 +41,38 @@ def status_text(status: str) -> str:
 
 def runs_table(table: dict[str, Any]) -> None:
     label = " [yellow](exploratory)[/]" if table.get("exploratory") else ""
-    t = Table(title=f"{table['project']}: runs ranked by {table['metric']}{label}",
-              title_justify="left")
-    for col in ("#", "run", "status", "dataset", "parent", "best", "final", "@epoch", "epochs",
-                "note"):
-        t.add_column(col, justify="right" if col in ("#", "best", "final", "@epoch", "epochs")
-                     else "left", no_wrap=col in ("run", "dataset", "parent"))
+    t = Table(title=f"{table['project']}: runs ranked by {table['metric']}{label}", title_justify="left")
+    for col in ("#", "run", "status", "dataset", "parent", "best", "final", "@epoch", "epochs", "note"):
+        t.add_column(
+            col,
+            justify="right" if col in ("#", "best", "final", "@epoch", "epochs") else "left",
+            no_wrap=col in ("run", "dataset", "parent"),
+        )
     for i, r in enumerate(table["runs"], 1):
         dataset = r["dataset"] if r["pinned"] else "[red]UNPINNED[/]"
         name = r["name"] + (" [yellow](legacy name)[/]" if r.get("legacy_name") else "")
-        t.add_row(str(i), name, status_text(r["status"]), dataset or "-", r["parent"] or "-",
-                  fmt(r["best"]), fmt(r["final"]), fmt(r["epoch_of_best"]), str(r["epochs"]),
-                  "yes" if r["has_note"] else "[yellow]note debt[/]")
+        t.add_row(
+            str(i),
+            name,
+            status_text(r["status"]),
+            dataset or "-",
+            r["parent"] or "-",
+            fmt(r["best"]),
+            fmt(r["final"]),
+            fmt(r["epoch_of_best"]),
+            str(r["epochs"]),
+            "yes" if r["has_note"] else "[yellow]note debt[/]",
+        )
     console.print(t)
 
 
 def run_detail(d: dict[str, Any]) -> None:
     console.print(f"[bold]{d['project']}/{d['name']}[/]  {status_text(d['status'])}  id {d['id'][:12]}")
     dataset = d["dataset"] if d["pinned"] else "[red]UNPINNED[/]"
-    console.print(f"dataset: {dataset}    parent: {d['parent'] or '-'}    "
-                  f"started {when(d['created_at'])}    ended {when(d['ended_at'])}")
+    console.print(
+        f"dataset: {dataset}    parent: {d['parent'] or '-'}    "
+        f"started {when(d['created_at'])}    ended {when(d['ended_at'])}"
+    )
     git = d["env"].get("git")
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
@@ -77,19 +90,20 @@ def run_detail(d: dict[str, Any]) -> None:
             s.add_column(col)
         for k, v in d["summary"].items():
             nan = f" ({v['nan_count']} NaN)" if v["nan_count"] else ""
-            s.add_row(k, fmt(v["best"]), fmt(v["final"]), fmt(v["epoch_of_best"]),
-                      f"{v['epochs']}{nan}")
+            s.add_row(k, fmt(v["best"]), fmt(v["final"]), fmt(v["epoch_of_best"]), f"{v['epochs']}{nan}")
         console.print(s)
     for ev in d["evaluations"]:
         if ev["sealed"]:
-            console.print(f"evaluation [bold]{ev['split']}[/]: [yellow]sealed[/] "
-                          "(revealed only by `trialbook decide`)")
+            console.print(
+                f"evaluation [bold]{ev['split']}[/]: [yellow]sealed[/] (revealed only by `trialbook decide`)"
+            )
             continue
         metrics = ", ".join(f"{k}={fmt(v)}" for k, v in ev["metrics"].items())
         console.print(f"evaluation [bold]{ev['split']}[/]: {metrics}")
         if ev["per_class_ap"]:
-            console.print("  per-class AP: " + ", ".join(
-                f"{k} {fmt(v, 3)}" for k, v in ev["per_class_ap"].items()))
+            console.print(
+                "  per-class AP: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in ev["per_class_ap"].items())
+            )
         if ev["latency_ms"] is not None:
             console.print(f"  latency: {ev['latency_ms']:.2f} ms on {ev['device'] or '?'}")
     for a in d["artifacts"]:
@@ -116,10 +130,10 @@ def dataset_counts(version: dict[str, Any]) -> None:
         t.add_column(name, justify="right")
     for split, c in version["splits"].items():
         per = {row["name"]: row for row in c.get("classes", [])}
-        cells = [f"{per.get(n, {}).get('images', 0)} / {per.get(n, {}).get('instances', 0)}"
-                 for n in names]
-        t.add_row(split, str(c.get("images", 0)), str(c.get("instances", 0)),
-                  str(c.get("backgrounds", 0)), *cells)
+        cells = [f"{per.get(n, {}).get('images', 0)} / {per.get(n, {}).get('instances', 0)}" for n in names]
+        t.add_row(
+            split, str(c.get("images", 0)), str(c.get("instances", 0)), str(c.get("backgrounds", 0)), *cells
+        )
     console.print(t)
 
 
@@ -129,8 +143,14 @@ def dataset_list(items: list[dict[str, Any]]) -> None:
         t.add_column(col, no_wrap=col in ("dataset", "version"))
     for v in items:
         counts = "/".join(str(v["splits"].get(s, {}).get("images", "-")) for s in ("train", "val", "test"))
-        t.add_row(v["name"], v["short"], ", ".join(v["tags"]) or "-", counts, when(v["created_at"]),
-                  v["source"] or "-")
+        t.add_row(
+            v["name"],
+            v["short"],
+            ", ".join(v["tags"]) or "-",
+            counts,
+            when(v["created_at"]),
+            v["source"] or "-",
+        )
     console.print(t)
 
 
@@ -144,17 +164,20 @@ def dataset_diff(d: dict[str, Any], left: str, right: str) -> None:
         added, removed, changed = s.get("added", []), s.get("removed", []), s.get("changed", [])
         if not (added or removed or changed or s.get("classes")):
             continue
-        console.print(f"  [bold]{split}[/]: +{len(added)} added, -{len(removed)} removed, "
-                      f"~{len(changed)} changed")
+        console.print(
+            f"  [bold]{split}[/]: +{len(added)} added, -{len(removed)} removed, ~{len(changed)} changed"
+        )
         for label, paths in (("+", added), ("-", removed), ("~", changed)):
             for p in paths[:5]:
                 console.print(f"    {label} {p}")
             if len(paths) > 5:
                 console.print(f"    {label} ... and {len(paths) - 5} more")
         for c in s.get("classes", []):
-            console.print(f"    {c['name']}: images {c['images_before']} -> {c['images_after']} "
-                          f"({c['images_delta']:+d}), instances {c['instances_before']} -> "
-                          f"{c['instances_after']} ({c['instances_delta']:+d})")
+            console.print(
+                f"    {c['name']}: images {c['images_before']} -> {c['images_after']} "
+                f"({c['images_delta']:+d}), instances {c['instances_before']} -> "
+                f"{c['instances_after']} ({c['instances_delta']:+d})"
+            )
 
 
 # --------------------------------------------------------------------------- the discipline
@@ -171,8 +194,9 @@ def _plain(text: str) -> None:
 
 def project_info(d: dict[str, Any]) -> None:
     shipped = f"    shipped: [bold]{_esc(d['shipped'])}[/]" if d.get("shipped") else ""
-    console.print(f"[bold]project {_esc(d['name'])}[/]  {d['runs']} runs, {d['decisions']} "
-                  f"decisions{shipped}")
+    console.print(
+        f"[bold]project {_esc(d['name'])}[/]  {d['runs']} runs, {d['decisions']} decisions{shipped}"
+    )
     t = Table(title="protocol", title_justify="left", show_header=False)
     t.add_column("field")
     t.add_column("value")
@@ -185,15 +209,23 @@ def project_info(d: dict[str, Any]) -> None:
             h.add_column(col)
         for c in d["history"]:
             field = c["field"] + (" [yellow](after runs were compared)[/]" if c["after_comparison"] else "")
-            h.add_row(when(c["at"]), field, _esc(fmt(c["old"])), _esc(fmt(c["new"])),
-                      _esc(c["reason"] or "-"), _esc(c["who"]))
+            h.add_row(
+                when(c["at"]),
+                field,
+                _esc(fmt(c["old"])),
+                _esc(fmt(c["new"])),
+                _esc(c["reason"] or "-"),
+                _esc(c["who"]),
+            )
         console.print(h)
     else:
         console.print("protocol history: none (the defaults)")
     for s in d["test_splits"]:
         burned = " [red]burned[/]" if s["burned"] else ""
-        console.print(f"test split {str(s['digest'] or 'unknown')[:12]}: {s['reveals_used']} of "
-                      f"{s['test_budget']} reveals used{burned}")
+        console.print(
+            f"test split {str(s['digest'] or 'unknown')[:12]}: {s['reveals_used']} of "
+            f"{s['test_budget']} reveals used{burned}"
+        )
     for s in d["ships"]:
         how = f"forced: {_esc(s['reason'])}" if s["forced"] else "on a WIN decision"
         console.print(f"shipped {_esc(s['run'])} {when(s['at'])} by {_esc(s['who'])} ({how})")
@@ -227,17 +259,43 @@ def compare_table(d: dict[str, Any]) -> None:
     if not d["comparable"]:
         console.print("[red]NOT COMPARABLE[/]: the runs were validated on different val splits")
     t = Table(title=f"{d['project']}: compared on {_esc(d['metric'])}{label}", title_justify="left")
-    for col in ("#", "run", "dataset", "val split", "best", "final", "@epoch", "converged @",
-                "95% @", "drops", "max drawdown", "curve"):
-        t.add_column(col, justify="right" if col in ("#", "best", "final", "@epoch", "converged @",
-                                                    "95% @", "drops", "max drawdown") else "left",
-                     no_wrap=col in ("run", "dataset", "curve"))
+    for col in (
+        "#",
+        "run",
+        "dataset",
+        "val split",
+        "best",
+        "final",
+        "@epoch",
+        "converged @",
+        "95% @",
+        "drops",
+        "max drawdown",
+        "curve",
+    ):
+        t.add_column(
+            col,
+            justify="right"
+            if col in ("#", "best", "final", "@epoch", "converged @", "95% @", "drops", "max drawdown")
+            else "left",
+            no_wrap=col in ("run", "dataset", "curve"),
+        )
     for i, r in enumerate(d["runs"], 1):
         dataset = _esc(r["dataset"] or "-") if r["pinned"] else "[red]UNPINNED[/]"
-        t.add_row(str(i), _esc(r["name"]), dataset, (r["val_split"] or "unknown")[:12],
-                  fmt(r["best"]), fmt(r["final"]), fmt(r["epoch_of_best"]),
-                  fmt(r["convergence_epoch"]), fmt(r["epochs_to_95pct"]), str(r["drop_count"]),
-                  fmt(r["max_drawdown"]), sparkline([v for _, v in r["curve"]]))
+        t.add_row(
+            str(i),
+            _esc(r["name"]),
+            dataset,
+            (r["val_split"] or "unknown")[:12],
+            fmt(r["best"]),
+            fmt(r["final"]),
+            fmt(r["epoch_of_best"]),
+            fmt(r["convergence_epoch"]),
+            fmt(r["epochs_to_95pct"]),
+            str(r["drop_count"]),
+            fmt(r["max_drawdown"]),
+            sparkline([v for _, v in r["curve"]]),
+        )
     console.print(t)
     if d["config_diff"]:
         names = [r["name"] for r in d["runs"]]
@@ -261,8 +319,10 @@ def decisions_list(d: dict[str, Any]) -> None:
         console.print("no decisions yet")
     for x in d["decisions"]:
         color = "green" if x["verdict"] == "WIN" else "yellow"
-        console.print(f"[bold]{when(x['at'])}[/] by {_esc(x['who'])}: [{color}]{x['verdict']}[/]  "
-                      f"(decision {x['id'][:12]})")
+        console.print(
+            f"[bold]{when(x['at'])}[/] by {_esc(x['who'])}: [{color}]{x['verdict']}[/]  "
+            f"(decision {x['id'][:12]})"
+        )
         _plain(x["text"])
         console.print()
 
@@ -271,8 +331,11 @@ def ship_result(d: dict[str, Any]) -> None:
     if d["already_shipped"]:
         console.print(f"{_esc(d['run'])} is already the shipped run of {_esc(d['project'])}")
         return
-    how = f"[yellow]forced[/]: {_esc(d['reason'])}" if d["forced"] else \
-        f"on WIN decision {str(d['decision_id'])[:12]}"
+    how = (
+        f"[yellow]forced[/]: {_esc(d['reason'])}"
+        if d["forced"]
+        else f"on WIN decision {str(d['decision_id'])[:12]}"
+    )
     prev = f" (was {_esc(d['previous'])})" if d["previous"] else ""
     console.print(f"shipped [bold]{_esc(d['run'])}[/] in {_esc(d['project'])}{prev}, {how}")
 
@@ -306,8 +369,11 @@ def note_history(d: dict[str, Any]) -> None:
     for col in ("version", "when", "hypothesis", "change", "result", "next", "text"):
         t.add_column(col)
     for v in d["history"]:
-        t.add_row(str(v["version"]), when(v["at"]), *(_esc(v[f]) for f in
-                                                      ("hypothesis", "change", "result", "next", "text")))
+        t.add_row(
+            str(v["version"]),
+            when(v["at"]),
+            *(_esc(v[f]) for f in ("hypothesis", "change", "result", "next", "text")),
+        )
     console.print(t)
 
 
@@ -319,8 +385,10 @@ def notes_search(d: dict[str, Any]) -> None:
     for col in ("run", "hypothesis", "change", "result", "next"):
         t.add_column(col, no_wrap=col == "run")
     for h in d["hits"]:
-        t.add_row(_esc(f"{h['project']}/{h['run']}"), *(_esc(h[f]) for f in
-                                                        ("hypothesis", "change", "result", "next")))
+        t.add_row(
+            _esc(f"{h['project']}/{h['run']}"),
+            *(_esc(h[f]) for f in ("hypothesis", "change", "result", "next")),
+        )
     console.print(t)
 
 
@@ -335,8 +403,9 @@ def lint_report(d: dict[str, Any]) -> None:
     else:
         console.print("[green]lint: no problems[/]")
     if d["notices"]:
-        console.print("legacy-named (imported with their old names): " + ", ".join(
-            _esc(n["run"]) for n in d["notices"]))
+        console.print(
+            "legacy-named (imported with their old names): " + ", ".join(_esc(n["run"]) for n in d["notices"])
+        )
 
 
 def noise_estimate(d: dict[str, Any]) -> None:
@@ -344,7 +413,8 @@ def noise_estimate(d: dict[str, Any]) -> None:
     _plain(d["message"])
     if d["enough"]:
         verb = "set" if d["applied"] else "suggested (add --apply to set it)"
-        console.print(f"noise threshold {d['suggested_noise']:.3f} {verb}; the protocol had "
-                      f"{d['current_noise']}")
+        console.print(
+            f"noise threshold {d['suggested_noise']:.3f} {verb}; the protocol had {d['current_noise']}"
+        )
     else:
         console.print(f"keeping the protocol's noise threshold {d['current_noise']}")

@@ -111,9 +111,7 @@ def worsening(before: float, after: float, direction: str) -> float:
     return after - before if direction == "min" else before - after
 
 
-def _first_reaching(
-    series: list[tuple[int, float]], target: float, direction: str
-) -> tuple[int, int] | None:
+def _first_reaching(series: list[tuple[int, float]], target: float, direction: str) -> tuple[int, int] | None:
     """``(index, epoch)`` of the first point reaching ``target``, or ``None``."""
     for i, (epoch, value) in enumerate(series):
         if reaches(value, target, direction):
@@ -129,9 +127,7 @@ def curve_stats(
 ) -> CurveStats:
     """Curve analytics of one series; see the module docstring for the definitions."""
     if direction not in DIRECTIONS:
-        raise InvalidInput(
-            f"curve analytics need a metric direction of 'max' or 'min', got {direction!r}"
-        )
+        raise InvalidInput(f"curve analytics need a metric direction of 'max' or 'min', got {direction!r}")
     series = clean_series(points)
     if not series:
         return CurveStats()

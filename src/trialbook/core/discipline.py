@@ -70,8 +70,17 @@ BURNED_TEST_SPLIT = "burned_test_split"
 METRIC_CHANGED = "metric_changed_after_comparison"
 PROBLEM_KINDS = (BAD_NAME, NOTE_DEBT, UNPINNED, BURNED_TEST_SPLIT, METRIC_CHANGED)
 
-SETTABLE_FIELDS = ("metric", "direction", "noise", "class_floor", "latency_budget_ms", "device",
-                   "test_budget", "convergence_target", "naming_pattern")
+SETTABLE_FIELDS = (
+    "metric",
+    "direction",
+    "noise",
+    "class_floor",
+    "latency_budget_ms",
+    "device",
+    "test_budget",
+    "convergence_target",
+    "naming_pattern",
+)
 
 
 # --------------------------------------------------------------------------- values
@@ -82,9 +91,14 @@ def finite_number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def latest_evaluation(evaluations: Sequence[Evaluation], split: str | None, *,
-                      metric: str | None = None, per_class: bool = False,
-                      latency: bool = False) -> Evaluation | None:
+def latest_evaluation(
+    evaluations: Sequence[Evaluation],
+    split: str | None,
+    *,
+    metric: str | None = None,
+    per_class: bool = False,
+    latency: bool = False,
+) -> Evaluation | None:
     """The newest evaluation on ``split`` (any split for ``None``; ``evaluations`` oldest
     first) that has a value of ``metric`` / per-class AP / a latency, as asked."""
     for ev in reversed(evaluations):
@@ -100,8 +114,9 @@ def latest_evaluation(evaluations: Sequence[Evaluation], split: str | None, *,
     return None
 
 
-def comparison_value(evaluations: Sequence[Evaluation], metric: str,
-                     series_best: float | None) -> tuple[float | None, str, str | None]:
+def comparison_value(
+    evaluations: Sequence[Evaluation], metric: str, series_best: float | None
+) -> tuple[float | None, str, str | None]:
     """``(value, source, val split digest)`` of a run on ``metric`` (module docstring)."""
     ev = latest_evaluation(evaluations, "val", metric=metric)
     if ev is not None:
@@ -124,8 +139,7 @@ def latency_evaluation(evaluations: Sequence[Evaluation], device: str | None) ->
     if device:
         target = device.strip().casefold()
         for ev in reversed(evaluations):
-            if (finite_number(ev.latency_ms) is not None
-                    and (ev.device or "").strip().casefold() == target):
+            if finite_number(ev.latency_ms) is not None and (ev.device or "").strip().casefold() == target:
                 return ev
     return latest_evaluation(evaluations, None, latency=True)
 
@@ -138,8 +152,10 @@ def val_comparability(val_digests: Mapping[str, str | None]) -> tuple[bool, list
     if not known:
         if len(unknown) < 2:
             return True, []
-        return True, ["the val split of none of these runs is recorded; the comparison "
-                      "assumes they were validated on the same split"]
+        return True, [
+            "the val split of none of these runs is recorded; the comparison "
+            "assumes they were validated on the same split"
+        ]
     splits: dict[str, list[str]] = {}
     for name, d in known.items():
         splits.setdefault(d, []).append(name)
@@ -148,8 +164,10 @@ def val_comparability(val_digests: Mapping[str, str | None]) -> tuple[bool, list
     groups = [f"{', '.join(names)} on {short_digest(d)}" for d, names in splits.items()]
     if unknown:
         groups.append(f"{', '.join(unknown)} on an unknown val split")
-    return False, [f"not comparable: validated on different val splits ({'; '.join(groups)}); "
-                   f"evaluate all of them on one val split"]
+    return False, [
+        f"not comparable: validated on different val splits ({'; '.join(groups)}); "
+        f"evaluate all of them on one val split"
+    ]
 
 
 def differing_config(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -180,8 +198,11 @@ def reveals_by_split(decisions: Iterable[Decision], project: str) -> dict[str | 
 
 def reveals_used(decisions: Iterable[Decision], digest: str | None, project: str) -> int:
     """Reveals already used on test split ``digest`` (``None``: unknown, per project)."""
-    return sum(1 for d in decisions if d.revealed and d.test_split_digest == digest
-               and (digest is not None or d.project == project))
+    return sum(
+        1
+        for d in decisions
+        if d.revealed and d.test_split_digest == digest and (digest is not None or d.project == project)
+    )
 
 
 # --------------------------------------------------------------------------- protocol
@@ -193,14 +214,16 @@ def _positive(field: str, value: Any, *, zero_ok: bool = False) -> float:
     return number
 
 
-def check_protocol_changes(current: Protocol, changes: Mapping[str, Any], *, project: str,
-                           compared: bool, reason: str | None) -> dict[str, Any]:
+def check_protocol_changes(
+    current: Protocol, changes: Mapping[str, Any], *, project: str, compared: bool, reason: str | None
+) -> dict[str, Any]:
     """Checked and completed protocol ``changes`` (see the module docstring); raises
     ``InvalidInput`` naming the field, or the rule, that refuses them."""
     unknown = [k for k in changes if k not in SETTABLE_FIELDS]
     if unknown:
-        raise InvalidInput(f"unknown protocol field(s) {', '.join(unknown)}; "
-                           f"settable: {', '.join(SETTABLE_FIELDS)}")
+        raise InvalidInput(
+            f"unknown protocol field(s) {', '.join(unknown)}; settable: {', '.join(SETTABLE_FIELDS)}"
+        )
     out: dict[str, Any] = {}
     for field, value in changes.items():
         if field == "metric":
@@ -237,8 +260,9 @@ def check_protocol_changes(current: Protocol, changes: Mapping[str, Any], *, pro
             try:
                 re.compile(value)
             except (re.error, TypeError) as exc:
-                raise InvalidInput(f"protocol naming_pattern {value!r} is not a regular "
-                                   f"expression: {exc}") from None
+                raise InvalidInput(
+                    f"protocol naming_pattern {value!r} is not a regular expression: {exc}"
+                ) from None
             out[field] = value
     new_metric = out.get("metric")
     if new_metric is not None and new_metric != current.metric:
@@ -247,19 +271,22 @@ def check_protocol_changes(current: Protocol, changes: Mapping[str, Any], *, pro
             if inferred not in ("max", "min"):
                 raise InvalidInput(
                     f"metric {new_metric!r} has no better direction (it looks like a learning "
-                    f"rate or a counter); give one with --direction max or --direction min")
+                    f"rate or a counter); give one with --direction max or --direction min"
+                )
             out["direction"] = inferred
         if compared and not (reason or "").strip():
             raise InvalidInput(
                 f"runs of project {project!r} have already been compared on {current.metric}; "
                 f"changing the comparison metric to {new_metric} needs a reason, which is kept "
                 f"in the audit and shown by lint and in reports: trialbook project set "
-                f"{project} --metric {new_metric} --reason \"...\"")
+                f'{project} --metric {new_metric} --reason "..."'
+            )
     return out
 
 
-def metric_changes_after_comparison(history: Iterable[ProtocolChange],
-                                    compared_at: float | None) -> list[ProtocolChange]:
+def metric_changes_after_comparison(
+    history: Iterable[ProtocolChange], compared_at: float | None
+) -> list[ProtocolChange]:
     """Changes of the comparison metric made after runs were first compared."""
     if compared_at is None:
         return []
@@ -285,48 +312,89 @@ def lint_run(run: RunRecord, status: str, note: Note | None, pattern: str) -> li
     found: list[Problem] = []
     if not is_valid_name(run.name, pattern):
         if run.legacy_name:
-            found.append(Problem(run.project, run.name, LEGACY_NAME,
-                                 "imported with its old name (legacy-named); new runs follow "
-                                 f"{pattern}"))
+            found.append(
+                Problem(
+                    run.project,
+                    run.name,
+                    LEGACY_NAME,
+                    f"imported with its old name (legacy-named); new runs follow {pattern}",
+                )
+            )
         else:
-            found.append(Problem(run.project, run.name, BAD_NAME,
-                                 f"does not follow the naming rule {pattern}; e.g. "
-                                 f"{suggest_fix(run.name)}"))
+            found.append(
+                Problem(
+                    run.project,
+                    run.name,
+                    BAD_NAME,
+                    f"does not follow the naming rule {pattern}; e.g. {suggest_fix(run.name)}",
+                )
+            )
     if note_debt(note, status):
-        found.append(Problem(run.project, run.name, NOTE_DEBT,
-                             f"finished without a note: trialbook note {run.name} --hypothesis "
-                             f"... --change ... --result ... --next ..."))
+        found.append(
+            Problem(
+                run.project,
+                run.name,
+                NOTE_DEBT,
+                f"finished without a note: trialbook note {run.name} --hypothesis "
+                f"... --change ... --result ... --next ...",
+            )
+        )
     if not run.pinned:
         claimed = f" (claimed {run.dataset})" if run.dataset else ""
-        found.append(Problem(run.project, run.name, UNPINNED,
-                             f"not pinned to a tagged dataset version{claimed}; its numbers "
-                             f"cannot be tied to the data it saw"))
+        found.append(
+            Problem(
+                run.project,
+                run.name,
+                UNPINNED,
+                f"not pinned to a tagged dataset version{claimed}; its numbers "
+                f"cannot be tied to the data it saw",
+            )
+        )
     return found
 
 
 def burned_splits(counts: Mapping[str | None, int], budget: int, project: str) -> list[Problem]:
     """A ``burned_test_split`` finding for each split whose reveals reached ``budget``."""
-    return [Problem(project, None, BURNED_TEST_SPLIT,
-                    f"test split {short_digest(digest)} is burned ({used} of {budget} reveals "
-                    f"used); tag a new dataset version with a fresh test split")
-            for digest, used in counts.items() if used >= budget]
+    return [
+        Problem(
+            project,
+            None,
+            BURNED_TEST_SPLIT,
+            f"test split {short_digest(digest)} is burned ({used} of {budget} reveals "
+            f"used); tag a new dataset version with a fresh test split",
+        )
+        for digest, used in counts.items()
+        if used >= budget
+    ]
 
 
 def metric_change_problems(changes: Iterable[ProtocolChange], project: str) -> list[Problem]:
-    return [Problem(project, None, METRIC_CHANGED,
-                    f"comparison metric changed from {c.old} to {c.new} after runs were "
-                    f"compared (by {c.who}; reason: {c.reason or 'none given'}); earlier "
-                    f"comparisons and decisions used {c.old}")
-            for c in changes]
+    return [
+        Problem(
+            project,
+            None,
+            METRIC_CHANGED,
+            f"comparison metric changed from {c.old} to {c.new} after runs were "
+            f"compared (by {c.who}; reason: {c.reason or 'none given'}); earlier "
+            f"comparisons and decisions used {c.old}",
+        )
+        for c in changes
+    ]
 
 
 # --------------------------------------------------------------------------- decisions
 def result_from_record(decision: Decision, candidate: str, baseline: str) -> DecisionResult:
     """A stored decision as a :class:`DecisionResult` (for display; warnings not kept)."""
-    gates = tuple(GateResult(gate=g.get("gate", "?"), passed=bool(g.get("passed")),
-                             detail=str(g.get("detail", "")), inputs=dict(g.get("inputs") or {}),
-                             hint=g.get("hint"))
-                  for g in decision.gates)
+    gates = tuple(
+        GateResult(
+            gate=g.get("gate", "?"),
+            passed=bool(g.get("passed")),
+            detail=str(g.get("detail", "")),
+            inputs=dict(g.get("inputs") or {}),
+            hint=g.get("hint"),
+        )
+        for g in decision.gates
+    )
     protocol = Protocol.from_dict(decision.protocol)
     used = 0
     comparable = True
@@ -337,9 +405,18 @@ def result_from_record(decision: Decision, candidate: str, baseline: str) -> Dec
         if g.gate == "improvement":
             comparable = g.inputs.get("candidate_val_split") == g.inputs.get("baseline_val_split")
     return DecisionResult(
-        candidate=candidate, baseline=baseline, metric=protocol.metric,
-        direction=protocol.direction, verdict=decision.verdict, gates=gates,
-        comparable=comparable, warnings=(), test_reveals_used=used,
-        test_budget=protocol.test_budget, burned=used >= protocol.test_budget,
-        revealed=decision.revealed, test_split_digest=decision.test_split_digest,
-        protocol=dict(decision.protocol))
+        candidate=candidate,
+        baseline=baseline,
+        metric=protocol.metric,
+        direction=protocol.direction,
+        verdict=decision.verdict,
+        gates=gates,
+        comparable=comparable,
+        warnings=(),
+        test_reveals_used=used,
+        test_budget=protocol.test_budget,
+        burned=used >= protocol.test_budget,
+        revealed=decision.revealed,
+        test_split_digest=decision.test_split_digest,
+        protocol=dict(decision.protocol),
+    )

@@ -110,8 +110,14 @@ class RunRow:
     @property
     def as_record(self) -> RunRecord:
         """Enough of a ``RunRecord`` for status rules (``core.runs.effective_status``)."""
-        return RunRecord(id=self.id, project="", name=self.name, status=self.status,
-                         created_at=self.created_at, heartbeat_at=self.heartbeat_at)
+        return RunRecord(
+            id=self.id,
+            project="",
+            name=self.name,
+            status=self.status,
+            created_at=self.created_at,
+            heartbeat_at=self.heartbeat_at,
+        )
 
 
 @dataclass(frozen=True)

@@ -338,12 +338,9 @@ def _per_class(inputs: DecisionInputs) -> GateResult:
     return GateResult(
         "per_class",
         False,
-        f"{count} of {n} classes below {floor:.2f} × the baseline's AP: "
-        + "; ".join(parts)
-        + extra,
+        f"{count} of {n} classes below {floor:.2f} × the baseline's AP: " + "; ".join(parts) + extra,
         facts,
-        "look at the failing classes (more or better-labelled data for them) before calling "
-        "this a win",
+        "look at the failing classes (more or better-labelled data for them) before calling this a win",
     )
 
 
@@ -369,8 +366,7 @@ def _test_set(inputs: DecisionInputs) -> tuple[GateResult, bool, int, str | None
                 False,
                 f"candidate {inputs.candidate} has no test-split evaluation with {p.metric}",
                 facts,
-                "evaluate the candidate's weights on the test split: "
-                "run.log_eval(split='test', metrics=...)",
+                "evaluate the candidate's weights on the test split: run.log_eval(split='test', metrics=...)",
             ),
             False,
             used,
@@ -452,8 +448,7 @@ def _test_set(inputs: DecisionInputs) -> tuple[GateResult, bool, int, str | None
                 f"{head}: worse by {_amount(shortfall, p.metric)}, more than the noise "
                 f"threshold {p.noise:.4f}; {reveal}",
                 facts,
-                "the val improvement does not hold on the test split; look for overfitting "
-                "to the val split",
+                "the val improvement does not hold on the test split; look for overfitting to the val split",
             ),
             True,
             used,
@@ -497,11 +492,9 @@ def _latency(inputs: DecisionInputs) -> GateResult:
         return GateResult(
             "latency",
             False,
-            f"latency of candidate {inputs.candidate} is unknown (budget {budget:g} ms on "
-            f"{target})",
+            f"latency of candidate {inputs.candidate} is unknown (budget {budget:g} ms on {target})",
             facts,
-            f"measure it on {target} and log it: run.log_eval(..., latency_ms=..., "
-            f"device={target!r})",
+            f"measure it on {target} and log it: run.log_eval(..., latency_ms=..., device={target!r})",
         )
     if device is None or not _same_device(device, target):
         where = "an unknown device" if device is None else f"device {device!r}"
@@ -523,8 +516,7 @@ def _latency(inputs: DecisionInputs) -> GateResult:
     return GateResult(
         "latency",
         False,
-        f"latency {latency:g} ms on {target} is over the budget of {budget:g} ms "
-        f"by {latency - budget:g} ms",
+        f"latency {latency:g} ms on {target} is over the budget of {budget:g} ms by {latency - budget:g} ms",
         facts,
         "make it faster (smaller model or image size, an exported engine) or revisit the budget",
     )

@@ -59,8 +59,7 @@ def check_key(key: object, *, epoch: object = None) -> str:
         raise InvalidInput(f"metric key {key!r}{where} must be a non-empty string")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(
-            f"metric key {key[:40]!r}...{where} is {len(key)} characters long; "
-            f"the limit is {MAX_KEY_LENGTH}"
+            f"metric key {key[:40]!r}...{where} is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}"
         )
     return key
 
@@ -99,9 +98,13 @@ def check_metrics(metrics: Mapping[str, object], *, epoch: object = None) -> dic
     isinf = math.isinf
     for k, v in metrics.items():
         # fast path for the common case: a short str key and a finite float or int
-        if (type(k) is str and 0 < len(k) <= MAX_KEY_LENGTH
-                and (type(v) is float or type(v) is int)
-                and not isinf(v) and not k.isspace()):
+        if (
+            type(k) is str
+            and 0 < len(k) <= MAX_KEY_LENGTH
+            and (type(v) is float or type(v) is int)
+            and not isinf(v)
+            and not k.isspace()
+        ):
             out[k] = float(v)
         else:
             out[check_key(k, epoch=epoch)] = check_value(k, v, epoch=epoch)

@@ -78,8 +78,9 @@ class _Folder:
 
     __slots__ = ("_index", "counts", "hashes", "names", "sizes")
 
-    def __init__(self, names: list[str], sizes: list[int], hashes: list[str],
-                 counts: list[str | None]) -> None:
+    def __init__(
+        self, names: list[str], sizes: list[int], hashes: list[str], counts: list[str | None]
+    ) -> None:
         self.names = names
         self.sizes = sizes
         self.hashes = hashes
@@ -97,8 +98,7 @@ _Partial = dict[str, tuple[int, str, str | None, int, int]]
 
 
 class _Builder:
-    def __init__(self, src: DatasetSource, cache: StatCache, reporter: Reporter,
-                 threads: int | None) -> None:
+    def __init__(self, src: DatasetSource, cache: StatCache, reporter: Reporter, threads: int | None) -> None:
         self.src = src
         self.cache = cache
         self.reporter = reporter
@@ -150,9 +150,15 @@ class _Builder:
 
     # -- stat and compare with the cache ---------------------------------------------------
 
-    def _check_folder(self, folder: str, files: dict[str, bool], record: DirRecord,
-                      info: dict[str, _Folder], partial: dict[str, _Partial],
-                      todo: list[tuple[str, bool, int]]) -> None:
+    def _check_folder(
+        self,
+        folder: str,
+        files: dict[str, bool],
+        record: DirRecord,
+        info: dict[str, _Folder],
+        partial: dict[str, _Partial],
+        todo: list[tuple[str, bool, int]],
+    ) -> None:
         names = sorted(files)
         results = self._stat_folder(folder, names, files)
         if results is None:
@@ -161,23 +167,36 @@ class _Builder:
         sizes = [st.st_size for st in sts]
         mtimes = [st.st_mtime_ns for st in sts]
         inodes = [st.st_ino for st in sts]
-        if (present == record.names and sizes == record.sizes and mtimes == record.mtimes
-                and inodes == record.inodes):
+        if (
+            present == record.names
+            and sizes == record.sizes
+            and mtimes == record.mtimes
+            and inodes == record.inodes
+        ):
             info[folder] = _Folder(present, sizes, record.hashes, record.counts)
             return
         found: _Partial = {}
         for file, size, mtime, ino in zip(present, sizes, mtimes, inodes, strict=True):
             i = record.find(file)
             is_label = files[file]
-            if (i is not None and record.sizes[i] == size and record.mtimes[i] == mtime
-                    and record.inodes[i] == ino and (record.counts[i] is not None) == is_label):
+            if (
+                i is not None
+                and record.sizes[i] == size
+                and record.mtimes[i] == mtime
+                and record.inodes[i] == ino
+                and (record.counts[i] is not None) == is_label
+            ):
                 found[file] = (size, record.hashes[i], record.counts[i], mtime, ino)
             else:
                 todo.append((folder + os.sep + file, is_label, size))
         partial[folder] = found
 
-    def _stat_folder(self, folder: str, names: list[str], files: dict[str, bool],
-                     ) -> tuple[list[str], list[os.stat_result]] | None:
+    def _stat_folder(
+        self,
+        folder: str,
+        names: list[str],
+        files: dict[str, bool],
+    ) -> tuple[list[str], list[os.stat_result]] | None:
         """(names that exist, their stats); missing labels are left out, anything else
         wrong is recorded as an error."""
         fd = None
@@ -249,8 +268,7 @@ class _Builder:
 
     def _hash(self, todo: list[tuple[str, bool, int]], partial: dict[str, _Partial]) -> None:
         self.reporter.phase(f"hashing {len(todo)} files", len(todo))
-        hashed, _, errors = hash_many(todo, threads=self.threads,
-                                      on_progress=self.reporter.advance)
+        hashed, _, errors = hash_many(todo, threads=self.threads, on_progress=self.reporter.advance)
         for path, message in errors:
             if message.endswith(": no such file"):
                 message += self._listed(path)
@@ -268,23 +286,23 @@ class _Builder:
         for folder, found in partial.items():
             names = sorted(found)
             if names:
-                sizes, hashes, counts, mtimes, inodes = map(list, zip(*map(found.__getitem__,
-                                                                          names), strict=True))
+                sizes, hashes, counts, mtimes, inodes = map(
+                    list, zip(*map(found.__getitem__, names), strict=True)
+                )
             else:
                 sizes, hashes, counts, mtimes, inodes = [], [], [], [], []
             info[folder] = _Folder(names, sizes, hashes, counts)
             if mtimes and max(mtimes) >= racy:
                 keep = [i for i, m in enumerate(mtimes) if m < racy]
                 names, sizes, hashes, counts, mtimes, inodes = (
-                    [column[i] for i in keep]
-                    for column in (names, sizes, hashes, counts, mtimes, inodes))
+                    [column[i] for i in keep] for column in (names, sizes, hashes, counts, mtimes, inodes)
+                )
             records[folder] = DirRecord(names, sizes, mtimes, inodes, hashes, counts)
         self.cache.save(records)
 
     # -- assemble --------------------------------------------------------------------------
 
-    def _assemble(self, label_names: dict[tuple[str, str], list[str]],
-                  info: dict[str, _Folder]) -> Manifest:
+    def _assemble(self, label_names: dict[tuple[str, str], list[str]], info: dict[str, _Folder]) -> Manifest:
         """The manifest, built column-wise: one C-level pass per folder, not per file."""
         nc = len(self.src.class_names)
         root = self.src.root
@@ -305,8 +323,9 @@ class _Builder:
                     sizes = [f.sizes[i] for i in picked]
                     hashes = [f.hashes[i] for i in picked]
                 head = _rel_head(folder, root)
-                images += map(new, repeat(FileEntry),
-                              zip(map(head.__add__, files), sizes, hashes, strict=True))
+                images += map(
+                    new, repeat(FileEntry), zip(map(head.__add__, files), sizes, hashes, strict=True)
+                )
 
                 label_folder = label_dir_for(folder)
                 lf = info.get(label_folder)
@@ -333,8 +352,9 @@ class _Builder:
                     lnames = [lf.names[i] for i in unique]
                     lsizes = [lf.sizes[i] for i in unique]
                     lhashes = [lf.hashes[i] for i in unique]
-                labels += map(new, repeat(FileEntry),
-                              zip(map(head.__add__, lnames), lsizes, lhashes, strict=True))
+                labels += map(
+                    new, repeat(FileEntry), zip(map(head.__add__, lnames), lsizes, lhashes, strict=True)
+                )
             if self.errors:
                 continue
             backgrounds += per_text.pop("", 0)  # empty label files
@@ -347,9 +367,14 @@ class _Builder:
             images.sort()
             labels.sort()
             splits[split_name] = SplitManifest(
-                name=split_name, definition=split.definition, images=tuple(images),
-                labels=tuple(labels), backgrounds=backgrounds,
-                class_images=tuple(class_images), class_instances=tuple(class_instances))
+                name=split_name,
+                definition=split.definition,
+                images=tuple(images),
+                labels=tuple(labels),
+                backgrounds=backgrounds,
+                class_images=tuple(class_images),
+                class_instances=tuple(class_instances),
+            )
         self._raise_errors()
         return Manifest(class_names=self.src.class_names, splits=splits)
 

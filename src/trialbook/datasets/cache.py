@@ -29,6 +29,7 @@ SCHEMA_VERSION = 3
 RACY_NS = 2_000_000_000
 _IN_BATCH = 500
 
+
 @dataclass
 class DirRecord:
     """The cached entries of one folder, as parallel lists sorted by name."""
@@ -50,15 +51,29 @@ class DirRecord:
     def from_json(cls, text: str) -> DirRecord:
         doc = json.loads(text)
         rec = cls(doc["n"], doc["s"], doc["m"], doc["i"], doc["h"], doc["c"])
-        if not (len(rec.names) == len(rec.sizes) == len(rec.mtimes) == len(rec.inodes)
-                == len(rec.hashes) == len(rec.counts)):
+        if not (
+            len(rec.names)
+            == len(rec.sizes)
+            == len(rec.mtimes)
+            == len(rec.inodes)
+            == len(rec.hashes)
+            == len(rec.counts)
+        ):
             raise ValueError("cache record columns differ in length")
         return rec
 
     def to_json(self) -> str:
-        return json.dumps({"n": self.names, "s": self.sizes, "m": self.mtimes,
-                           "i": self.inodes, "h": self.hashes, "c": self.counts},
-                          separators=(",", ":"))
+        return json.dumps(
+            {
+                "n": self.names,
+                "s": self.sizes,
+                "m": self.mtimes,
+                "i": self.inodes,
+                "h": self.hashes,
+                "c": self.counts,
+            },
+            separators=(",", ":"),
+        )
 
 
 class StatCache:
@@ -93,8 +108,7 @@ class StatCache:
     @staticmethod
     def _connect(path: str) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -103,7 +117,8 @@ class StatCache:
                 conn.execute("BEGIN IMMEDIATE")
                 if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                     for (table,) in conn.execute(
-                            "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    ).fetchall():
                         conn.execute(f'DROP TABLE IF EXISTS "{table}"')
                     conn.execute("CREATE TABLE dirs (dir BLOB PRIMARY KEY, entries TEXT NOT NULL)")
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -134,10 +149,9 @@ class StatCache:
         out: dict[str, DirRecord] = {}
         try:
             for i in range(0, len(keys), _IN_BATCH):
-                chunk = keys[i:i + _IN_BATCH]
+                chunk = keys[i : i + _IN_BATCH]
                 marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    f"SELECT dir, entries FROM dirs WHERE dir IN ({marks})", chunk).fetchall()
+                rows = conn.execute(f"SELECT dir, entries FROM dirs WHERE dir IN ({marks})", chunk).fetchall()
                 for key, text in rows:
                     try:
                         out[wanted[bytes(key)]] = DirRecord.from_json(text)
@@ -157,8 +171,7 @@ class StatCache:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("INSERT OR REPLACE INTO dirs (dir, entries) VALUES (?, ?)",
-                                 rows)
+                conn.executemany("INSERT OR REPLACE INTO dirs (dir, entries) VALUES (?, ?)", rows)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

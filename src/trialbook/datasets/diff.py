@@ -34,11 +34,15 @@ class ClassDelta:
         return self.instances_after - self.instances_before
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "images_before": self.images_before,
-                "images_after": self.images_after, "images_delta": self.images_delta,
-                "instances_before": self.instances_before,
-                "instances_after": self.instances_after,
-                "instances_delta": self.instances_delta}
+        return {
+            "name": self.name,
+            "images_before": self.images_before,
+            "images_after": self.images_after,
+            "images_delta": self.images_delta,
+            "instances_before": self.instances_before,
+            "instances_after": self.instances_after,
+            "instances_delta": self.instances_delta,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,14 @@ class SplitDiff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "split": self.split, "status": self.status,
+            "split": self.split,
+            "status": self.status,
             "definition_before": _list_or_none(self.definition_before),
             "definition_after": _list_or_none(self.definition_after),
-            "images_before": self.images_before, "images_after": self.images_after,
-            "added": list(self.added), "removed": list(self.removed),
+            "images_before": self.images_before,
+            "images_after": self.images_after,
+            "added": list(self.added),
+            "removed": list(self.removed),
             "changed": list(self.changed),
             "classes": [c.to_dict() for c in self.classes],
         }
@@ -97,7 +104,9 @@ class ManifestDiff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "clean": self.clean, "old_digest": self.old_digest, "new_digest": self.new_digest,
+            "clean": self.clean,
+            "old_digest": self.old_digest,
+            "new_digest": self.new_digest,
             "class_names_before": list(self.class_names_before),
             "class_names_after": list(self.class_names_after),
             "splits": {name: s.to_dict() for name, s in self.splits.items()},
@@ -133,20 +142,30 @@ def diff_manifests(old: Manifest, new: Manifest) -> ManifestDiff:
         a, b = old.splits.get(name), new.splits.get(name)
         if a is None and b is None:
             continue
-        same = (a is not None and b is not None
-                and old.split_digests[name] == new.split_digests[name])
+        same = a is not None and b is not None and old.split_digests[name] == new.split_digests[name]
         splits[name] = _diff_split(name, a, b, old.class_names, new.class_names, same)
-    return ManifestDiff(old_digest=old.digest, new_digest=new.digest,
-                        class_names_before=old.class_names, class_names_after=new.class_names,
-                        splits=splits)
+    return ManifestDiff(
+        old_digest=old.digest,
+        new_digest=new.digest,
+        class_names_before=old.class_names,
+        class_names_after=new.class_names,
+        splits=splits,
+    )
 
 
-def _diff_split(name: str, a: SplitManifest | None, b: SplitManifest | None,
-                names_a: tuple[str, ...], names_b: tuple[str, ...], same: bool) -> SplitDiff:
+def _diff_split(
+    name: str,
+    a: SplitManifest | None,
+    b: SplitManifest | None,
+    names_a: tuple[str, ...],
+    names_b: tuple[str, ...],
+    same: bool,
+) -> SplitDiff:
     if same:
         assert a is not None
-        return SplitDiff(name, "unchanged", a.definition, a.definition, a.image_count,
-                         a.image_count, (), (), (), ())
+        return SplitDiff(
+            name, "unchanged", a.definition, a.definition, a.image_count, a.image_count, (), (), (), ()
+        )
     files_a = a.files() if a is not None else {}
     files_b = b.files() if b is not None else {}
     added = tuple(sorted(p for p in files_b if p not in files_a))
@@ -162,16 +181,20 @@ def _diff_split(name: str, a: SplitManifest | None, b: SplitManifest | None,
             classes.append(ClassDelta(cls, ia, ib, na, nb))
     status = "added" if a is None else "removed" if b is None else "changed"
     return SplitDiff(
-        split=name, status=status,
+        split=name,
+        status=status,
         definition_before=a.definition if a is not None else None,
         definition_after=b.definition if b is not None else None,
         images_before=a.image_count if a is not None else 0,
         images_after=b.image_count if b is not None else 0,
-        added=added, removed=removed, changed=changed, classes=tuple(classes))
+        added=added,
+        removed=removed,
+        changed=changed,
+        classes=tuple(classes),
+    )
 
 
-def _class_counts(split: SplitManifest | None,
-                  names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+def _class_counts(split: SplitManifest | None, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     if split is None:
         return out
@@ -189,13 +212,17 @@ def _split_text(split: SplitDiff, limit: int) -> list[str]:
     elif split.status == "removed":
         head = f"{split.split}: split removed (had {split.images_before} images)"
     else:
-        head = (f"{split.split}: {len(split.added)} added, {len(split.removed)} removed, "
-                f"{len(split.changed)} changed ({split.images_before} -> "
-                f"{split.images_after} images)")
+        head = (
+            f"{split.split}: {len(split.added)} added, {len(split.removed)} removed, "
+            f"{len(split.changed)} changed ({split.images_before} -> "
+            f"{split.images_after} images)"
+        )
     lines = [head]
     if split.status == "changed" and split.definition_changed:
-        lines.append(f"  definition: {_list_or_none(split.definition_before)} -> "
-                     f"{_list_or_none(split.definition_after)}")
+        lines.append(
+            f"  definition: {_list_or_none(split.definition_before)} -> "
+            f"{_list_or_none(split.definition_after)}"
+        )
     if split.status == "changed":
         examples = _examples(split, limit)
         lines.extend(f"  {mark} {path}" for mark, path in examples)
@@ -206,7 +233,8 @@ def _split_text(split: SplitDiff, limit: int) -> list[str]:
         lines.append(
             f"  {delta.name}: images {_signed(delta.images_delta)} ({delta.images_before} -> "
             f"{delta.images_after}), instances {_signed(delta.instances_delta)} "
-            f"({delta.instances_before} -> {delta.instances_after})")
+            f"({delta.instances_before} -> {delta.instances_after})"
+        )
     if len(split.classes) > limit:
         lines.append(f"  ... and {len(split.classes) - limit} more classes changed")
     return lines

@@ -150,8 +150,7 @@ def _hash_batch(batch: Sequence[tuple[str, bool, int]]) -> _BatchResult:
                         if label:
                             labels.append((path, size, st.st_mtime_ns, st.st_ino, digest, data))
                         else:
-                            hashed.append(new(Hashed, (path, size, st.st_mtime_ns, st.st_ino,
-                                                       digest, None)))
+                            hashed.append(new(Hashed, (path, size, st.st_mtime_ns, st.st_ino, digest, None)))
                         continue
             except OSError:
                 pass

@@ -17,8 +17,7 @@ MIN_COLUMNS = 5  # class id + 4 coordinates: the shortest valid row of any YOLO 
 
 _NUMBER = rb"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _NUMBER_RE = re.compile(_NUMBER)
-_ROW_RE = re.compile(rb"[ \t]*" + _NUMBER + rb"(?:[ \t]+" + _NUMBER + rb"){%d,}[ \t]*"
-                     % (MIN_COLUMNS - 1))
+_ROW_RE = re.compile(rb"[ \t]*" + _NUMBER + rb"(?:[ \t]+" + _NUMBER + rb"){%d,}[ \t]*" % (MIN_COLUMNS - 1))
 _BOM = b"\xef\xbb\xbf"
 
 # The fast path checks a whole file in a few C-speed passes and leaves anything unusual to
@@ -30,8 +29,7 @@ _GOOD_SHAPES: set[bytes] = set()
 _MAX_SHAPES = 10_000
 _LIST_ROWS = 8  # up to this many rows, counts are kept as the list of class ids
 # A class id, then at least four more fields; "~" is the file separator of label_counts_many.
-_ROW_HEAD_RE = re.compile(rb"^[ \t]*(\d+|~)[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+\S+",
-                          re.MULTILINE)
+_ROW_HEAD_RE = re.compile(rb"^[ \t]*(\d+|~)[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+\S+", re.MULTILINE)
 _SEPARATOR = b"\n~ 0 0 0 0\n"
 
 
@@ -42,7 +40,7 @@ def label_counts(data: bytes, path: str) -> str:
     Raise ``InvalidInput`` naming ``path:line`` and the text for a row that is not numbers,
     has too few columns, or whose class id is not a whole number >= 0."""
     if data.startswith(_BOM):
-        data = data[len(_BOM):]
+        data = data[len(_BOM) :]
     if not data:
         return ""
     heads = _fast_row_heads(data)
@@ -156,8 +154,9 @@ def _count_lines(data: bytes, path: str) -> dict[int, int]:
         except ValueError:
             value = float(token)
             if not value.is_integer():
-                raise InvalidInput(f"{path}:{lineno}: class id {token.decode()} is not a whole "
-                                   f"number: {_show(line)}") from None
+                raise InvalidInput(
+                    f"{path}:{lineno}: class id {token.decode()} is not a whole number: {_show(line)}"
+                ) from None
             cls = int(value)
         if cls < 0:
             raise InvalidInput(f"{path}:{lineno}: class id {cls} is negative: {_show(line)}")
@@ -178,20 +177,25 @@ def find_class_out_of_range(data: bytes, path: str, num_classes: int) -> Invalid
         if not 0 <= cls < num_classes:
             return InvalidInput(
                 f"{path}:{lineno}: class id {cls} is outside the {num_classes} class names "
-                f"(valid ids 0..{num_classes - 1}): {_show(line)}")
-    return InvalidInput(f"{path}: a class id is outside the {num_classes} class names "
-                        "(the file changed while it was read)")
+                f"(valid ids 0..{num_classes - 1}): {_show(line)}"
+            )
+    return InvalidInput(
+        f"{path}: a class id is outside the {num_classes} class names (the file changed while it was read)"
+    )
 
 
 def _explain(line: bytes, path: str, lineno: int) -> None:
     parts = line.split()
     for token in parts:
         if not _NUMBER_RE.fullmatch(token):
-            raise InvalidInput(f"{path}:{lineno}: label line is not numbers ({_show(token)} is "
-                               f"not a number): {_show(line)}")
+            raise InvalidInput(
+                f"{path}:{lineno}: label line is not numbers ({_show(token)} is not a number): {_show(line)}"
+            )
     if len(parts) < MIN_COLUMNS:
-        raise InvalidInput(f"{path}:{lineno}: label line has {len(parts)} numbers; a YOLO row "
-                           f"is a class id and at least 4 coordinates: {_show(line)}")
+        raise InvalidInput(
+            f"{path}:{lineno}: label line has {len(parts)} numbers; a YOLO row "
+            f"is a class id and at least 4 coordinates: {_show(line)}"
+        )
     raise InvalidInput(f"{path}:{lineno}: label line is not numbers: {_show(line)}")
 
 

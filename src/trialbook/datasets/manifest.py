@@ -101,8 +101,11 @@ class Manifest:
         object.__setattr__(self, "splits", ordered)
         digests = {s: _split_digest(self.class_names, split) for s, split in ordered.items()}
         object.__setattr__(self, "split_digests", digests)
-        object.__setattr__(self, "digest", _hash_json(
-            {"format": FORMAT, "class_names": list(self.class_names), "splits": digests}))
+        object.__setattr__(
+            self,
+            "digest",
+            _hash_json({"format": FORMAT, "class_names": list(self.class_names), "splits": digests}),
+        )
 
     @property
     def short(self) -> str:
@@ -121,19 +124,31 @@ class Manifest:
                 "instances": split.instances,
                 "bytes": split.bytes,
                 "classes": [
-                    {"id": i, "name": cls, "images": split.class_images[i],
-                     "instances": split.class_instances[i]}
+                    {
+                        "id": i,
+                        "name": cls,
+                        "images": split.class_images[i],
+                        "instances": split.class_instances[i],
+                    }
                     for i, cls in enumerate(self.class_names)
                 ],
             }
-        return {"digest": self.digest, "short": self.short,
-                "class_names": list(self.class_names), "splits": splits}
+        return {
+            "digest": self.digest,
+            "short": self.short,
+            "class_names": list(self.class_names),
+            "splits": splits,
+        }
 
     def to_bytes(self) -> bytes:
         """Gzip'd JSON (columnar per split); ``Manifest.from_bytes`` gives back an equal
         manifest. Deterministic: the same manifest always gives the same bytes."""
-        doc: dict[str, Any] = {"format": FORMAT, "digest": self.digest,
-                               "class_names": list(self.class_names), "splits": {}}
+        doc: dict[str, Any] = {
+            "format": FORMAT,
+            "digest": self.digest,
+            "class_names": list(self.class_names),
+            "splits": {},
+        }
         for name, split in self.splits.items():
             doc["splits"][name] = {
                 "definition": list(split.definition),
@@ -174,14 +189,19 @@ class Manifest:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidInput(f"malformed trialbook manifest: {exc!r}") from None
         if manifest.digest != doc.get("digest"):
-            raise IntegrityError(f"manifest content has digest {manifest.short}, but it is "
-                                 f"recorded as {str(doc.get('digest'))[:SHORT]}")
+            raise IntegrityError(
+                f"manifest content has digest {manifest.short}, but it is "
+                f"recorded as {str(doc.get('digest'))[:SHORT]}"
+            )
         return manifest
 
 
 def _columns(entries: tuple[FileEntry, ...]) -> dict[str, list[Any]]:
-    return {"path": [e.path for e in entries], "size": [e.size for e in entries],
-            "hash": [e.hash for e in entries]}
+    return {
+        "path": [e.path for e in entries],
+        "size": [e.size for e in entries],
+        "hash": [e.hash for e in entries],
+    }
 
 
 def _rows(columns: dict[str, list[Any]]) -> tuple[FileEntry, ...]:
@@ -208,14 +228,16 @@ def _files_digest(entries: tuple[FileEntry, ...]) -> dict[str, Any]:
 
 
 def _split_digest(class_names: tuple[str, ...], split: SplitManifest) -> str:
-    return _hash_json({
-        "format": FORMAT,
-        "class_names": list(class_names),
-        "split": split.name,
-        "definition": list(split.definition),
-        "images": _files_digest(split.images),
-        "labels": _files_digest(split.labels),
-    })
+    return _hash_json(
+        {
+            "format": FORMAT,
+            "class_names": list(class_names),
+            "split": split.name,
+            "definition": list(split.definition),
+            "images": _files_digest(split.images),
+            "labels": _files_digest(split.labels),
+        }
+    )
 
 
 __all__ = ["FORMAT", "FileEntry", "Manifest", "SplitManifest"]

@@ -52,8 +52,9 @@ class SplitSource:
     @cached_property
     def images(self) -> tuple[str, ...]:
         """Every image of the split: absolute paths, sorted, without duplicates."""
-        return tuple(sorted(folder + os.sep + name
-                            for folder, names in self.folders.items() for name in names))
+        return tuple(
+            sorted(folder + os.sep + name for folder, names in self.folders.items() for name in names)
+        )
 
     @property
     def image_count(self) -> int:
@@ -143,8 +144,8 @@ def _from_yaml(config: Path) -> DatasetSource:
         raise InvalidInput(f"{config}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(
-            f"{config}: expected a mapping with 'path', 'train', 'val' and 'names', "
-            f"got {type(data).__name__}")
+            f"{config}: expected a mapping with 'path', 'train', 'val' and 'names', got {type(data).__name__}"
+        )
     names = _class_names(data, config)
     root = _yaml_root(data, config)
     splits: dict[str, SplitSource] = {}
@@ -154,8 +155,9 @@ def _from_yaml(config: Path) -> DatasetSource:
             value = data.get("validation")  # Ultralytics accepts this spelling too
         if value in (None, "", []):
             if split in REQUIRED_SPLITS:
-                raise InvalidInput(f"{config}: no '{split}' split (a folder, a .txt list of "
-                                   "images, or a list of those)")
+                raise InvalidInput(
+                    f"{config}: no '{split}' split (a folder, a .txt list of images, or a list of those)"
+                )
             continue
         splits[split] = _split_from_value(split, value, root, config)
     return DatasetSource(root=str(root), config=str(config), class_names=names, splits=splits)
@@ -164,23 +166,28 @@ def _from_yaml(config: Path) -> DatasetSource:
 def _class_names(data: dict[Any, Any], config: Path) -> tuple[str, ...]:
     raw = data.get("names")
     if raw is None:
-        raise InvalidInput(f"{config}: no 'names' (the class names, as a list or as "
-                           "{0: name, 1: name, ...})")
+        raise InvalidInput(
+            f"{config}: no 'names' (the class names, as a list or as {{0: name, 1: name, ...}})"
+        )
     if isinstance(raw, (list, tuple)):
         names = [str(n) for n in raw]
     elif isinstance(raw, dict):
         try:
             by_id = {int(k): str(v) for k, v in raw.items()}
         except (TypeError, ValueError):
-            raise InvalidInput(f"{config}: 'names' keys must be class ids 0, 1, 2, ...; "
-                               f"got {list(raw)[:10]}") from None
+            raise InvalidInput(
+                f"{config}: 'names' keys must be class ids 0, 1, 2, ...; got {list(raw)[:10]}"
+            ) from None
         if sorted(by_id) != list(range(len(by_id))):
-            raise InvalidInput(f"{config}: 'names' keys must be class ids 0..{len(by_id) - 1} "
-                               f"without gaps; got {sorted(by_id)[:20]}")
+            raise InvalidInput(
+                f"{config}: 'names' keys must be class ids 0..{len(by_id) - 1} "
+                f"without gaps; got {sorted(by_id)[:20]}"
+            )
         names = [by_id[i] for i in range(len(by_id))]
     else:
-        raise InvalidInput(f"{config}: 'names' must be a list or a mapping of class id to "
-                           f"name, got {type(raw).__name__}")
+        raise InvalidInput(
+            f"{config}: 'names' must be a list or a mapping of class id to name, got {type(raw).__name__}"
+        )
     if not names:
         raise InvalidInput(f"{config}: 'names' is empty")
     nc = data.get("nc")
@@ -218,10 +225,12 @@ def _split_from_value(split: str, value: Any, root: Path, config: Path) -> Split
         try:
             os.stat(path)
         except OSError as exc:
-            why = ("which does not exist" if isinstance(exc, FileNotFoundError)
-                   else f"which cannot be read: {explain_error(exc)}")
-            raise InvalidInput(f"{config}: split '{split}' entry {raw!r} is {path}, {why}"
-                               ) from None
+            why = (
+                "which does not exist"
+                if isinstance(exc, FileNotFoundError)
+                else f"which cannot be read: {explain_error(exc)}"
+            )
+            raise InvalidInput(f"{config}: split '{split}' entry {raw!r} is {path}, {why}") from None
         entries.append(str(path))
     return _make_split(split, entries, root)
 
@@ -235,7 +244,8 @@ def _from_folder(folder: Path) -> DatasetSource:
     if not (images / "train").is_dir():
         raise InvalidInput(
             f"dataset folder {root} has no data.yaml and no images/train folder; give a "
-            "data.yaml, or lay the folder out as images/{train,val[,test]} + labels/...")
+            "data.yaml, or lay the folder out as images/{train,val[,test]} + labels/..."
+        )
     names: tuple[str, ...] | None = None
     for candidate in CLASS_LIST_NAMES:
         path = root / candidate
@@ -251,14 +261,14 @@ def _from_folder(folder: Path) -> DatasetSource:
     if names is None:
         raise InvalidInput(
             f"dataset folder {root}: no class names found; add a data.yaml with 'names', or a "
-            "classes.txt with one class name per line (class 0 first)")
+            "classes.txt with one class name per line (class 0 first)"
+        )
     splits: dict[str, SplitSource] = {}
     for split in SPLITS:
         path = images / split
         if not path.is_dir():
             if split in REQUIRED_SPLITS:
-                raise InvalidInput(f"dataset folder {root}: split '{split}' folder {path} "
-                                   "does not exist")
+                raise InvalidInput(f"dataset folder {root}: split '{split}' folder {path} does not exist")
             continue
         splits[split] = _make_split(split, [str(_resolve(path, str(path)))], root)
     return DatasetSource(root=str(root), config=None, class_names=names, splits=splits)
@@ -280,14 +290,16 @@ def _make_split(split: str, entries: list[str], root: Path) -> SplitSource:
                 repeated.add(folder)
     if not found:
         where = ", ".join(entries)
-        raise InvalidInput(f"split '{split}' has no images in {where} (image extensions: "
-                           f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise InvalidInput(
+            f"split '{split}' has no images in {where} (image extensions: "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
     # Sorted, without duplicates (a folder listed twice, a list naming an image twice).
-    folders = {folder: sorted(set(names) if folder in repeated else names)
-               for folder, names in sorted(found.items())}
+    folders = {
+        folder: sorted(set(names) if folder in repeated else names) for folder, names in sorted(found.items())
+    }
     definition = tuple(relative_posix(entry, str(root)) for entry in entries)
-    return SplitSource(name=split, definition=definition, entries=tuple(entries),
-                       folders=folders)
+    return SplitSource(name=split, definition=definition, entries=tuple(entries), folders=folders)
 
 
 def _walk_images(folder: str, out: dict[str, list[str]]) -> set[str]:
@@ -301,8 +313,7 @@ def _walk_images(folder: str, out: dict[str, list[str]]) -> set[str]:
     suffixes = _IMAGE_SUFFIXES
     seen_before: set[str] = set()
     # Each stack item carries the (device, inode) of its ancestors, to catch loops.
-    stack: list[tuple[str, dict[tuple[int, int], str]]] = [
-        (folder, {(top.st_dev, top.st_ino): folder})]
+    stack: list[tuple[str, dict[tuple[int, int], str]]] = [(folder, {(top.st_dev, top.st_ino): folder})]
     while stack:
         path, ancestors = stack.pop()
         try:
@@ -313,16 +324,18 @@ def _walk_images(folder: str, out: dict[str, list[str]]) -> set[str]:
         if len(images) < len(names):  # other names: find the subfolders among them
             try:
                 with os.scandir(path) as it:
-                    subs = [e.path for e in it if not e.name.startswith(".")
-                            and not e.name.lower().endswith(suffixes) and e.is_dir()]
+                    subs = [
+                        e.path
+                        for e in it
+                        if not e.name.startswith(".") and not e.name.lower().endswith(suffixes) and e.is_dir()
+                    ]
             except OSError as exc:
                 raise InvalidInput(f"cannot read folder {path}: {explain_error(exc)}") from None
             for sub in sorted(subs):
                 try:
                     st = os.stat(sub)
                 except OSError as exc:
-                    raise InvalidInput(f"cannot read folder {sub}: {explain_error(exc)}"
-                                       ) from None
+                    raise InvalidInput(f"cannot read folder {sub}: {explain_error(exc)}") from None
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
                     raise InvalidInput(f"symlink loop: {sub} leads back to {ancestors[key]}")
@@ -369,7 +382,7 @@ def relative_posix(path: str, root: str) -> str:
     """``path`` relative to ``root`` with '/' separators (``..`` when outside the root)."""
     prefix = root if root.endswith(os.sep) else root + os.sep
     if path.startswith(prefix):
-        rel = path[len(prefix):]
+        rel = path[len(prefix) :]
     elif path == root:
         rel = "."
     else:

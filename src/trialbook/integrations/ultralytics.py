@@ -115,10 +115,18 @@ def latency(validator: Any) -> tuple[float | None, dict[str, float]]:
 class Tracker:
     """The callbacks that record one training of one model."""
 
-    def __init__(self, *, project: str, name: str, dataset: str | None = None,
-                 parent: str | None = None, allow_unpinned: bool = False,
-                 uri: str | None = None, book: Book | None = None,
-                 tags: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        project: str,
+        name: str,
+        dataset: str | None = None,
+        parent: str | None = None,
+        allow_unpinned: bool = False,
+        uri: str | None = None,
+        book: Book | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.project, self.name, self.dataset, self.parent = project, name, dataset, parent
         self.allow_unpinned = allow_unpinned
         self.uri = uri
@@ -146,19 +154,28 @@ class Tracker:
                 if not self.allow_unpinned:
                     raise TrialbookError(
                         f"cannot tell which tagged version {data_yaml} is ({exc}); name one with "
-                        "dataset=, or pass allow_unpinned=True") from exc
+                        "dataset=, or pass allow_unpinned=True"
+                    ) from exc
                 dataset = None  # e.g. a classification folder: recorded UNPINNED
         try:
-            self.run = book.start(self.project, self.name, dataset=dataset, parent=self.parent,
-                                  config=config, allow_unpinned=self.allow_unpinned,
-                                  dataset_source=data_yaml if dataset else None,
-                                  tags={"task": str(trainer.args.task), "source": "ultralytics",
-                                        **self.tags})
+            self.run = book.start(
+                self.project,
+                self.name,
+                dataset=dataset,
+                parent=self.parent,
+                config=config,
+                allow_unpinned=self.allow_unpinned,
+                dataset_source=data_yaml if dataset else None,
+                tags={"task": str(trainer.args.task), "source": "ultralytics", **self.tags},
+            )
         except TrialbookError:
             raise  # a refused name or dataset stops this training before it starts
         except Exception as exc:
-            warnings.warn(f"trialbook: could not start run {self.name!r} ({exc}); training goes "
-                          "on untracked", TrackingWarning, stacklevel=2)
+            warnings.warn(
+                f"trialbook: could not start run {self.name!r} ({exc}); training goes on untracked",
+                TrackingWarning,
+                stacklevel=2,
+            )
 
     @_guard("marking the epoch")
     def on_train_epoch_end(self, trainer: Any) -> None:
@@ -170,8 +187,11 @@ class Tracker:
             return
         if self._train_epoch is not None and self._train_epoch == trainer.epoch:
             self._train_epoch = None
-            values = {**trainer.label_loss_items(trainer.tloss, prefix="train"),
-                      **(trainer.metrics or {}), **(trainer.lr or {})}
+            values = {
+                **trainer.label_loss_items(trainer.tloss, prefix="train"),
+                **(trainer.metrics or {}),
+                **(trainer.lr or {}),
+            }
             self.run.log(values, epoch=trainer.epoch + 1)
             return
         self._final_eval(trainer)  # final_eval's validation of best.pt
@@ -184,10 +204,14 @@ class Tracker:
         matrix, class_names = confusion(validator)
         total, speeds = latency(validator)
         self.run.log_eval(
-            "val", {**metrics, **speeds},
+            "val",
+            {**metrics, **speeds},
             per_class_ap=per_class_ap(getattr(validator, "metrics", None), names, trainer.args.task),
-            confusion_matrix=matrix, class_names=class_names, latency_ms=total,
-            device=device_name(trainer.device))
+            confusion_matrix=matrix,
+            class_names=class_names,
+            latency_ms=total,
+            device=device_name(trainer.device),
+        )
 
     @_guard("finishing the run")
     def on_train_end(self, trainer: Any) -> None:
@@ -209,27 +233,55 @@ class Tracker:
             self.run.finish("failed")
 
     def register(self, model: Any) -> Tracker:
-        for event in ("on_pretrain_routine_end", "on_train_epoch_end", "on_fit_epoch_end",
-                      "on_train_end", "teardown"):
+        for event in (
+            "on_pretrain_routine_end",
+            "on_train_epoch_end",
+            "on_fit_epoch_end",
+            "on_train_end",
+            "teardown",
+        ):
             model.add_callback(event, getattr(self, event))
         return self
 
 
-def track(model: Any, *, project: str, name: str, dataset: str | None = None,
-          parent: str | None = None, allow_unpinned: bool = False, uri: str | None = None,
-          book: Book | None = None) -> Tracker:
+def track(
+    model: Any,
+    *,
+    project: str,
+    name: str,
+    dataset: str | None = None,
+    parent: str | None = None,
+    allow_unpinned: bool = False,
+    uri: str | None = None,
+    book: Book | None = None,
+) -> Tracker:
     """Record ``model.train(...)`` as the run ``name`` of ``project``.
 
     ``dataset="pallets:v3"`` names the tagged version; without it, the version whose
     digest matches the training ``data.yaml`` is found, and training is refused when none
     matches (unless ``allow_unpinned=True``)."""
-    return Tracker(project=project, name=name, dataset=dataset, parent=parent,
-                   allow_unpinned=allow_unpinned, uri=uri, book=book).register(model)
+    return Tracker(
+        project=project,
+        name=name,
+        dataset=dataset,
+        parent=parent,
+        allow_unpinned=allow_unpinned,
+        uri=uri,
+        book=book,
+    ).register(model)
 
 
-def evaluate(weights: str | Path, *, run: str, split: str = "test", data: str | None = None,
-             project: str | None = None, uri: str | None = None, book: Book | None = None,
-             **val_args: Any) -> dict[str, Any]:
+def evaluate(
+    weights: str | Path,
+    *,
+    run: str,
+    split: str = "test",
+    data: str | None = None,
+    project: str | None = None,
+    uri: str | None = None,
+    book: Book | None = None,
+    **val_args: Any,
+) -> dict[str, Any]:
     """Validate ``weights`` on one split (``model.val(split=...)``) and record it as an
     evaluation of ``run``; a test evaluation is sealed. Returns what was recorded, without
     the numbers of a sealed one."""
@@ -251,8 +303,12 @@ def evaluate(weights: str | Path, *, run: str, split: str = "test", data: str | 
     task = record.tags.get("task") or getattr(model, "task", None)
     handle = book.attach(record)
     evaluation = handle.log_eval(
-        split, {**dict(getattr(metrics, "results_dict", {}) or {}), **speeds},
+        split,
+        {**dict(getattr(metrics, "results_dict", {}) or {}), **speeds},
         per_class_ap=per_class_ap(metrics, getattr(metrics, "names", {}) or model.names, task),
-        confusion_matrix=matrix, class_names=class_names, latency_ms=total,
-        device=device_name(getattr(validator, "device", "cpu")))
+        confusion_matrix=matrix,
+        class_names=class_names,
+        latency_ms=total,
+        device=device_name(getattr(validator, "device", "cpu")),
+    )
     return {"run": record.name, "split": split, "sealed": evaluation.sealed}

@@ -35,6 +35,21 @@ def prepare(config_dir: str | os.PathLike[str]) -> Path:
 def quiet_settings() -> None:
     from ultralytics import settings
 
-    off = {k: False for k in ("sync", "hub", "clearml", "comet", "dvc", "mlflow", "neptune",
-                              "raytune", "tensorboard", "wandb", "vscode_msg") if k in settings}
+    off = {
+        k: False
+        for k in (
+            "sync",
+            "hub",
+            "clearml",
+            "comet",
+            "dvc",
+            "mlflow",
+            "neptune",
+            "raytune",
+            "tensorboard",
+            "wandb",
+            "vscode_msg",
+        )
+        if k in settings
+    }
     settings.update(off)

@@ -57,22 +57,37 @@ def get_project(project: str, book: BookDep) -> JsonResponse:
 
 @router.get("/projects/{project}/runs", summary="One page of runs, ranked by the protocol metric")
 def list_runs(
-    project: str, book: BookDep,
+    project: str,
+    book: BookDep,
     status: Annotated[list[str], Query(description="running, finished, failed, crashed")] = [],  # noqa: B006
     dataset: Annotated[str | None, Query(description="NAME:TAG; empty for runs without one")] = None,
     tag: Annotated[str | None, Query(description="KEY or KEY=VALUE")] = None,
     q: Annotated[str | None, Query(description="text in the run name")] = None,
     metric: Annotated[str | None, Query(description="rank by another key (exploratory)")] = None,
-    sort: Annotated[str, Query(description="rank, best, final, epochs, name, created, "
-                                           "status or dataset")] = "rank",
+    sort: Annotated[
+        str, Query(description="rank, best, final, epochs, name, created, status or dataset")
+    ] = "rank",
     order: Annotated[str | None, Query(pattern="^(asc|desc)$")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     sparkline: bool = False,
 ) -> JsonResponse:
-    return JsonResponse(data.runs_page(
-        book, project, metric=metric, status=status, dataset=dataset, tag=tag, q=q, sort=sort,
-        order=order, offset=offset, limit=limit, sparkline=sparkline))
+    return JsonResponse(
+        data.runs_page(
+            book,
+            project,
+            metric=metric,
+            status=status,
+            dataset=dataset,
+            tag=tag,
+            q=q,
+            sort=sort,
+            order=order,
+            offset=offset,
+            limit=limit,
+            sparkline=sparkline,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- runs
@@ -83,7 +98,9 @@ def get_run(project: str, run: str, book: BookDep) -> JsonResponse:
 
 @router.get("/projects/{project}/runs/{run}/history", summary="A run's per-epoch points")
 def get_history(
-    project: str, run: str, book: BookDep,
+    project: str,
+    run: str,
+    book: BookDep,
     key: Annotated[list[str], Query(description="only these keys (default: all)")] = [],  # noqa: B006
     since_epoch: Annotated[int | None, Query(description="only epochs after this one")] = None,
 ) -> JsonResponse:
@@ -100,8 +117,11 @@ def put_note(project: str, run: str, fields: NoteFields, book: BookDep) -> JsonR
     return JsonResponse(data.put_note(book, project, run, fields.model_dump()))
 
 
-@router.get("/projects/{project}/runs/{run}/artifacts/{digest}", response_class=FileResponse,
-            summary="Download an artifact (its content is checked against its digest first)")
+@router.get(
+    "/projects/{project}/runs/{run}/artifacts/{digest}",
+    response_class=FileResponse,
+    summary="Download an artifact (its content is checked against its digest first)",
+)
 def get_artifact(project: str, run: str, digest: str, book: BookDep) -> FileResponse:
     from trialbook.artifacts.local import hash_file
 
@@ -120,7 +140,8 @@ def get_artifact(project: str, run: str, digest: str, book: BookDep) -> FileResp
 # --------------------------------------------------------------------------- compare, decide
 @router.get("/projects/{project}/compare", summary="Compare runs on one metric")
 def compare(
-    project: str, book: BookDep,
+    project: str,
+    book: BookDep,
     runs: Annotated[list[str], Query(description="run names (repeat)")] = [],  # noqa: B006
     metric: Annotated[str | None, Query(description="another key (exploratory)")] = None,
     baseline: Annotated[str | None, Query(description="the run deltas are taken against")] = None,
@@ -151,7 +172,8 @@ def datasets(book: BookDep) -> JsonResponse:
 
 @router.get("/datasets/{name}/diff", summary="What changed between two versions")
 def dataset_diff(
-    name: str, book: BookDep,
+    name: str,
+    book: BookDep,
     from_: Annotated[str, Query(alias="from", description="a tag or digest prefix")],
     to: Annotated[str, Query(description="a tag or digest prefix")],
     files: Annotated[int, Query(ge=0, le=100_000, description="file names listed per kind")] = 100,

@@ -29,9 +29,11 @@ STATIC_DIR = HERE / "static"
 API_PREFIX = "/api/v1"
 
 # Pages run our own scripts only; plotly.js injects its own <style> elements.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "frame-ancestors 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
 
 
 def _clean(value: Any) -> Any:
@@ -85,10 +87,12 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", CSP.encode()),
-                            (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"same-origin"),
-                            (b"x-frame-options", b"DENY")]
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
                 message["headers"] = headers
             await send(message)
 
@@ -108,8 +112,13 @@ def error_status(exc: TrialbookError) -> int:
 def make_templates() -> jinja2.Environment:
     from trialbook.server import render
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.policies["json.dumps_function"] = dumps
     env.policies["json.dumps_kwargs"] = {}
     render.install(env)
@@ -123,11 +132,15 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
     from trialbook.server import api, pages
 
     app = FastAPI(
-        title="trialbook", version=__version__,
+        title="trialbook",
+        version=__version__,
         description="The trialbook JSON API: projects, ranked runs, histories, compare, "
-                    "decisions, notes and dataset versions. Sealed test numbers are never "
-                    "returned, except as revealed by a decision.",
-        openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None)
+        "decisions, notes and dataset versions. Sealed test numbers are never "
+        "returned, except as revealed by a decision.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.book = book
     app.state.templates = make_templates()
     app.state.poll_ms = max(100, round(poll_interval * 1000))
@@ -141,8 +154,9 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
-        return FileResponse(plotly_js_path(), media_type="text/javascript",
-                            headers={"cache-control": "public, max-age=86400"})
+        return FileResponse(
+            plotly_js_path(), media_type="text/javascript", headers={"cache-control": "public, max-age=86400"}
+        )
 
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(pages.router)

@@ -94,13 +94,19 @@ def projects_overview(book: Book) -> dict[str, Any]:
     out = []
     for p in projects:
         c = counts.get(p.name)
-        out.append({
-            "name": p.name, "metric": p.protocol.metric, "direction": p.protocol.direction,
-            "runs": c.runs if c else 0, "running": c.running if c else 0,
-            "note_debt": c.note_debt if c else 0,
-            "shipped": shipped.get(p.shipped_run_id or "") if p.shipped_run_id else None,
-            "decisions": decisions.get(p.name, 0), "created_at": p.created_at,
-        })
+        out.append(
+            {
+                "name": p.name,
+                "metric": p.protocol.metric,
+                "direction": p.protocol.direction,
+                "runs": c.runs if c else 0,
+                "running": c.running if c else 0,
+                "note_debt": c.note_debt if c else 0,
+                "shipped": shipped.get(p.shipped_run_id or "") if p.shipped_run_id else None,
+                "decisions": decisions.get(p.name, 0),
+                "created_at": p.created_at,
+            }
+        )
     return {"book": book.uri, "projects": out}
 
 
@@ -113,21 +119,42 @@ def project_summary(book: Book, name: str) -> dict[str, Any]:
     history = book.store.protocol_history(name)
     after = {id(h) for h in rules.metric_changes_after_comparison(history, first)}
     ships = book.store.list_ships(name)
-    names = book.store.run_names([s.run_id for s in ships]
-                                 + ([project.shipped_run_id] if project.shipped_run_id else []))
+    names = book.store.run_names(
+        [s.run_id for s in ships] + ([project.shipped_run_id] if project.shipped_run_id else [])
+    )
     counts = book.store.project_counts(_stale_before()).get(name)
     decisions = book.store.list_decisions()
     used = rules.reveals_by_split(decisions, name)
     return {
-        "name": project.name, "created_at": project.created_at, "protocol": proto.to_dict(),
-        "history": [{"field": h.field, "old": h.old, "new": h.new, "reason": h.reason,
-                     "who": h.who, "at": h.at, "after_comparison": id(h) in after}
-                    for h in history],
+        "name": project.name,
+        "created_at": project.created_at,
+        "protocol": proto.to_dict(),
+        "history": [
+            {
+                "field": h.field,
+                "old": h.old,
+                "new": h.new,
+                "reason": h.reason,
+                "who": h.who,
+                "at": h.at,
+                "after_comparison": id(h) in after,
+            }
+            for h in history
+        ],
         "compared_at": first,
         "shipped": names.get(project.shipped_run_id or "") if project.shipped_run_id else None,
-        "ships": [{"run": names.get(s.run_id, s.run_id), "forced": s.forced, "reason": s.reason,
-                   "who": s.who, "at": s.at} for s in ships],
-        "runs": counts.runs if counts else 0, "running": counts.running if counts else 0,
+        "ships": [
+            {
+                "run": names.get(s.run_id, s.run_id),
+                "forced": s.forced,
+                "reason": s.reason,
+                "who": s.who,
+                "at": s.at,
+            }
+            for s in ships
+        ],
+        "runs": counts.runs if counts else 0,
+        "running": counts.running if counts else 0,
         "note_debt": counts.note_debt if counts else 0,
         "decisions": sum(1 for d in decisions if d.project == name),
         "test_splits": _test_splits(used, proto.test_budget, name),
@@ -135,15 +162,35 @@ def project_summary(book: Book, name: str) -> dict[str, Any]:
 
 
 def _test_splits(used: Mapping[str | None, int], budget: int, project: str) -> list[dict[str, Any]]:
-    return [{"project": project, "digest": d, "short": short_digest(d), "reveals_used": n,
-             "test_budget": budget, "burned": n >= budget} for d, n in used.items()]
+    return [
+        {
+            "project": project,
+            "digest": d,
+            "short": short_digest(d),
+            "reveals_used": n,
+            "test_budget": budget,
+            "burned": n >= budget,
+        }
+        for d, n in used.items()
+    ]
 
 
 # --------------------------------------------------------------------------- runs table
-def runs_page(book: Book, project: str, *, metric: str | None = None,
-              status: Sequence[str] = (), dataset: str | None = None, tag: str | None = None,
-              q: str | None = None, sort: str = "rank", order: str | None = None,
-              offset: int = 0, limit: int = 50, sparkline: bool = True) -> dict[str, Any]:
+def runs_page(
+    book: Book,
+    project: str,
+    *,
+    metric: str | None = None,
+    status: Sequence[str] = (),
+    dataset: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    sort: str = "rank",
+    order: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    sparkline: bool = True,
+) -> dict[str, Any]:
     """One page of the project's runs, ranked by the protocol metric (or sorted and
     filtered as asked), with note debt and a sparkline of the ranking key."""
     proto = book.store.get_project(project).protocol
@@ -154,9 +201,19 @@ def runs_page(book: Book, project: str, *, metric: str | None = None,
     if order not in (None, "", "asc", "desc"):
         raise InvalidInput(f"order {order!r} must be asc or desc")
     page = book.store.runs_page(
-        project, key, direction, statuses=list(status), dataset=dataset, tag=tag, text=q,
-        sort=sort, descending=None if not order else order == "desc", offset=offset,
-        limit=limit, stale_before=_stale_before())
+        project,
+        key,
+        direction,
+        statuses=list(status),
+        dataset=dataset,
+        tag=tag,
+        text=q,
+        sort=sort,
+        descending=None if not order else order == "desc",
+        offset=offset,
+        limit=limit,
+        stale_before=_stale_before(),
+    )
     ids = [r.id for r in page.runs]
     notes = book.store.get_notes(ids)
     parents = book.store.run_names(r.parent_id for r in page.runs if r.parent_id)
@@ -168,24 +225,42 @@ def runs_page(book: Book, project: str, *, metric: str | None = None,
         status_now = effective_status(r, now)
         note = notes.get(r.id)
         row: dict[str, Any] = {
-            "rank": rank, "name": r.name, "id": r.id, "status": status_now,
-            "dataset": r.dataset, "pinned": r.pinned,
+            "rank": rank,
+            "name": r.name,
+            "id": r.id,
+            "status": status_now,
+            "dataset": r.dataset,
+            "pinned": r.pinned,
             "parent": parents.get(r.parent_id, r.parent_id) if r.parent_id else None,
-            "best": finite(s.best) if s else None, "final": finite(s.final) if s else None,
-            "epoch_of_best": s.best_epoch if s else None, "epochs": s.count if s else 0,
+            "best": finite(s.best) if s else None,
+            "final": finite(s.final) if s else None,
+            "epoch_of_best": s.best_epoch if s else None,
+            "epochs": s.count if s else 0,
             "has_note": note is not None and not note.is_empty,
-            "note_debt": note_debt(note, status_now), "legacy_name": r.legacy_name,
-            "created_at": r.created_at, "tags": r.tags,
+            "note_debt": note_debt(note, status_now),
+            "legacy_name": r.legacy_name,
+            "created_at": r.created_at,
+            "tags": r.tags,
         }
         if sparkline:
             values = [v for _, v in spark.get(r.id, []) if v == v]
             row["spark"] = _downsample(values)
         rows.append(row)
-    return {"project": project, "metric": key, "protocol_metric": proto.metric,
-            "direction": direction, "exploratory": exploratory, "total": page.total,
-            "offset": offset, "limit": limit, "sort": sort, "order": order or None,
-            "filters": {"status": list(status), "dataset": dataset, "tag": tag, "q": q},
-            "datasets": book.store.project_datasets(project), "runs": rows}
+    return {
+        "project": project,
+        "metric": key,
+        "protocol_metric": proto.metric,
+        "direction": direction,
+        "exploratory": exploratory,
+        "total": page.total,
+        "offset": offset,
+        "limit": limit,
+        "sort": sort,
+        "order": order or None,
+        "filters": {"status": list(status), "dataset": dataset, "tag": tag, "q": q},
+        "datasets": book.store.project_datasets(project),
+        "runs": rows,
+    }
 
 
 # --------------------------------------------------------------------------- one run
@@ -219,16 +294,22 @@ def _groups(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"title": t, "keys": sorted(groups[t])} for t in CURVE_GROUPS if t in groups]
 
 
-def history(book: Book, project: str, name: str, *, keys: Sequence[str] | None = None,
-            since_epoch: int | None = None) -> dict[str, Any]:
+def history(
+    book: Book, project: str, name: str, *, keys: Sequence[str] | None = None, since_epoch: int | None = None
+) -> dict[str, Any]:
     """The run's per-epoch points (every key, or ``keys``), after ``since_epoch`` if given:
     ``{"series": {key: [[epoch, value|null], ...]}, "status", "last_epoch"}``."""
     run = get_run(book, project, name)
     found = book.store.history_since([run.id], list(keys) if keys else None, since_epoch)[run.id]
     last = max((pts[-1][0] for pts in found.values() if pts), default=since_epoch)
-    return {"run": run.name, "project": run.project, "status": effective_status(run, time.time()),
-            "since_epoch": since_epoch, "last_epoch": last,
-            "series": {k: points_json(v) for k, v in sorted(found.items())}}
+    return {
+        "run": run.name,
+        "project": run.project,
+        "status": effective_status(run, time.time()),
+        "since_epoch": since_epoch,
+        "last_epoch": last,
+        "series": {k: points_json(v) for k, v in sorted(found.items())},
+    }
 
 
 def artifact_of(book: Book, project: str, name: str, digest: str) -> tuple[str, str]:
@@ -274,8 +355,15 @@ def _matrix_labels(ev: Evaluation) -> list[str]:
     return names
 
 
-def compare_view(book: Book, project: str, names: Sequence[str], *, metric: str | None = None,
-                 baseline: str | None = None, record: bool = False) -> dict[str, Any]:
+def compare_view(
+    book: Book,
+    project: str,
+    names: Sequence[str],
+    *,
+    metric: str | None = None,
+    baseline: str | None = None,
+    record: bool = False,
+) -> dict[str, Any]:
     """The compare data of runs of one project: every run's curve of one key (the protocol
     metric unless ``metric``, which is then exploratory) with its analytics, config keys
     that differ, dataset versions and comparability, per-class AP with deltas against
@@ -294,15 +382,21 @@ def compare_view(book: Book, project: str, names: Sequence[str], *, metric: str 
     proto = proj.protocol
     key, direction, exploratory = _key_and_direction(proto, metric)
     if direction not in ("max", "min"):
-        raise InvalidInput(f"metric {key!r} has no better direction (a learning rate or a counter); "
-                           f"compare on a metric such as {proto.metric}")
+        raise InvalidInput(
+            f"metric {key!r} has no better direction (a learning rate or a counter); "
+            f"compare on a metric such as {proto.metric}"
+        )
     shipped = [r.name for r in runs if r.id == proj.shipped_run_id]
     base_name = baseline or (shipped[0] if shipped else min(runs, key=lambda r: r.created_at).name)
     if base_name not in names:
         raise InvalidInput(f"baseline {base_name!r} is not one of the compared runs")
     ids = [r.id for r in runs]
-    analytics = Protocol(metric=key, direction=direction, noise=proto.noise,
-                         convergence_target=None if exploratory else proto.convergence_target)
+    analytics = Protocol(
+        metric=key,
+        direction=direction,
+        noise=proto.noise,
+        convergence_target=None if exploratory else proto.convergence_target,
+    )
     curves = book.store.get_history(ids, key)
     by_run: dict[str, list[Evaluation]] = {i: [] for i in ids}
     for ev in book.store.list_evaluations(ids):
@@ -310,41 +404,57 @@ def compare_view(book: Book, project: str, names: Sequence[str], *, metric: str 
     parents = book.store.run_names(r.parent_id for r in runs if r.parent_id)
     comparable, warnings = rules.val_comparability({r.name: r.split_digests.get("val") for r in runs})
     if exploratory:
-        warnings.insert(0, f"exploratory: {key} is not the protocol metric ({proto.metric}); "
-                           "decisions never use it")
+        warnings.insert(
+            0, f"exploratory: {key} is not the protocol metric ({proto.metric}); decisions never use it"
+        )
     now = time.time()
     rows = []
     for r in runs:
         points = [(e, v) for e, v in curves[r.id] if math.isfinite(v)]
         value, source, _ = rules.comparison_value(by_run[r.id], key, None)
-        rows.append({
-            "name": r.name, "id": r.id, **curve_stats_for(points, analytics).to_dict(),
-            "status": effective_status(r, now), "dataset": r.dataset, "pinned": r.pinned,
-            "val_split": short_digest(r.split_digests.get("val")) if r.split_digests.get("val") else None,
-            "parent": parents.get(r.parent_id, r.parent_id) if r.parent_id else None,
-            "val_value": finite(value) if source == rules.VAL_SOURCE else None,
-            "test_sealed": any(e.sealed for e in by_run[r.id]),
-            "baseline": r.name == base_name,
-            "curve": [[e, v] for e, v in points],
-        })
+        rows.append(
+            {
+                "name": r.name,
+                "id": r.id,
+                **curve_stats_for(points, analytics).to_dict(),
+                "status": effective_status(r, now),
+                "dataset": r.dataset,
+                "pinned": r.pinned,
+                "val_split": short_digest(r.split_digests.get("val")) if r.split_digests.get("val") else None,
+                "parent": parents.get(r.parent_id, r.parent_id) if r.parent_id else None,
+                "val_value": finite(value) if source == rules.VAL_SOURCE else None,
+                "test_sealed": any(e.sealed for e in by_run[r.id]),
+                "baseline": r.name == base_name,
+                "curve": [[e, v] for e, v in points],
+            }
+        )
     ranked = ranking.rank(rows, lambda row: row["best"], direction)
     keys = sorted(book.store.series_keys(ids), key=lambda k: (k != proto.metric, k))
     if record and len(runs) > 1:
         book.store.record_comparison(project, ids, key, exploratory=exploratory, who=_who())
     return {
-        "project": project, "metric": key, "protocol_metric": proto.metric,
-        "direction": direction, "exploratory": exploratory, "comparable": comparable,
-        "warnings": warnings, "noise": proto.noise, "class_floor": proto.class_floor,
-        "convergence_target": analytics.convergence_target, "baseline": base_name,
-        "keys": keys, "runs": ranked,
+        "project": project,
+        "metric": key,
+        "protocol_metric": proto.metric,
+        "direction": direction,
+        "exploratory": exploratory,
+        "comparable": comparable,
+        "warnings": warnings,
+        "noise": proto.noise,
+        "class_floor": proto.class_floor,
+        "convergence_target": analytics.convergence_target,
+        "baseline": base_name,
+        "keys": keys,
+        "runs": ranked,
         "config_diff": rules.differing_config({r.name: r.config for r in runs}),
         "per_class": _per_class(runs, by_run, base_name, proto.class_floor),
         "confusion": _confusion(runs, by_run, base_name),
     }
 
 
-def _per_class(runs: Sequence[RunRecord], by_run: Mapping[str, list[Evaluation]], base_name: str,
-               floor: float) -> dict[str, Any]:
+def _per_class(
+    runs: Sequence[RunRecord], by_run: Mapping[str, list[Evaluation]], base_name: str, floor: float
+) -> dict[str, Any]:
     """Per-class AP (latest val evaluation) of each run, with the delta to the baseline's
     and ``below_floor`` where a class is under ``floor`` × the baseline's AP."""
     aps = {r.name: rules.per_class_ap(by_run[r.id]) for r in runs}
@@ -367,8 +477,9 @@ def _per_class(runs: Sequence[RunRecord], by_run: Mapping[str, list[Evaluation]]
     return {"baseline": base_name, "class_floor": floor, "classes": table}
 
 
-def _confusion(runs: Sequence[RunRecord], by_run: Mapping[str, list[Evaluation]],
-               base_name: str) -> dict[str, Any]:
+def _confusion(
+    runs: Sequence[RunRecord], by_run: Mapping[str, list[Evaluation]], base_name: str
+) -> dict[str, Any]:
     """Each run's confusion matrix (latest val evaluation that has one; rows predicted,
     columns true) with its labels, and whether it can be set against the baseline's
     (same labels); the page draws the difference."""
@@ -381,8 +492,9 @@ def _confusion(runs: Sequence[RunRecord], by_run: Mapping[str, list[Evaluation]]
             out.append({"run": r.name, "labels": _matrix_labels(ev), "matrix": ev.confusion_matrix})
     base = next((m for m in out if m["run"] == base_name and m["matrix"] is not None), None)
     for m in out:
-        m["comparable_to_baseline"] = (base is not None and m is not base and m["matrix"] is not None
-                                       and m["labels"] == base["labels"])
+        m["comparable_to_baseline"] = (
+            base is not None and m is not base and m["matrix"] is not None and m["labels"] == base["labels"]
+        )
     return {"baseline": base_name, "matrices": out}
 
 
@@ -393,21 +505,36 @@ def decide(book: Book, project: str, candidate: str, baseline: str) -> dict[str,
     return discipline.decide(book, candidate, baseline, project=project)
 
 
-def _decisions(book: Book, project: str | None = None, run_id: str | None = None,
-               stored: Sequence[Decision] | None = None) -> list[dict[str, Any]]:
+def _decisions(
+    book: Book,
+    project: str | None = None,
+    run_id: str | None = None,
+    stored: Sequence[Decision] | None = None,
+) -> list[dict[str, Any]]:
     """Stored decisions, oldest first, as ``discipline.decisions`` gives them (with the
     numbers each revealed), naming only the runs they involve (not every run)."""
-    found = [d for d in (stored if stored is not None else book.store.list_decisions(project))
-             if (project is None or d.project == project)
-             and (run_id is None or run_id in (d.candidate_id, d.baseline_id))]
+    found = [
+        d
+        for d in (stored if stored is not None else book.store.list_decisions(project))
+        if (project is None or d.project == project)
+        and (run_id is None or run_id in (d.candidate_id, d.baseline_id))
+    ]
     names = book.store.run_names({i for d in found for i in (d.candidate_id, d.baseline_id)})
     out = []
     for d in found:
         cand = names.get(d.candidate_id, d.candidate_id)
         base = names.get(d.baseline_id, d.baseline_id)
         result = rules.result_from_record(d, cand, base)
-        out.append({"id": d.id, "project": d.project, "who": d.who, "at": d.at,
-                    **result.to_dict(), "text": render_decision_text(result)})
+        out.append(
+            {
+                "id": d.id,
+                "project": d.project,
+                "who": d.who,
+                "at": d.at,
+                **result.to_dict(),
+                "text": render_decision_text(result),
+            }
+        )
     return out
 
 
@@ -418,10 +545,13 @@ def decisions_view(book: Book, project: str | None = None) -> dict[str, Any]:
     all_decisions = book.store.list_decisions()
     splits = []
     for p in projects:
-        splits += _test_splits(rules.reveals_by_split(all_decisions, p.name), p.protocol.test_budget,
-                               p.name)
-    return {"project": project, "decisions": _decisions(book, project, stored=all_decisions),
-            "test_splits": splits, "burned": [s for s in splits if s["burned"]]}
+        splits += _test_splits(rules.reveals_by_split(all_decisions, p.name), p.protocol.test_budget, p.name)
+    return {
+        "project": project,
+        "decisions": _decisions(book, project, stored=all_decisions),
+        "test_splits": splits,
+        "burned": [s for s in splits if s["burned"]],
+    }
 
 
 # --------------------------------------------------------------------------- datasets
@@ -444,4 +574,3 @@ def dataset_diff(book: Book, ref_a: str, ref_b: str, *, files: int = DIFF_FILES_
     for kind in ("added", "removed", "changed"):
         out[kind] = {s: names[:files] for s, names in out[kind].items()}
     return out
-

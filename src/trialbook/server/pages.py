@@ -25,14 +25,22 @@ def _book(request: Request) -> Book:
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     env = request.app.state.templates
-    html = env.get_template(template).render(request=request, book_uri=_book(request).uri,
-                                             poll_ms=request.app.state.poll_ms, **context)
+    html = env.get_template(template).render(
+        request=request, book_uri=_book(request).uri, poll_ms=request.app.state.poll_ms, **context
+    )
     return HTMLResponse(html, status_code=status)
 
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status=status, status_code=status, message=message,
-                  page="error", title=f"Error {status}")
+    return render(
+        request,
+        "error.html",
+        status=status,
+        status_code=status,
+        message=message,
+        page="error",
+        title=f"Error {status}",
+    )
 
 
 @router.get("/")
@@ -43,22 +51,45 @@ def home(request: Request) -> HTMLResponse:
 
 @router.get("/projects/{project}")
 def project(
-    request: Request, project: str,
-    status: Annotated[str, Query()] = "", dataset: Annotated[str | None, Query()] = None,
-    tag: Annotated[str, Query()] = "", q: Annotated[str, Query()] = "",
-    sort: Annotated[str, Query()] = "rank", order: Annotated[str, Query()] = "",
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    request: Request,
+    project: str,
+    status: Annotated[str, Query()] = "",
+    dataset: Annotated[str | None, Query()] = None,
+    tag: Annotated[str, Query()] = "",
+    q: Annotated[str, Query()] = "",
+    sort: Annotated[str, Query()] = "rank",
+    order: Annotated[str, Query()] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> HTMLResponse:
     book = _book(request)
     summary = data.project_summary(book, project)
-    table = data.runs_page(book, project, status=[status] if status else [],
-                           dataset=dataset if dataset not in (None, "*") else None,
-                           tag=tag or None, q=q or None, sort=sort, order=order or None,
-                           offset=offset, limit=limit, sparkline=True)
-    params = {k: v for k, v in (("status", status), ("dataset", dataset), ("tag", tag), ("q", q),
-                                ("sort", sort if sort != "rank" else ""), ("order", order),
-                                ("limit", str(limit) if limit != 50 else ""))
-              if v not in (None, "", "*")}
+    table = data.runs_page(
+        book,
+        project,
+        status=[status] if status else [],
+        dataset=dataset if dataset not in (None, "*") else None,
+        tag=tag or None,
+        q=q or None,
+        sort=sort,
+        order=order or None,
+        offset=offset,
+        limit=limit,
+        sparkline=True,
+    )
+    params = {
+        k: v
+        for k, v in (
+            ("status", status),
+            ("dataset", dataset),
+            ("tag", tag),
+            ("q", q),
+            ("sort", sort if sort != "rank" else ""),
+            ("order", order),
+            ("limit", str(limit) if limit != 50 else ""),
+        )
+        if v not in (None, "", "*")
+    }
 
     def page_url(offset: int) -> str:
         merged = {**params, **({"offset": str(offset)} if offset > 0 else {})}
@@ -70,23 +101,40 @@ def project(
         merged = {**params, "sort": column, "order": flip}
         return f"?{urlencode(merged)}"
 
-    return render(request, "project.html", page="project", title=project, project=summary,
-                  table=table, page_url=page_url, sort_url=sort_url,
-                  filters={"status": status, "dataset": dataset or "*", "tag": tag, "q": q})
+    return render(
+        request,
+        "project.html",
+        page="project",
+        title=project,
+        project=summary,
+        table=table,
+        page_url=page_url,
+        sort_url=sort_url,
+        filters={"status": status, "dataset": dataset or "*", "tag": tag, "q": q},
+    )
 
 
 @router.get("/projects/{project}/compare")
 def compare(
-    request: Request, project: str,
+    request: Request,
+    project: str,
     runs: Annotated[list[str], Query()] = [],  # noqa: B006
     metric: Annotated[str | None, Query()] = None,
     baseline: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     book = _book(request)
-    view = data.compare_view(book, project, runs, metric=metric or None, baseline=baseline or None,
-                             record=True)
-    return render(request, "compare.html", page="compare", title=f"Compare · {project}",
-                  project=project, view=view, charts=True)
+    view = data.compare_view(
+        book, project, runs, metric=metric or None, baseline=baseline or None, record=True
+    )
+    return render(
+        request,
+        "compare.html",
+        page="compare",
+        title=f"Compare · {project}",
+        project=project,
+        view=view,
+        charts=True,
+    )
 
 
 @router.get("/projects/{project}/runs/{run}")
@@ -94,8 +142,16 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
     book = _book(request)
     view = data.run_view(book, project, run)
     curves = data.history(book, project, run)
-    return render(request, "run.html", page="run", title=f"{run} · {project}", project=project,
-                  run=view, curves=curves, charts=True)
+    return render(
+        request,
+        "run.html",
+        page="run",
+        title=f"{run} · {project}",
+        project=project,
+        run=view,
+        curves=curves,
+        charts=True,
+    )
 
 
 @router.get("/datasets")
@@ -109,8 +165,18 @@ def datasets(request: Request, a: str = "", b: str = "") -> HTMLResponse:
             diff = data.dataset_diff(book, a, b)
         except TrialbookError as exc:
             diff_error = f"{exc} (error {error_status(exc)})"
-    return render(request, "datasets.html", page="datasets", title="Datasets", view=view,
-                  diff=diff, diff_error=diff_error, a=a, b=b, charts=bool(view["datasets"]))
+    return render(
+        request,
+        "datasets.html",
+        page="datasets",
+        title="Datasets",
+        view=view,
+        diff=diff,
+        diff_error=diff_error,
+        a=a,
+        b=b,
+        charts=bool(view["datasets"]),
+    )
 
 
 @router.get("/decisions")

@@ -61,8 +61,9 @@ def spark(values: Sequence[float], width: int = 96, height: int = 22) -> str:
     lo, hi = min(vals), max(vals)
     span = (hi - lo) or 1.0
     step = width / (len(vals) - 1)
-    return " ".join(f"{i * step:.1f},{height - 1 - (v - lo) / span * (height - 2):.1f}"
-                    for i, v in enumerate(vals))
+    return " ".join(
+        f"{i * step:.1f},{height - 1 - (v - lo) / span * (height - 2):.1f}" for i, v in enumerate(vals)
+    )
 
 
 def path_quote(value: Any) -> str:
@@ -71,5 +72,6 @@ def path_quote(value: Any) -> str:
 
 
 def install(env: jinja2.Environment) -> None:
-    env.filters.update(num=num, delta=delta, when=when, size=size, spark=spark, short=short_digest,
-                       seg=path_quote)
+    env.filters.update(
+        num=num, delta=delta, when=when, size=size, spark=spark, short=short_digest, seg=path_quote
+    )

@@ -86,28 +86,31 @@ class Store(Protocol):
     def list_runs(self, project: str | None = None) -> list[RunRecord]: ...
     def run_rows(self, project: str, key: str) -> list[RunRow]: ...
     def set_run_status(
-        self, run_id: str, status: str, *, ended_at: float | None = None,
+        self,
+        run_id: str,
+        status: str,
+        *,
+        ended_at: float | None = None,
         heartbeat_at: float | None = None,
     ) -> None: ...
 
     # metrics ------------------------------------------------------------------
     def log_batch(
-        self, run_id: str, points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]], *,
+        self,
+        run_id: str,
+        points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
+        *,
         heartbeat_at: float | None = None,
     ) -> None: ...
     def get_summaries(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None
     ) -> dict[str, dict[str, SeriesSummary]]: ...
-    def get_history(
-        self, run_ids: Iterable[str], key: str
-    ) -> dict[str, list[tuple[int, float]]]: ...
+    def get_history(self, run_ids: Iterable[str], key: str) -> dict[str, list[tuple[int, float]]]: ...
     def get_all_history(self, run_id: str) -> dict[str, list[tuple[int, float]]]: ...
 
     # evaluations, artifacts, notes ---------------------------------------------
     def add_evaluation(self, evaluation: Evaluation) -> Evaluation: ...
-    def list_evaluations(
-        self, run_ids: Iterable[str], *, reveal: bool = False
-    ) -> list[Evaluation]: ...
+    def list_evaluations(self, run_ids: Iterable[str], *, reveal: bool = False) -> list[Evaluation]: ...
     def add_artifact(self, artifact: Artifact) -> Artifact: ...
     def list_artifacts(self, run_id: str) -> list[Artifact]: ...
     def set_note(self, run_id: str, fields: Mapping[str, str], *, who: str) -> Note: ...
@@ -119,16 +122,20 @@ class Store(Protocol):
     def list_decisions(self, project: str | None = None) -> list[Decision]: ...
 
     # the discipline: notes search, comparisons, ships ---------------------------
-    def search_notes(
-        self, text: str, *, project: str | None = None, limit: int = 50
-    ) -> list[Note]: ...
+    def search_notes(self, text: str, *, project: str | None = None, limit: int = 50) -> list[Note]: ...
     def record_comparison(
         self, project: str, run_ids: Sequence[str], metric: str, *, exploratory: bool, who: str
     ) -> None: ...
     def first_comparison_at(self, project: str) -> float | None: ...
     def ship_run(
-        self, project: str, run_id: str, *, decision_id: str | None, forced: bool,
-        reason: str | None, who: str,
+        self,
+        project: str,
+        run_id: str,
+        *,
+        decision_id: str | None,
+        forced: bool,
+        reason: str | None,
+        who: str,
     ) -> Ship: ...
     def list_ships(self, project: str) -> list[Ship]: ...
 
@@ -143,9 +150,19 @@ class Store(Protocol):
 
     # pages: reads shaped for the web UI and the API (one page, not the whole project) ----
     def runs_page(
-        self, project: str, key: str, direction: str, *, statuses: Sequence[str] = (),
-        dataset: str | None = None, tag: str | None = None, text: str | None = None,
-        sort: str = "rank", descending: bool | None = None, offset: int = 0, limit: int = 50,
+        self,
+        project: str,
+        key: str,
+        direction: str,
+        *,
+        statuses: Sequence[str] = (),
+        dataset: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        sort: str = "rank",
+        descending: bool | None = None,
+        offset: int = 0,
+        limit: int = 50,
         stale_before: float | None = None,
     ) -> RunsPage: ...
     def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]: ...
@@ -154,10 +171,13 @@ class Store(Protocol):
     def child_runs(self, run_id: str) -> list[RunRecord]: ...
     def project_datasets(self, project: str) -> list[str]: ...
     def series_keys(self, run_ids: Iterable[str]) -> list[str]: ...
-    def sparklines(self, run_ids: Iterable[str], key: str, points: int = 48
-                   ) -> dict[str, list[tuple[int, float]]]: ...
+    def sparklines(
+        self, run_ids: Iterable[str], key: str, points: int = 48
+    ) -> dict[str, list[tuple[int, float]]]: ...
     def history_since(
-        self, run_ids: Iterable[str], keys: Iterable[str] | None = None,
+        self,
+        run_ids: Iterable[str],
+        keys: Iterable[str] | None = None,
         since_epoch: int | None = None,
     ) -> dict[str, dict[str, list[tuple[int, float]]]]: ...
 

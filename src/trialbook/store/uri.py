@@ -28,7 +28,8 @@ def sql_url(uri: str) -> str:
         raise InvalidInput(f"{uri}: the remote (HTTP) store is not available in this version yet")
     if "://" in uri:
         raise InvalidInput(
-            f"unknown book URI scheme in {uri!r}; use a folder, sqlite:///PATH or postgresql://")
+            f"unknown book URI scheme in {uri!r}; use a folder, sqlite:///PATH or postgresql://"
+        )
     return f"sqlite:///{_folder(uri) / DB_FILE}"
 
 
@@ -46,7 +47,7 @@ def open_store(uri: str, *, create: bool = True) -> Store:
     url = sql_url(uri)
     if not url.startswith("sqlite:///"):
         return SqlStore(url, display_uri=uri)
-    path = Path(url[len("sqlite:///"):])
+    path = Path(url[len("sqlite:///") :])
     if not path.parent.exists():
         if not create:
             raise InvalidInput(f"no book at {path.parent}: run `trialbook init` first")

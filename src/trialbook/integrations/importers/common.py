@@ -136,10 +136,18 @@ class ImportedRun:
     renamed_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"project": self.project, "name": self.name, "run_id": self.run_id,
-                "source": self.source, "path": self.path, "epochs": self.epochs,
-                "status": self.status, "legacy_name": self.legacy_name, "pinned": self.pinned,
-                "renamed_from": self.renamed_from}
+        return {
+            "project": self.project,
+            "name": self.name,
+            "run_id": self.run_id,
+            "source": self.source,
+            "path": self.path,
+            "epochs": self.epochs,
+            "status": self.status,
+            "legacy_name": self.legacy_name,
+            "pinned": self.pinned,
+            "renamed_from": self.renamed_from,
+        }
 
 
 @dataclass(frozen=True)
@@ -150,8 +158,7 @@ class SkippedRun:
     name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "reason": self.reason, "project": self.project,
-                "name": self.name}
+        return {"path": self.path, "reason": self.reason, "project": self.project, "name": self.name}
 
 
 @dataclass
@@ -170,7 +177,8 @@ class ImportReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "tool": self.tool, "ok": self.ok,
+            "tool": self.tool,
+            "ok": self.ok,
             "imported": [r.to_dict() for r in self.imported],
             "skipped": [s.to_dict() for s in self.skipped],
             "failed": [p.to_dict() for p in self.failed],
@@ -192,9 +200,15 @@ def infinity_warning(run: ParsedRun, found: list[Problem]) -> None:
         return
     run.tags[TAG_INFINITE] = str(len(found))
     first = found[0]
-    run.warnings.append(Problem(first.path, f"{len(found)} infinite value(s) stored as NaN "
-                                            f"(trialbook keeps no infinities); the first: "
-                                            f"{first.message}", first.line))
+    run.warnings.append(
+        Problem(
+            first.path,
+            f"{len(found)} infinite value(s) stored as NaN "
+            f"(trialbook keeps no infinities); the first: "
+            f"{first.message}",
+            first.line,
+        )
+    )
 
 
 def mtime(path: Path) -> float | None:
@@ -235,9 +249,11 @@ class Writer:
         earlier = self.index.get(f"{tool}:{key}")
         if earlier is None or earlier.status == "running":
             return False
-        self.report.skipped.append(SkippedRun(
-            path, f"already imported as {earlier.project}/{earlier.name}", earlier.project,
-            earlier.name))
+        self.report.skipped.append(
+            SkippedRun(
+                path, f"already imported as {earlier.project}/{earlier.name}", earlier.project, earlier.name
+            )
+        )
         return True
 
     # writing ---------------------------------------------------------------------------
@@ -261,10 +277,20 @@ class Writer:
             self.report.failed.append(Problem(run.path, str(exc)))
             return None
         self.report.warnings.extend(run.warnings)
-        self.report.imported.append(ImportedRun(
-            project=record.project, name=record.name, run_id=record.id, source=run.source,
-            path=run.path, epochs=run.epochs, status=run.status, legacy_name=record.legacy_name,
-            pinned=record.pinned, renamed_from=renamed_from))
+        self.report.imported.append(
+            ImportedRun(
+                project=record.project,
+                name=record.name,
+                run_id=record.id,
+                source=run.source,
+                path=run.path,
+                epochs=run.epochs,
+                status=run.status,
+                legacy_name=record.legacy_name,
+                pinned=record.pinned,
+                renamed_from=renamed_from,
+            )
+        )
         return record
 
     def _check(self, run: ParsedRun) -> None:
@@ -278,13 +304,22 @@ class Writer:
                 continue
             negative = [e for e in series if e < 0]
             if negative:
-                problems.append(Problem(run.path, f"metric {key!r} has negative step(s) "
-                                                  f"{negative[:3]}; trialbook epochs are >= 0"))
+                problems.append(
+                    Problem(
+                        run.path,
+                        f"metric {key!r} has negative step(s) {negative[:3]}; trialbook epochs are >= 0",
+                    )
+                )
         if run.artifacts and self.book.blobs is None:
-            problems.append(Problem(run.path, f"{self.book.uri} keeps no artifact files, so "
-                                              "the weights cannot be stored: set "
-                                              "TRIALBOOK_ARTIFACTS to a folder, or pass "
-                                              "--no-weights"))
+            problems.append(
+                Problem(
+                    run.path,
+                    f"{self.book.uri} keeps no artifact files, so "
+                    "the weights cannot be stored: set "
+                    "TRIALBOOK_ARTIFACTS to a folder, or pass "
+                    "--no-weights",
+                )
+            )
         for _, path in run.artifacts:
             if not path.is_file():
                 problems.append(Problem(str(path), "weights file is missing or not a file"))
@@ -299,9 +334,12 @@ class Writer:
             project = store.ensure_project(run.project)
             if run.new_project_protocol:
                 project = store.update_protocol(
-                    run.project, run.new_project_protocol, who=_who(),
+                    run.project,
+                    run.new_project_protocol,
+                    who=_who(),
                     reason=f"set by `trialbook import {run.tool}`, which created this project "
-                           f"for {run.tags.get('task', run.tool)} runs")
+                    f"for {run.tags.get('task', run.tool)} runs",
+                )
         if earlier is not None:  # an earlier import of this source stopped half-way
             return earlier, None
         pattern = project.protocol.naming_pattern
@@ -310,25 +348,53 @@ class Writer:
             naming.check_name(name, pattern)
         if self._taken(run.project, name):
             if run.name_given:
-                raise SourceError([Problem(run.path, f"project {run.project!r} already has a run "
-                                                     f"named {name!r}: pick another --name")])
+                raise SourceError(
+                    [
+                        Problem(
+                            run.path,
+                            f"project {run.project!r} already has a run named {name!r}: pick another --name",
+                        )
+                    ]
+                )
             suffix = hashlib.sha1(run.source.encode()).hexdigest()[:6]
             renamed_from, name = name, f"{name}_{suffix}"
             if self._taken(run.project, name):
-                raise SourceError([Problem(run.path, f"project {run.project!r} already has runs "
-                                                     f"named {renamed_from!r} and {name!r}")])
+                raise SourceError(
+                    [
+                        Problem(
+                            run.path,
+                            f"project {run.project!r} already has runs named {renamed_from!r} and {name!r}",
+                        )
+                    ]
+                )
             run.tags[TAG_ORIGINAL_NAME] = renamed_from
-            run.warnings.append(Problem(run.path, f"project {run.project!r} already has a run "
-                                                  f"named {renamed_from!r}; imported as {name!r}"))
+            run.warnings.append(
+                Problem(
+                    run.path,
+                    f"project {run.project!r} already has a run named {renamed_from!r}; imported as {name!r}",
+                )
+            )
         parent = self.index.get(f"{run.tool}:{run.parent_key}") if run.parent_key else None
         tags = {**run.tags, TAG_TOOL: run.tool, TAG_SOURCE: run.source}
-        record = store.create_run(RunRecord(
-            id=uuid.uuid4().hex, project=run.project, name=name, status="running",
-            created_at=run.created_at, heartbeat_at=run.created_at, ended_at=None,
-            parent_id=parent.id if parent is not None and parent.project == run.project else None,
-            dataset=run.dataset, pinned=run.pinned, split_digests=dict(run.split_digests),
-            config=dict(run.config), env=dict(run.env), tags=tags,
-            legacy_name=not naming.is_valid_name(name, pattern)))
+        record = store.create_run(
+            RunRecord(
+                id=uuid.uuid4().hex,
+                project=run.project,
+                name=name,
+                status="running",
+                created_at=run.created_at,
+                heartbeat_at=run.created_at,
+                ended_at=None,
+                parent_id=parent.id if parent is not None and parent.project == run.project else None,
+                dataset=run.dataset,
+                pinned=run.pinned,
+                split_digests=dict(run.split_digests),
+                config=dict(run.config),
+                env=dict(run.env),
+                tags=tags,
+                legacy_name=not naming.is_valid_name(name, pattern),
+            )
+        )
         self.index[run.source] = record
         return record, renamed_from
 
@@ -351,9 +417,16 @@ class Writer:
                 if name in have:
                     continue
                 digest, size = self.book.blobs.put_file(path)
-                store.add_artifact(Artifact(
-                    id=uuid.uuid4().hex, run_id=record.id, name=name, digest=digest, size=size,
-                    created_at=mtime(path) or run.created_at))
+                store.add_artifact(
+                    Artifact(
+                        id=uuid.uuid4().hex,
+                        run_id=record.id,
+                        name=name,
+                        digest=digest,
+                        size=size,
+                        created_at=mtime(path) or run.created_at,
+                    )
+                )
         if run.note:
             notes = store.get_notes([record.id])
             if record.id not in notes or notes[record.id].is_empty:

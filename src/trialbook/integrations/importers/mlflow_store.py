@@ -73,8 +73,13 @@ if TYPE_CHECKING:
 __all__ = ["STATUS_MAP", "import_mlflow", "read_file_store", "read_sqlite"]
 
 TOOL = "mlflow"
-STATUS_MAP = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed",
-              "RUNNING": "crashed", "SCHEDULED": "crashed"}
+STATUS_MAP = {
+    "FINISHED": "finished",
+    "FAILED": "failed",
+    "KILLED": "failed",
+    "RUNNING": "crashed",
+    "SCHEDULED": "crashed",
+}
 # RunStatus as MLflow's file store writes it in meta.yaml
 _STATUS_CODES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 _EXPERIMENT_RESERVED = frozenset({"tags", "datasets", "traces", "models"})
@@ -158,10 +163,11 @@ class _RunData:
 
     def parsed(self) -> ParsedRun:
         name = self.tags.get("mlflow.runName") or self.name or self.run_id
-        metrics = {_metric_key(k, self.points): {s: v for s, (_, _, v) in steps.items()}
-                   for k, steps in self.points.items()}
-        last_point = max((t for steps in self.points.values() for t, _, _ in steps.values()),
-                         default=None)
+        metrics = {
+            _metric_key(k, self.points): {s: v for s, (_, _, v) in steps.items()}
+            for k, steps in self.points.items()
+        }
+        last_point = max((t for steps in self.points.values() for t, _, _ in steps.values()), default=None)
         created = self.start if self.start is not None else (_seconds(last_point) or 0.0)
         ended = self.end
         if ended is None and last_point is not None:
@@ -171,17 +177,29 @@ class _RunData:
         env: dict[str, Any] = {}
         commit = self.tags.get("mlflow.source.git.commit")
         if commit:
-            env["git"] = {"commit": commit, "branch": self.tags.get("mlflow.source.git.branch"),
-                          "dirty": None}
+            env["git"] = {
+                "commit": commit,
+                "branch": self.tags.get("mlflow.source.git.branch"),
+                "dirty": None,
+            }
         if self.user or self.tags.get("mlflow.user"):
             env["user"] = self.tags.get("mlflow.user") or self.user
         run = ParsedRun(
-            tool=TOOL, key=self.run_id, path=self.path, project=self.experiment, name=name,
-            status=STATUS_MAP.get(self.status, "crashed"), created_at=created,
-            ended_at=max(ended, created) if ended is not None else None, metrics=metrics,
-            config=dict(self.params), tags=tags, env=env,
+            tool=TOOL,
+            key=self.run_id,
+            path=self.path,
+            project=self.experiment,
+            name=name,
+            status=STATUS_MAP.get(self.status, "crashed"),
+            created_at=created,
+            ended_at=max(ended, created) if ended is not None else None,
+            metrics=metrics,
+            config=dict(self.params),
+            tags=tags,
+            env=env,
             note=self.tags.get("mlflow.note.content") or None,
-            parent_key=self.tags.get("mlflow.parentRunId") or None)
+            parent_key=self.tags.get("mlflow.parentRunId") or None,
+        )
         infinity_warning(run, self.infinities)
         return run
 
@@ -232,19 +250,24 @@ def _read_run_folder(folder: Path, meta: dict[str, Any], experiment: str) -> _Ru
                 continue
             parts = line.split()
             if len(parts) < 2:
-                problems.append(Problem(str(path), f"expected 'timestamp value [step]', got "
-                                                   f"{line.strip()!r}", lineno))
+                problems.append(
+                    Problem(str(path), f"expected 'timestamp value [step]', got {line.strip()!r}", lineno)
+                )
                 continue
             try:
                 timestamp = int(parts[0])
                 value = float(parts[1])
                 step = int(parts[2]) if len(parts) > 2 else 0
             except ValueError:
-                problems.append(Problem(str(path), f"expected 'timestamp value [step]' as "
-                                                   f"numbers, got {line.strip()!r}", lineno))
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"expected 'timestamp value [step]' as numbers, got {line.strip()!r}",
+                        lineno,
+                    )
+                )
                 continue
-            value = finite(value, data.infinities,
-                           Problem(str(path), f"metric {key!r} step {step}", lineno))
+            value = finite(value, data.infinities, Problem(str(path), f"metric {key!r} step {step}", lineno))
             data.add_point(key, step, timestamp, value)
     if problems:
         raise SourceError(capped(problems, str(folder)))
@@ -258,13 +281,16 @@ def _experiment_folders(root: Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         return []
-    return [child for child in sorted(root.iterdir())
-            if child.is_dir() and child.name not in _ROOT_RESERVED
-            and (child / "meta.yaml").is_file()]
+    return [
+        child
+        for child in sorted(root.iterdir())
+        if child.is_dir() and child.name not in _ROOT_RESERVED and (child / "meta.yaml").is_file()
+    ]
 
 
-def read_file_store(root: str | os.PathLike[str], report: ImportReport,
-                    writer: Writer | None = None) -> list[ParsedRun]:
+def read_file_store(
+    root: str | os.PathLike[str], report: ImportReport, writer: Writer | None = None
+) -> list[ParsedRun]:
     """Parse every live run of the file store at ``root`` (``mlruns/`` or one experiment
     folder in it). Runs already imported (per ``writer``), deleted runs and unreadable
     runs are reported, not returned."""
@@ -283,8 +309,7 @@ def read_file_store(root: str | os.PathLike[str], report: ImportReport,
             continue  # root was a run folder's parent by mistake; not an experiment
         exp_name = str(exp_meta.get("name") or f"mlflow-{folder.name}")
         if exp_meta.get("lifecycle_stage") == "deleted":
-            report.skipped.append(SkippedRun(str(folder), f"experiment {exp_name!r} is deleted "
-                                                          "in MLflow"))
+            report.skipped.append(SkippedRun(str(folder), f"experiment {exp_name!r} is deleted in MLflow"))
             continue
         for run_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
             if run_dir.name in _EXPERIMENT_RESERVED:
@@ -322,8 +347,9 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-def read_sqlite(path: str | os.PathLike[str], report: ImportReport,
-                writer: Writer | None = None) -> list[ParsedRun]:
+def read_sqlite(
+    path: str | os.PathLike[str], report: ImportReport, writer: Writer | None = None
+) -> list[ParsedRun]:
     """Parse every live run of an MLflow SQLite database (opened read-only)."""
     path = Path(path).resolve()
     where = str(path)
@@ -338,20 +364,23 @@ def read_sqlite(path: str | os.PathLike[str], report: ImportReport,
             raise InvalidInput(f"{where}: cannot read the MLflow database: {exc}") from exc
         missing = [t for t in _TABLES if t not in have]
         if missing:
-            raise InvalidInput(f"{where} is not an MLflow database: no table(s) "
-                               f"{', '.join(missing)}")
+            raise InvalidInput(f"{where} is not an MLflow database: no table(s) {', '.join(missing)}")
         return _read_db(conn, where, report, writer)
     finally:
         conn.close()
 
 
-def _read_db(conn: sqlite3.Connection, where: str, report: ImportReport,
-             writer: Writer | None) -> list[ParsedRun]:
-    experiments = {str(eid): (name, stage) for eid, name, stage in conn.execute(
-        "SELECT experiment_id, name, lifecycle_stage FROM experiments")}
+def _read_db(
+    conn: sqlite3.Connection, where: str, report: ImportReport, writer: Writer | None
+) -> list[ParsedRun]:
+    experiments = {
+        str(eid): (name, stage)
+        for eid, name, stage in conn.execute("SELECT experiment_id, name, lifecycle_stage FROM experiments")
+    }
     rows = conn.execute(
         "SELECT run_uuid, name, status, start_time, end_time, lifecycle_stage, experiment_id, "
-        "user_id FROM runs ORDER BY start_time, run_uuid").fetchall()
+        "user_id FROM runs ORDER BY start_time, run_uuid"
+    ).fetchall()
     runs: list[ParsedRun] = []
     for run_uuid, name, status, start, end, stage, exp_id, user in rows:
         at = f"{where} (run {run_uuid})"
@@ -365,23 +394,24 @@ def _read_db(conn: sqlite3.Connection, where: str, report: ImportReport,
         data = _RunData(run_uuid, at, exp_name)
         data.name, data.status, data.user = name or None, _status(status), user
         data.start, data.end = _seconds(start), _seconds(end)
-        for key, value in conn.execute("SELECT key, value FROM params WHERE run_uuid = ?",
-                                       (run_uuid,)):
+        for key, value in conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,)):
             data.params[key] = _param_value(value if value is not None else "")
-        for key, value in conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?",
-                                       (run_uuid,)):
+        for key, value in conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_uuid,)):
             if value is not None:
                 data.tags[key] = value
         problems: list[Problem] = []
         for key, value, timestamp, step, is_nan in conn.execute(
-                "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? "
-                "ORDER BY key, step, timestamp", (run_uuid,)):
+            "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? "
+            "ORDER BY key, step, timestamp",
+            (run_uuid,),
+        ):
             try:
                 number = math.nan if is_nan else float(value)
                 step_i, ts = int(step or 0), int(timestamp or 0)
             except (TypeError, ValueError):
-                problems.append(Problem(at, f"metric {key!r}: value {value!r} at step {step!r} "
-                                            "is not a number"))
+                problems.append(
+                    Problem(at, f"metric {key!r}: value {value!r} at step {step!r} is not a number")
+                )
                 continue
             number = finite(number, data.infinities, Problem(at, f"metric {key!r} step {step_i}"))
             data.add_point(key, step_i, ts, number)
@@ -420,14 +450,13 @@ def import_mlflow(book: Book, path: str | os.PathLike[str]) -> ImportReport:
     writer = Writer(book, report)
     text = os.fspath(path)
     if text.startswith("sqlite:///"):
-        text = text[len("sqlite:///"):]
+        text = text[len("sqlite:///") :]
     where = Path(text)
     if not where.exists():
         raise InvalidInput(f"{where}: no such file or folder")
     if where.is_file():
         if not _is_sqlite(where):
-            raise InvalidInput(f"{where} is neither an MLflow SQLite database nor an mlruns/ "
-                               "folder")
+            raise InvalidInput(f"{where} is neither an MLflow SQLite database nor an mlruns/ folder")
         runs = read_sqlite(where, report, writer)
     else:
         if not _experiment_folders(where) and (where / "mlruns").is_dir():

@@ -61,12 +61,17 @@ def _tensorboard() -> SimpleNamespace:
         from tensorboard.util import tensor_util
     except ImportError as exc:
         raise MissingDependency(
-            f"reading TensorBoard event files needs the tensorboard package ({exc}): "
-            f"{INSTALL_HINT}") from exc
+            f"reading TensorBoard event files needs the tensorboard package ({exc}): {INSTALL_HINT}"
+        ) from exc
 
-    return SimpleNamespace(data_compat=data_compat, dataclass_compat=dataclass_compat,
-                           loader=event_file_loader, event_pb2=event_pb2,
-                           summary_pb2=summary_pb2, tensor_util=tensor_util)
+    return SimpleNamespace(
+        data_compat=data_compat,
+        dataclass_compat=dataclass_compat,
+        loader=event_file_loader,
+        event_pb2=event_pb2,
+        summary_pb2=summary_pb2,
+        tensor_util=tensor_util,
+    )
 
 
 def _is_event_file(name: str) -> bool:
@@ -134,8 +139,9 @@ def _framing(path: Path) -> tuple[list[int], int | None, int | None]:
     return offsets, None, None
 
 
-def read_event_folder(folder: str | os.PathLike[str]) -> tuple[
-        dict[str, dict[int, tuple[float, float]]], list[Problem], list[Problem]]:
+def read_event_folder(
+    folder: str | os.PathLike[str],
+) -> tuple[dict[str, dict[int, tuple[float, float]]], list[Problem], list[Problem]]:
     """``({tag: {step: (wall_time, value)}}, warnings, infinities)`` of the scalar
     summaries in the event files of ``folder`` (not its subfolders). Raises
     ``SourceError`` for a damaged file."""
@@ -158,20 +164,34 @@ def read_event_folder(folder: str | os.PathLike[str]) -> tuple[
         if len(records) < len(offsets) or damaged_at is not None:
             bad = min(len(records), len(offsets))
             at = offsets[bad] if bad < len(offsets) else damaged_at
-            problems.append(Problem(str(path), f"record {bad + 1} (byte {at}) is damaged "
-                                               f"(checksum mismatch); TensorBoard reads only the "
-                                               f"{len(records)} record(s) before it"))
+            problems.append(
+                Problem(
+                    str(path),
+                    f"record {bad + 1} (byte {at}) is damaged "
+                    f"(checksum mismatch); TensorBoard reads only the "
+                    f"{len(records)} record(s) before it",
+                )
+            )
             continue
         if cut_at is not None:
-            warnings.append(Problem(str(path), f"the last record (byte {cut_at}) is cut short, "
-                                               "as when a writer stops mid-write; the "
-                                               f"{len(records)} complete record(s) are imported"))
+            warnings.append(
+                Problem(
+                    str(path),
+                    f"the last record (byte {cut_at}) is cut short, "
+                    "as when a writer stops mid-write; the "
+                    f"{len(records)} complete record(s) are imported",
+                )
+            )
         for index, record in enumerate(records):
             try:
                 event = tb.event_pb2.Event.FromString(record)
             except Exception as exc:  # protobuf's DecodeError
-                problems.append(Problem(str(path), f"record {index + 1} (byte {offsets[index]}) "
-                                                   f"is not a TensorBoard event: {exc}"))
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"record {index + 1} (byte {offsets[index]}) is not a TensorBoard event: {exc}",
+                    )
+                )
                 break
             event = tb.data_compat.migrate_event(event)
             for migrated in tb.dataclass_compat.migrate_event(event, initial_metadata):
@@ -185,11 +205,13 @@ def read_event_folder(folder: str | os.PathLike[str]) -> tuple[
                     try:
                         number = float(tb.tensor_util.make_ndarray(value.tensor).item())
                     except (TypeError, ValueError) as exc:
-                        problems.append(Problem(str(path), f"scalar {value.tag!r} at step "
-                                                           f"{migrated.step}: {exc}"))
+                        problems.append(
+                            Problem(str(path), f"scalar {value.tag!r} at step {migrated.step}: {exc}")
+                        )
                         continue
-                    number = finite(number, infinities, Problem(
-                        str(path), f"scalar {value.tag!r} step {migrated.step}"))
+                    number = finite(
+                        number, infinities, Problem(str(path), f"scalar {value.tag!r} step {migrated.step}")
+                    )
                     series = scalars.setdefault(value.tag, {})
                     old = series.get(migrated.step)
                     if old is None or migrated.wall_time >= old[0]:
@@ -205,8 +227,9 @@ def _run_name(folder: Path, root: Path) -> str:
     return "_".join(folder.relative_to(root).parts)
 
 
-def import_tensorboard(book: Book, path: str | os.PathLike[str], *,
-                       project: str | None = None) -> ImportReport:
+def import_tensorboard(
+    book: Book, path: str | os.PathLike[str], *, project: str | None = None
+) -> ImportReport:
     """Import every folder of event files at or under ``path`` (see the module docstring).
 
     Raises ``MissingDependency`` when tensorboard is not installed (before reading
@@ -239,13 +262,18 @@ def import_tensorboard(book: Book, path: str | os.PathLike[str], *,
             continue
         times = [t for series in scalars.values() for t, _ in series.values()]
         run = ParsedRun(
-            tool=TOOL, key=str(folder), path=str(folder), project=project or DEFAULT_PROJECT,
-            name=_run_name(folder, root), status="finished", created_at=min(times),
+            tool=TOOL,
+            key=str(folder),
+            path=str(folder),
+            project=project or DEFAULT_PROJECT,
+            name=_run_name(folder, root),
+            status="finished",
+            created_at=min(times),
             ended_at=max(times),
-            metrics={tag: {step: v for step, (_, v) in series.items()}
-                     for tag, series in scalars.items()},
-            tags={TAG_PATH: str(folder)}, warnings=list(warnings))
+            metrics={tag: {step: v for step, (_, v) in series.items()} for tag, series in scalars.items()},
+            tags={TAG_PATH: str(folder)},
+            warnings=list(warnings),
+        )
         infinity_warning(run, infinities)
         writer.write(run)
     return report
-

@@ -133,8 +133,15 @@ class ResultsTable:
     """A parsed ``results.csv``: ``columns`` (as in the file, less ``epoch``), ``series``
     (``{column: {epoch: value}}``, NaN kept), ``last_time`` (the last ``time`` value)."""
 
-    def __init__(self, path: Path, columns: list[str], series: dict[str, dict[int, float]],
-                 epochs: list[int], infinities: list[Problem], duplicates: list[Problem]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        columns: list[str],
+        series: dict[str, dict[int, float]],
+        epochs: list[int],
+        infinities: list[Problem],
+        duplicates: list[Problem],
+    ) -> None:
         self.path = path
         self.columns = columns
         self.series = series
@@ -194,14 +201,14 @@ def read_results_csv(path: str | os.PathLike[str]) -> ResultsTable:
         if trailing_comma and len(cells) == len(names) + 1 and not cells[-1].strip():
             cells.pop()
         if len(cells) != len(names):
-            problems.append(Problem(where, f"{len(cells)} cells, but the header has "
-                                           f"{len(names)} columns", lineno))
+            problems.append(
+                Problem(where, f"{len(cells)} cells, but the header has {len(names)} columns", lineno)
+            )
             continue
         raw_epoch = cells[epoch_at].strip()
         epoch = _epoch(raw_epoch)
         if epoch is None:
-            problems.append(Problem(where, f"epoch {raw_epoch!r} is not a whole number >= 0",
-                                    lineno))
+            problems.append(Problem(where, f"epoch {raw_epoch!r} is not a whole number >= 0", lineno))
             continue
         row: dict[str, float] = {}
         for name, cell in zip(names, cells, strict=True):
@@ -214,15 +221,17 @@ def read_results_csv(path: str | os.PathLike[str]) -> ResultsTable:
             try:
                 value = float(text_value)
             except ValueError:
-                problems.append(Problem(where, f"column {name!r}: {text_value!r} is not a number",
-                                        lineno))
+                problems.append(Problem(where, f"column {name!r}: {text_value!r} is not a number", lineno))
                 continue
-            row[name] = finite(value, infinities,
-                               Problem(where, f"column {name!r} epoch {epoch}", lineno))
+            row[name] = finite(value, infinities, Problem(where, f"column {name!r} epoch {epoch}", lineno))
         if epoch in first_line:
-            duplicates.append(Problem(where, f"epoch {epoch} appears again (first on line "
-                                             f"{first_line[epoch]}); the later row is kept",
-                                      lineno))
+            duplicates.append(
+                Problem(
+                    where,
+                    f"epoch {epoch} appears again (first on line {first_line[epoch]}); the later row is kept",
+                    lineno,
+                )
+            )
         else:
             first_line[epoch] = lineno
             epochs.append(epoch)
@@ -254,8 +263,9 @@ def _settings(folder: Path) -> tuple[Path | None, dict[str, Any]]:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise SourceError([Problem(str(path), f"holds a {type(data).__name__}, not a "
-                                                  "mapping of settings", 1)])
+            raise SourceError(
+                [Problem(str(path), f"holds a {type(data).__name__}, not a mapping of settings", 1)]
+            )
         hyp_file = folder / "hyp.yaml"
         if file_name == "opt.yaml" and not isinstance(data.get("hyp"), dict) and hyp_file.is_file():
             hyp = read_yaml(hyp_file)
@@ -293,8 +303,11 @@ def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path
             if root.name == RESULTS:
                 root = root.parent
             else:
-                problems.append(Problem(str(given), f"is a file; give a run folder (with "
-                                                    f"{RESULTS}) or a folder holding some"))
+                problems.append(
+                    Problem(
+                        str(given), f"is a file; give a run folder (with {RESULTS}) or a folder holding some"
+                    )
+                )
                 continue
         here: list[Path] = []
         if (root / RESULTS).is_file():
@@ -305,8 +318,9 @@ def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path
                 if RESULTS in filenames:
                     here.append(Path(dirpath))
         if not here:
-            problems.append(Problem(str(given), f"holds no Ultralytics run folder (no {RESULTS} "
-                                                "in it or below it)"))
+            problems.append(
+                Problem(str(given), f"holds no Ultralytics run folder (no {RESULTS} in it or below it)")
+            )
         for folder in sorted(here):
             if folder not in seen:
                 seen.add(folder)
@@ -328,7 +342,8 @@ def parse_run_folder(
     table = read_results_csv(folder / RESULTS)
     settings_path, args = _settings(folder)
     yolov5 = (settings_path is not None and settings_path.name == "opt.yaml") or any(
-        _V5_MARKERS.match(c) for c in table.columns)
+        _V5_MARKERS.match(c) for c in table.columns
+    )
     series = table.series
     if yolov5:
         renamed: dict[str, dict[int, float]] = {}
@@ -340,16 +355,25 @@ def parse_run_folder(
     planned = _int(args.get("epochs"))
     recorded = len(table.epochs)
     tags: dict[str, Any] = {
-        TAG_PATH: str(folder), "import.format": "yolov5" if yolov5 else "ultralytics",
-        "task": task, "planned_epochs": planned,
+        TAG_PATH: str(folder),
+        "import.format": "yolov5" if yolov5 else "ultralytics",
+        "task": task,
+        "planned_epochs": planned,
         "stopped_early": None if planned is None else str(recorded < planned).lower(),
     }
     if name is not None:
         tags[TAG_ORIGINAL_NAME] = folder.name
     run = ParsedRun(
-        tool=TOOL, key=str(folder), path=str(folder), project=project or task,
-        name=name or folder.name, status="finished", metrics=series,
-        config=config_rules.flatten(args), name_given=name is not None)
+        tool=TOOL,
+        key=str(folder),
+        path=str(folder),
+        project=project or task,
+        name=name or folder.name,
+        status="finished",
+        metrics=series,
+        config=config_rules.flatten(args),
+        name_given=name is not None,
+    )
     if pin:
         run.dataset, run.pinned = pin["dataset"], True
         run.split_digests = dict(pin["split_digests"])
@@ -358,8 +382,7 @@ def parse_run_folder(
         run.new_project_protocol = {"metric": CLASSIFY_METRIC, "direction": "max"}
     run.tags = text_tags(tags)
     if weights:
-        run.artifacts = [(w, folder / "weights" / w) for w in WEIGHTS
-                         if (folder / "weights" / w).is_file()]
+        run.artifacts = [(w, folder / "weights" / w) for w in WEIGHTS if (folder / "weights" / w).is_file()]
     # times: settings are written when training starts, results.csv after every epoch
     results_time = mtime(folder / RESULTS) or 0.0
     ended = max([results_time, *(mtime(p) or 0.0 for _, p in run.artifacts)])
@@ -369,8 +392,9 @@ def parse_run_folder(
     run.created_at = min(started, ended)
     run.ended_at = ended
     if recorded == 0:
-        run.warnings.append(Problem(str(folder / RESULTS), "holds no epoch rows: the run is "
-                                                           "imported without metrics"))
+        run.warnings.append(
+            Problem(str(folder / RESULTS), "holds no epoch rows: the run is imported without metrics")
+        )
     run.warnings.extend(table.duplicates)
     infinity_warning(run, table.infinities)
     return run
@@ -397,9 +421,11 @@ def import_ultralytics(
     folders, problems = find_run_folders(paths)
     report.failed.extend(problems)
     if name is not None and len(folders) > 1:
-        raise InvalidInput(f"--name names one run, but {len(folders)} run folders were found "
-                           f"({', '.join(f.name for f in folders[:5])}"
-                           f"{', ...' if len(folders) > 5 else ''}); import them one at a time")
+        raise InvalidInput(
+            f"--name names one run, but {len(folders)} run folders were found "
+            f"({', '.join(f.name for f in folders[:5])}"
+            f"{', ...' if len(folders) > 5 else ''}); import them one at a time"
+        )
     writer = Writer(book, report)
     for folder in folders:
         if writer.already_imported(TOOL, str(folder), str(folder)):
@@ -419,6 +445,9 @@ def _pin(book: Book, ref: str) -> dict[str, Any]:
     from trialbook import versions
 
     version = versions.resolve(book, ref)
-    splits = {s: info["digest"] for s, info in version.splits.items()
-              if isinstance(info, dict) and info.get("digest")}
+    splits = {
+        s: info["digest"]
+        for s, info in version.splits.items()
+        if isinstance(info, dict) and info.get("digest")
+    }
     return {"dataset": ref, "split_digests": {"dataset": version.digest, **splits}}

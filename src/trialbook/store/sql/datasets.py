@@ -13,9 +13,15 @@ from trialbook.store.sql.schema import dataset_tags, dataset_versions
 
 
 def _version(r: Any) -> DatasetVersion:
-    return DatasetVersion(digest=r.digest, name=r.name, created_at=r.created_at,
-                          class_names=list(r.class_names), splits=dict(r.splits), source=r.source,
-                          manifest_digest=r.manifest_digest)
+    return DatasetVersion(
+        digest=r.digest,
+        name=r.name,
+        created_at=r.created_at,
+        class_names=list(r.class_names),
+        splits=dict(r.splits),
+        source=r.source,
+        manifest_digest=r.manifest_digest,
+    )
 
 
 def _tag(r: Any) -> DatasetTag:
@@ -26,19 +32,31 @@ class DatasetsMixin(SqlBase):
     def add_dataset_version(self, version: DatasetVersion) -> DatasetVersion:
         """Record a version; recording the same (name, digest) again is a no-op."""
         with self.db.write() as conn:
-            stmt = self._insert(dataset_versions).values(
-                name=version.name, digest=version.digest, created_at=version.created_at,
-                class_names=version.class_names, splits=version.splits, source=version.source,
-                manifest_digest=version.manifest_digest).on_conflict_do_nothing()
+            stmt = (
+                self._insert(dataset_versions)
+                .values(
+                    name=version.name,
+                    digest=version.digest,
+                    created_at=version.created_at,
+                    class_names=version.class_names,
+                    splits=version.splits,
+                    source=version.source,
+                    manifest_digest=version.manifest_digest,
+                )
+                .on_conflict_do_nothing()
+            )
             conn.execute(stmt)
         return self.get_dataset_version(version.name, version.digest)
 
     def get_dataset_version(self, name: str, digest: str) -> DatasetVersion:
         """The version of ``name`` whose digest is ``digest`` or starts with it."""
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(dataset_versions).where(
-                dataset_versions.c.name == name,
-                dataset_versions.c.digest.startswith(digest, autoescape=True))).all()
+            rows = conn.execute(
+                sa.select(dataset_versions).where(
+                    dataset_versions.c.name == name,
+                    dataset_versions.c.digest.startswith(digest, autoescape=True),
+                )
+            ).all()
         if not rows:
             raise NotFound(f"no version {digest[:12]} of dataset {name!r}")
         if len(rows) > 1:
@@ -46,8 +64,7 @@ class DatasetsMixin(SqlBase):
         return _version(rows[0])
 
     def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]:
-        q = sa.select(dataset_versions).order_by(dataset_versions.c.name,
-                                                 dataset_versions.c.created_at)
+        q = sa.select(dataset_versions).order_by(dataset_versions.c.name, dataset_versions.c.created_at)
         if name is not None:
             q = q.where(dataset_versions.c.name == name)
         with self.db.read() as conn:
@@ -64,22 +81,24 @@ class DatasetsMixin(SqlBase):
         """Bind ``name:tag`` to ``digest``. Tags never move: binding the same digest again
         is a no-op; binding another digest raises ``Conflict`` naming the bound one."""
         with self.db.write() as conn:
-            row = conn.execute(sa.select(dataset_tags).where(
-                dataset_tags.c.name == name, dataset_tags.c.tag == tag)).first()
+            row = conn.execute(
+                sa.select(dataset_tags).where(dataset_tags.c.name == name, dataset_tags.c.tag == tag)
+            ).first()
             if row is not None:
                 if row.digest != digest:
                     raise Conflict(
                         f"tag {name}:{tag} already points to version {row.digest[:12]} "
-                        f"(full digest {row.digest}); tags never move: choose a new tag")
+                        f"(full digest {row.digest}); tags never move: choose a new tag"
+                    )
                 return _tag(row)
-            conn.execute(dataset_tags.insert().values(name=name, tag=tag, digest=digest,
-                                                      created_at=now()))
+            conn.execute(dataset_tags.insert().values(name=name, tag=tag, digest=digest, created_at=now()))
             return self.get_tag(name, tag)
 
     def get_tag(self, name: str, tag: str) -> DatasetTag:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(dataset_tags).where(
-                dataset_tags.c.name == name, dataset_tags.c.tag == tag)).first()
+            row = conn.execute(
+                sa.select(dataset_tags).where(dataset_tags.c.name == name, dataset_tags.c.tag == tag)
+            ).first()
         if row is None:
             raise NotFound(f"no dataset version tagged {name}:{tag}")
         return _tag(row)

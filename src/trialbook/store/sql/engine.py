@@ -61,7 +61,7 @@ class Database:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         if self.dialect == "sqlite":
-            path = Path(url[len("sqlite:///"):])
+            path = Path(url[len("sqlite:///") :])
             path.parent.mkdir(parents=True, exist_ok=True)
             self.path: Path | None = path
             self.writer = _sqlite_engine(url, readonly=False)

@@ -23,8 +23,16 @@ from trialbook.store.base import PointTuple
 from trialbook.store.sql.base import SqlBase
 from trialbook.store.sql.schema import points, runs, series
 
-_SUMMARY_FIELDS = ("count", "nan_count", "best", "best_epoch", "final", "final_epoch",
-                   "first_epoch", "last_epoch")
+_SUMMARY_FIELDS = (
+    "count",
+    "nan_count",
+    "best",
+    "best_epoch",
+    "final",
+    "final_epoch",
+    "first_epoch",
+    "last_epoch",
+)
 
 
 def _merge(old: dict[str, Any], new: list[tuple[int, float]], direction: str) -> dict[str, Any]:
@@ -55,9 +63,17 @@ def _value(point: tuple[int, float]) -> float:
 
 def _summary(run_id: str, key: str, row: Any) -> SeriesSummary:
     return SeriesSummary(
-        run_id=run_id, key=key, direction=row.direction, count=row._mapping["count"],
-        nan_count=row.nan_count, best=row.best, best_epoch=row.best_epoch, final=row.final,
-        final_epoch=row.final_epoch, first_epoch=row.first_epoch)
+        run_id=run_id,
+        key=key,
+        direction=row.direction,
+        count=row._mapping["count"],
+        nan_count=row.nan_count,
+        best=row.best,
+        best_epoch=row.best_epoch,
+        final=row.final,
+        final_epoch=row.final_epoch,
+        first_epoch=row.first_epoch,
+    )
 
 
 def _nan(value: float | None) -> float:
@@ -67,26 +83,35 @@ def _nan(value: float | None) -> float:
 class MetricsMixin(SqlBase):
     def _upsert_points_sql(self) -> str:
         mark = "?" if self.db.dialect == "sqlite" else "%s"
-        return (f"INSERT INTO points (series_id, epoch, value) VALUES ({mark}, {mark}, {mark}) "
-                "ON CONFLICT (series_id, epoch) DO UPDATE SET value = excluded.value")
+        return (
+            f"INSERT INTO points (series_id, epoch, value) VALUES ({mark}, {mark}, {mark}) "
+            "ON CONFLICT (series_id, epoch) DO UPDATE SET value = excluded.value"
+        )
 
     def _series_rows(self, conn: Connection, run_id: str, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
-        rows = conn.execute(sa.select(series).where(
-            series.c.run_id == run_id, series.c.key.in_(keys))).all()
+        rows = conn.execute(sa.select(series).where(series.c.run_id == run_id, series.c.key.in_(keys))).all()
         found = {r.key: r for r in rows}
         missing = [k for k in keys if k not in found]
         if missing:
-            conn.execute(series.insert(), [
-                {"run_id": run_id, "key": k, "direction": direction_of(k), "count": 0,
-                 "nan_count": 0} for k in missing])
-            rows = conn.execute(sa.select(series).where(
-                series.c.run_id == run_id, series.c.key.in_(missing))).all()
+            conn.execute(
+                series.insert(),
+                [
+                    {"run_id": run_id, "key": k, "direction": direction_of(k), "count": 0, "nan_count": 0}
+                    for k in missing
+                ],
+            )
+            rows = conn.execute(
+                sa.select(series).where(series.c.run_id == run_id, series.c.key.in_(missing))
+            ).all()
             found.update({r.key: r for r in rows})
         return found
 
     def log_batch(
-        self, run_id: str, batch: Sequence[PointTuple] | Mapping[str, Mapping[int, float]], *,
+        self,
+        run_id: str,
+        batch: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
+        *,
         heartbeat_at: float | None = None,
     ) -> None:
         """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
@@ -101,8 +126,9 @@ class MetricsMixin(SqlBase):
             by_key = grouped
         with self.db.write() as conn:
             if heartbeat_at is not None:
-                done = conn.execute(runs.update().where(runs.c.id == run_id)
-                                    .values(heartbeat_at=heartbeat_at))
+                done = conn.execute(
+                    runs.update().where(runs.c.id == run_id).values(heartbeat_at=heartbeat_at)
+                )
                 if done.rowcount == 0:
                     raise NotFound(f"no run with id {run_id!r}")
             elif not by_key:
@@ -122,15 +148,20 @@ class MetricsMixin(SqlBase):
                 row = rows[key]
                 new = sorted(epochs.items())
                 if row.last_epoch is not None and new[0][0] <= row.last_epoch:
-                    stored = conn.execute(sa.select(points.c.epoch, points.c.value)
-                                          .where(points.c.series_id == row.id)).all()
+                    stored = conn.execute(
+                        sa.select(points.c.epoch, points.c.value).where(points.c.series_id == row.id)
+                    ).all()
                     s = summarize(((e, _nan(v)) for e, v in stored), row.direction)
                     s["last_epoch"] = max(e for e, _ in stored)
                 else:
                     s = _merge({f: row._mapping[f] for f in _SUMMARY_FIELDS}, new, row.direction)
                 updates.append({"sid": row.id, **s})
-            conn.execute(series.update().where(series.c.id == sa.bindparam("sid"))
-                         .values({f: sa.bindparam(f) for f in _SUMMARY_FIELDS}), updates)
+            conn.execute(
+                series.update()
+                .where(series.c.id == sa.bindparam("sid"))
+                .values({f: sa.bindparam(f) for f in _SUMMARY_FIELDS}),
+                updates,
+            )
 
     def get_summaries(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None
@@ -146,9 +177,7 @@ class MetricsMixin(SqlBase):
                     out[r.run_id][r.key] = _summary(r.run_id, r.key, r)
         return out
 
-    def get_history(
-        self, run_ids: Iterable[str], key: str
-    ) -> dict[str, list[tuple[int, float]]]:
+    def get_history(self, run_ids: Iterable[str], key: str) -> dict[str, list[tuple[int, float]]]:
         """Points of ``key`` for each run, by epoch. One query, fetched in one go from the
         driver (row-by-row fetching through SQLAlchemy costs more than the query)."""
         ids = list(run_ids)
@@ -156,9 +185,11 @@ class MetricsMixin(SqlBase):
         if not ids:
             return out
         mark = "?" if self.db.dialect == "sqlite" else "%s"
-        sql = ("SELECT s.run_id, p.epoch, p.value FROM series s JOIN points p ON p.series_id = s.id "
-               f"WHERE s.key = {mark} AND s.run_id IN ({', '.join([mark] * len(ids))}) "
-               "ORDER BY s.run_id, p.epoch")
+        sql = (
+            "SELECT s.run_id, p.epoch, p.value FROM series s JOIN points p ON p.series_id = s.id "
+            f"WHERE s.key = {mark} AND s.run_id IN ({', '.join([mark] * len(ids))}) "
+            "ORDER BY s.run_id, p.epoch"
+        )
         with self.db.read() as conn:
             rows = conn.exec_driver_sql(sql, (key, *ids)).fetchall()
         nan = math.nan
@@ -167,10 +198,12 @@ class MetricsMixin(SqlBase):
         return out
 
     def get_all_history(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
-        q = (sa.select(series.c.key, points.c.epoch, points.c.value)
-             .join(points, points.c.series_id == series.c.id)
-             .where(series.c.run_id == run_id)
-             .order_by(series.c.key, points.c.epoch))
+        q = (
+            sa.select(series.c.key, points.c.epoch, points.c.value)
+            .join(points, points.c.series_id == series.c.id)
+            .where(series.c.run_id == run_id)
+            .order_by(series.c.key, points.c.epoch)
+        )
         out: dict[str, list[tuple[int, float]]] = defaultdict(list)
         with self.db.read() as conn:
             for key, epoch, value in conn.execute(q):

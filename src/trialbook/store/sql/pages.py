@@ -55,9 +55,19 @@ class PagesMixin(SqlBase):
         return sa.or_(*terms) if terms else sa.true()
 
     def runs_page(
-        self, project: str, key: str, direction: str, *, statuses: Sequence[str] = (),
-        dataset: str | None = None, tag: str | None = None, text: str | None = None,
-        sort: str = "rank", descending: bool | None = None, offset: int = 0, limit: int = 50,
+        self,
+        project: str,
+        key: str,
+        direction: str,
+        *,
+        statuses: Sequence[str] = (),
+        dataset: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        sort: str = "rank",
+        descending: bool | None = None,
+        offset: int = 0,
+        limit: int = 50,
         stale_before: float | None = None,
     ) -> RunsPage:
         """One page of a project's runs with the summary of ``key``, filtered and sorted
@@ -93,11 +103,18 @@ class PagesMixin(SqlBase):
         elif sort == "final":
             order = _nulls_last(summary.c.final, True if descending is None else descending)
         elif sort == "epochs":
-            order = [sa.func.coalesce(summary.c.count, 0).desc() if descending in (None, True)
-                     else sa.func.coalesce(summary.c.count, 0).asc()]
+            order = [
+                sa.func.coalesce(summary.c.count, 0).desc()
+                if descending in (None, True)
+                else sa.func.coalesce(summary.c.count, 0).asc()
+            ]
         else:
-            column = {"name": runs.c.name, "created": runs.c.created_at, "status": runs.c.status,
-                      "dataset": runs.c.dataset}[sort]
+            column = {
+                "name": runs.c.name,
+                "created": runs.c.created_at,
+                "status": runs.c.status,
+                "dataset": runs.c.dataset,
+            }[sort]
             order = _nulls_last(column, bool(descending))
         with self.db.read() as conn:
             pid = self._project_id(conn, project)
@@ -107,17 +124,34 @@ class PagesMixin(SqlBase):
             if sort in ("rank", "best") and not conditions:
                 ids = self._ranked_ids(conn, key, where, desc, offset, limit)
             else:
-                ids = [r[0] for r in conn.execute(
-                    sa.select(runs.c.id).select_from(joined).where(where)
-                    .order_by(*order, runs.c.created_at, runs.c.id).offset(offset).limit(limit))]
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        sa.select(runs.c.id)
+                        .select_from(joined)
+                        .where(where)
+                        .order_by(*order, runs.c.created_at, runs.c.id)
+                        .offset(offset)
+                        .limit(limit)
+                    )
+                ]
             rows = {r.id: _run(r) for r in conn.execute(_select().where(runs.c.id.in_(ids)))} if ids else {}
-            summaries = {r.run_id: _summary(r.run_id, r.key, r) for r in conn.execute(
-                sa.select(series).where(series.c.run_id.in_(ids), series.c.key == key))
-                if r._mapping["count"]} if ids else {}
+            summaries = (
+                {
+                    r.run_id: _summary(r.run_id, r.key, r)
+                    for r in conn.execute(
+                        sa.select(series).where(series.c.run_id.in_(ids), series.c.key == key)
+                    )
+                    if r._mapping["count"]
+                }
+                if ids
+                else {}
+            )
         return RunsPage(total=total, runs=[rows[i] for i in ids if i in rows], summaries=summaries)
 
-    def _ranked_ids(self, conn: Connection, key: str, where: Any, descending: bool, offset: int,
-                    limit: int) -> list[str]:
+    def _ranked_ids(
+        self, conn: Connection, key: str, where: Any, descending: bool, offset: int, limit: int
+    ) -> list[str]:
         """Ids of one page of runs ordered by the best value of ``key`` (older first on
         ties), runs without a value last (oldest first).
 
@@ -126,21 +160,38 @@ class PagesMixin(SqlBase):
         without one are read only on the page where the ranked ones run out."""
         valued = sa.and_(series.c.key == key, series.c.best.is_not(None))
         best = series.c.best.desc() if descending else series.c.best.asc()
-        ids = [r[0] for r in conn.execute(
-            sa.select(runs.c.id).select_from(series.join(runs, runs.c.id == series.c.run_id))
-            .where(valued, where).order_by(best, runs.c.created_at, runs.c.id)
-            .offset(offset).limit(limit))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                sa.select(runs.c.id)
+                .select_from(series.join(runs, runs.c.id == series.c.run_id))
+                .where(valued, where)
+                .order_by(best, runs.c.created_at, runs.c.id)
+                .offset(offset)
+                .limit(limit)
+            )
+        ]
         if len(ids) == limit:
             return ids
         if ids or offset == 0:
             ranked = offset + len(ids)
         else:  # a page past the ranked runs: count them to know where the rest starts
-            ranked = conn.execute(sa.select(sa.func.count()).select_from(
-                series.join(runs, runs.c.id == series.c.run_id)).where(valued, where)).scalar_one()
+            ranked = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(series.join(runs, runs.c.id == series.c.run_id))
+                .where(valued, where)
+            ).scalar_one()
         has_value = sa.exists().where(series.c.run_id == runs.c.id, valued)
-        ids += [r[0] for r in conn.execute(
-            sa.select(runs.c.id).where(where, ~has_value).order_by(runs.c.created_at, runs.c.id)
-            .offset(max(0, offset - ranked)).limit(limit - len(ids)))]
+        ids += [
+            r[0]
+            for r in conn.execute(
+                sa.select(runs.c.id)
+                .where(where, ~has_value)
+                .order_by(runs.c.created_at, runs.c.id)
+                .offset(max(0, offset - ranked))
+                .limit(limit - len(ids))
+            )
+        ]
         return ids
 
     def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]:
@@ -148,19 +199,26 @@ class PagesMixin(SqlBase):
         has_note = sa.exists().where(notes.c.run_id == runs.c.id, note_written())
         running = runs.c.status == "running"
         if stale_before is not None:
-            running = sa.and_(running, sa.func.coalesce(runs.c.heartbeat_at, runs.c.created_at)
-                              >= stale_before)
-        q = (sa.select(projects.c.name,
-                       sa.func.count(runs.c.id),
-                       sa.func.sum(sa.case((running, 1), else_=0)),
-                       sa.func.sum(sa.case((sa.and_(runs.c.status == "finished", ~has_note), 1),
-                                           else_=0)))
-             .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
-             .group_by(projects.c.name))
+            running = sa.and_(
+                running, sa.func.coalesce(runs.c.heartbeat_at, runs.c.created_at) >= stale_before
+            )
+        q = (
+            sa.select(
+                projects.c.name,
+                sa.func.count(runs.c.id),
+                sa.func.sum(sa.case((running, 1), else_=0)),
+                sa.func.sum(sa.case((sa.and_(runs.c.status == "finished", ~has_note), 1), else_=0)),
+            )
+            .select_from(projects.outerjoin(runs, runs.c.project_id == projects.c.id))
+            .group_by(projects.c.name)
+        )
         with self.db.read() as conn:
-            return {name: ProjectCounts(project=name, runs=int(n or 0), running=int(r or 0),
-                                        note_debt=int(d or 0))
-                    for name, n, r, d in conn.execute(q)}
+            return {
+                name: ProjectCounts(
+                    project=name, runs=int(n or 0), running=int(r or 0), note_debt=int(d or 0)
+                )
+                for name, n, r, d in conn.execute(q)
+            }
 
     def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]:
         """The runs of ``project`` with these names, in the order given (unknown names are
@@ -168,8 +226,10 @@ class PagesMixin(SqlBase):
         wanted = list(dict.fromkeys(names))
         with self.db.read() as conn:
             self._project_id(conn, project)
-            rows = {r.name: _run(r) for r in conn.execute(
-                _select().where(projects.c.name == project, runs.c.name.in_(wanted)))}
+            rows = {
+                r.name: _run(r)
+                for r in conn.execute(_select().where(projects.c.name == project, runs.c.name.in_(wanted)))
+            }
         return [rows[n] for n in wanted if n in rows]
 
     def run_names(self, run_ids: Iterable[str]) -> dict[str, str]:
@@ -183,16 +243,18 @@ class PagesMixin(SqlBase):
     def child_runs(self, run_id: str) -> list[RunRecord]:
         """Runs whose parent is ``run_id``, oldest first."""
         with self.db.read() as conn:
-            rows = conn.execute(_select().where(runs.c.parent_id == run_id)
-                                .order_by(runs.c.created_at)).all()
+            rows = conn.execute(_select().where(runs.c.parent_id == run_id).order_by(runs.c.created_at)).all()
         return [_run(r) for r in rows]
 
     def project_datasets(self, project: str) -> list[str]:
         """The dataset references (``NAME:TAG``) the runs of ``project`` name, sorted."""
         with self.db.read() as conn:
             pid = self._project_id(conn, project)
-            rows = conn.execute(sa.select(runs.c.dataset).distinct().where(
-                runs.c.project_id == pid, runs.c.dataset.is_not(None))).all()
+            rows = conn.execute(
+                sa.select(runs.c.dataset)
+                .distinct()
+                .where(runs.c.project_id == pid, runs.c.dataset.is_not(None))
+            ).all()
         return sorted(r[0] for r in rows)
 
     def series_keys(self, run_ids: Iterable[str]) -> list[str]:
@@ -201,12 +263,14 @@ class PagesMixin(SqlBase):
         if not ids:
             return []
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(series.c.key).distinct().where(
-                series.c.run_id.in_(ids), series.c["count"] > 0)).all()
+            rows = conn.execute(
+                sa.select(series.c.key).distinct().where(series.c.run_id.in_(ids), series.c["count"] > 0)
+            ).all()
         return sorted(r[0] for r in rows)
 
-    def sparklines(self, run_ids: Iterable[str], key: str, points: int = 48
-                   ) -> dict[str, list[tuple[int, float]]]:
+    def sparklines(
+        self, run_ids: Iterable[str], key: str, points: int = 48
+    ) -> dict[str, list[tuple[int, float]]]:
         """About ``points`` to ``2 * points`` points of each run's ``key`` series, evenly
         spaced by epoch, with its last epoch: enough to draw a sparkline, read without
         fetching whole curves. NaN stays NaN."""
@@ -216,10 +280,12 @@ class PagesMixin(SqlBase):
             return out
         # integer division and modulo on both dialects; fetched in one go from the driver
         mark, mod = ("?", "%") if self.db.dialect == "sqlite" else ("%s", "%%")
-        sql = ("SELECT s.run_id, p.epoch, p.value FROM series s JOIN points p ON p.series_id = s.id "
-               f"WHERE s.key = {mark} AND s.run_id IN ({', '.join([mark] * len(ids))}) "
-               f"AND (p.epoch {mod} (CASE WHEN s.count > {mark} THEN s.count / {mark} ELSE 1 END) = 0 "
-               "OR p.epoch = s.last_epoch) ORDER BY s.run_id, p.epoch")
+        sql = (
+            "SELECT s.run_id, p.epoch, p.value FROM series s JOIN points p ON p.series_id = s.id "
+            f"WHERE s.key = {mark} AND s.run_id IN ({', '.join([mark] * len(ids))}) "
+            f"AND (p.epoch {mod} (CASE WHEN s.count > {mark} THEN s.count / {mark} ELSE 1 END) = 0 "
+            "OR p.epoch = s.last_epoch) ORDER BY s.run_id, p.epoch"
+        )
         with self.db.read() as conn:
             rows = conn.exec_driver_sql(sql, (key, *ids, int(points), int(points))).fetchall()
         nan = math.nan
@@ -228,16 +294,20 @@ class PagesMixin(SqlBase):
         return out
 
     def history_since(
-        self, run_ids: Iterable[str], keys: Iterable[str] | None = None,
+        self,
+        run_ids: Iterable[str],
+        keys: Iterable[str] | None = None,
         since_epoch: int | None = None,
     ) -> dict[str, dict[str, list[tuple[int, float]]]]:
         """``{run id: {key: [(epoch, value), ...]}}`` of the points after ``since_epoch``
         (all points for ``None``), ordered by epoch; NaN stays NaN."""
         ids = list(run_ids)
-        q = (sa.select(series.c.run_id, series.c.key, points_t.c.epoch, points_t.c.value)
-             .join(points_t, points_t.c.series_id == series.c.id)
-             .where(series.c.run_id.in_(ids))
-             .order_by(series.c.run_id, series.c.key, points_t.c.epoch))
+        q = (
+            sa.select(series.c.run_id, series.c.key, points_t.c.epoch, points_t.c.value)
+            .join(points_t, points_t.c.series_id == series.c.id)
+            .where(series.c.run_id.in_(ids))
+            .order_by(series.c.run_id, series.c.key, points_t.c.epoch)
+        )
         if keys is not None:
             q = q.where(series.c.key.in_(list(keys)))
         if since_epoch is not None:

@@ -15,8 +15,11 @@ from trialbook.store.sql.schema import projects, protocol_changes
 
 def _project(row: Any) -> Project:
     return Project(
-        id=row.id, name=row.name, protocol=Protocol.from_dict(row.protocol),
-        created_at=row.created_at, shipped_run_id=row.shipped_run_id,
+        id=row.id,
+        name=row.name,
+        protocol=Protocol.from_dict(row.protocol),
+        created_at=row.created_at,
+        shipped_run_id=row.shipped_run_id,
     )
 
 
@@ -28,8 +31,11 @@ class ProjectsMixin(SqlBase):
             exists = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first()
             if exists:
                 raise Conflict(f"project {name!r} already exists")
-            conn.execute(projects.insert().values(
-                id=new_id(), name=name, protocol=Protocol().to_dict(), created_at=now()))
+            conn.execute(
+                projects.insert().values(
+                    id=new_id(), name=name, protocol=Protocol().to_dict(), created_at=now()
+                )
+            )
         return self.get_project(name)
 
     def ensure_project(self, name: str) -> Project:
@@ -68,9 +74,17 @@ class ProjectsMixin(SqlBase):
             for field, value in changes.items():
                 if current.get(field) == value:
                     continue
-                conn.execute(protocol_changes.insert().values(
-                    project_id=row.id, field=field, old=current.get(field), new=value,
-                    reason=reason, who=who, at=at))
+                conn.execute(
+                    protocol_changes.insert().values(
+                        project_id=row.id,
+                        field=field,
+                        old=current.get(field),
+                        new=value,
+                        reason=reason,
+                        who=who,
+                        at=at,
+                    )
+                )
                 current[field] = value
             conn.execute(projects.update().where(projects.c.id == row.id).values(protocol=current))
         return self.get_project(name)
@@ -78,8 +92,14 @@ class ProjectsMixin(SqlBase):
     def protocol_history(self, name: str) -> list[ProtocolChange]:
         with self.db.read() as conn:
             pid = self._project_id(conn, name)
-            rows = conn.execute(sa.select(protocol_changes)
-                                .where(protocol_changes.c.project_id == pid)
-                                .order_by(protocol_changes.c.id)).all()
-        return [ProtocolChange(project=name, field=r.field, old=r.old, new=r.new, reason=r.reason,
-                               who=r.who, at=r.at) for r in rows]
+            rows = conn.execute(
+                sa.select(protocol_changes)
+                .where(protocol_changes.c.project_id == pid)
+                .order_by(protocol_changes.c.id)
+            ).all()
+        return [
+            ProtocolChange(
+                project=name, field=r.field, old=r.old, new=r.new, reason=r.reason, who=r.who, at=r.at
+            )
+            for r in rows
+        ]

@@ -16,11 +16,21 @@ _RUN_COLUMNS = [c for c in runs.c if c.name != "project_id"] + [projects.c.name.
 
 def _run(row: Any) -> RunRecord:
     return RunRecord(
-        id=row.id, project=row.project, name=row.name, status=row.status,
-        created_at=row.created_at, heartbeat_at=row.heartbeat_at, ended_at=row.ended_at,
-        parent_id=row.parent_id, dataset=row.dataset, pinned=bool(row.pinned),
-        split_digests=dict(row.split_digests or {}), config=dict(row.config or {}),
-        env=dict(row.env or {}), tags=dict(row.tags or {}), legacy_name=bool(row.legacy_name),
+        id=row.id,
+        project=row.project,
+        name=row.name,
+        status=row.status,
+        created_at=row.created_at,
+        heartbeat_at=row.heartbeat_at,
+        ended_at=row.ended_at,
+        parent_id=row.parent_id,
+        dataset=row.dataset,
+        pinned=bool(row.pinned),
+        split_digests=dict(row.split_digests or {}),
+        config=dict(row.config or {}),
+        env=dict(row.env or {}),
+        tags=dict(row.tags or {}),
+        legacy_name=bool(row.legacy_name),
     )
 
 
@@ -32,19 +42,34 @@ class RunsMixin(SqlBase):
     def create_run(self, run: RunRecord) -> RunRecord:
         with self.db.write() as conn:
             pid = self._project_id(conn, run.project)
-            taken = conn.execute(sa.select(runs.c.id).where(
-                runs.c.project_id == pid, runs.c.name == run.name)).first()
+            taken = conn.execute(
+                sa.select(runs.c.id).where(runs.c.project_id == pid, runs.c.name == run.name)
+            ).first()
             if taken:
                 raise Conflict(
                     f"project {run.project!r} already has a run named {run.name!r}; names are "
-                    "unique in a project (use resume=True to continue it)")
-            conn.execute(runs.insert().values(
-                id=run.id, project_id=pid, name=run.name, status=run.status,
-                created_at=run.created_at, heartbeat_at=run.heartbeat_at, ended_at=run.ended_at,
-                parent_id=run.parent_id, dataset=run.dataset,
-                dataset_digest=run.split_digests.get("dataset"), pinned=run.pinned,
-                split_digests=run.split_digests, config=run.config, env=run.env, tags=run.tags,
-                legacy_name=run.legacy_name))
+                    "unique in a project (use resume=True to continue it)"
+                )
+            conn.execute(
+                runs.insert().values(
+                    id=run.id,
+                    project_id=pid,
+                    name=run.name,
+                    status=run.status,
+                    created_at=run.created_at,
+                    heartbeat_at=run.heartbeat_at,
+                    ended_at=run.ended_at,
+                    parent_id=run.parent_id,
+                    dataset=run.dataset,
+                    dataset_digest=run.split_digests.get("dataset"),
+                    pinned=run.pinned,
+                    split_digests=run.split_digests,
+                    config=run.config,
+                    env=run.env,
+                    tags=run.tags,
+                    legacy_name=run.legacy_name,
+                )
+            )
         return self.get_run_by_id(run.id)
 
     def get_run(self, project: str, name: str) -> RunRecord:
@@ -78,7 +103,11 @@ class RunsMixin(SqlBase):
         return [_run(r) for r in rows]
 
     def set_run_status(
-        self, run_id: str, status: str, *, ended_at: float | None = None,
+        self,
+        run_id: str,
+        status: str,
+        *,
+        ended_at: float | None = None,
         heartbeat_at: float | None = None,
     ) -> None:
         if status not in RUN_STATUSES:
@@ -97,27 +126,61 @@ class RunsMixin(SqlBase):
         with self.db.read() as conn:
             self._project_id(conn, project)
             rows = conn.execute(_RUN_ROWS, {"project": project, "key": key}).all()
-        return [RunRow(id=i, name=n, status=st, created_at=ca, heartbeat_at=hb, parent_id=pid,
-                       parent_name=pn, dataset=ds, pinned=bool(pin), legacy_name=bool(leg), best=b,
-                       best_epoch=be, final=f, final_epoch=fe, count=c or 0, has_note=bool(nc))
-                for i, n, st, ca, hb, pid, pn, ds, pin, leg, b, be, f, fe, c, nc in rows]
+        return [
+            RunRow(
+                id=i,
+                name=n,
+                status=st,
+                created_at=ca,
+                heartbeat_at=hb,
+                parent_id=pid,
+                parent_name=pn,
+                dataset=ds,
+                pinned=bool(pin),
+                legacy_name=bool(leg),
+                best=b,
+                best_epoch=be,
+                final=f,
+                final_epoch=fe,
+                count=c or 0,
+                has_note=bool(nc),
+            )
+            for i, n, st, ca, hb, pid, pn, ds, pin, leg, b, be, f, fe, c, nc in rows
+        ]
 
 
 def _run_rows_query() -> sa.Select[Any]:
     """Runs of a project (bind ``project``) with one series' summary (bind ``key``) and
     whether their note has any text. Built once: SQLAlchemy caches its compiled form."""
     parent = runs.alias("parent")
-    return (sa.select(runs.c.id, runs.c.name, runs.c.status, runs.c.created_at, runs.c.heartbeat_at,
-                      runs.c.parent_id, parent.c.name, runs.c.dataset, runs.c.pinned,
-                      runs.c.legacy_name, series.c.best, series.c.best_epoch, series.c.final,
-                      series.c.final_epoch, series.c["count"], note_written())
-            .select_from(runs.join(projects, projects.c.id == runs.c.project_id)
-                         .outerjoin(parent, parent.c.id == runs.c.parent_id)
-                         .outerjoin(series, sa.and_(series.c.run_id == runs.c.id,
-                                                    series.c.key == sa.bindparam("key")))
-                         .outerjoin(notes, notes.c.run_id == runs.c.id))
-            .where(projects.c.name == sa.bindparam("project"))
-            .order_by(runs.c.created_at))
+    return (
+        sa.select(
+            runs.c.id,
+            runs.c.name,
+            runs.c.status,
+            runs.c.created_at,
+            runs.c.heartbeat_at,
+            runs.c.parent_id,
+            parent.c.name,
+            runs.c.dataset,
+            runs.c.pinned,
+            runs.c.legacy_name,
+            series.c.best,
+            series.c.best_epoch,
+            series.c.final,
+            series.c.final_epoch,
+            series.c["count"],
+            note_written(),
+        )
+        .select_from(
+            runs.join(projects, projects.c.id == runs.c.project_id)
+            .outerjoin(parent, parent.c.id == runs.c.parent_id)
+            .outerjoin(series, sa.and_(series.c.run_id == runs.c.id, series.c.key == sa.bindparam("key")))
+            .outerjoin(notes, notes.c.run_id == runs.c.id)
+        )
+        .where(projects.c.name == sa.bindparam("project"))
+        .order_by(runs.c.created_at)
+    )
 
 
 _RUN_ROWS = _run_rows_query()

@@ -13,7 +13,8 @@ ID = sa.String(32)
 DIGEST = sa.String(64)
 
 projects = sa.Table(
-    "projects", metadata,
+    "projects",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("protocol", sa.JSON, nullable=False),
@@ -22,7 +23,8 @@ projects = sa.Table(
 )
 
 protocol_changes = sa.Table(
-    "protocol_changes", metadata,
+    "protocol_changes",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
     sa.Column("field", sa.String(64), nullable=False),
@@ -34,7 +36,8 @@ protocol_changes = sa.Table(
 )
 
 runs = sa.Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
     sa.Column("name", sa.String(250), nullable=False),
@@ -56,7 +59,8 @@ runs = sa.Table(
 )
 
 series = sa.Table(
-    "series", metadata,
+    "series",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("key", sa.String(250), nullable=False),
@@ -75,7 +79,8 @@ series = sa.Table(
 
 # value NULL means NaN (SQLite cannot store NaN; one convention on both dialects)
 points = sa.Table(
-    "points", metadata,
+    "points",
+    metadata,
     sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), primary_key=True),
     sa.Column("epoch", sa.Integer, primary_key=True),
     sa.Column("value", sa.Float, nullable=True),
@@ -83,7 +88,8 @@ points = sa.Table(
 )
 
 evaluations = sa.Table(
-    "evaluations", metadata,
+    "evaluations",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False, index=True),
     sa.Column("split", sa.String(16), nullable=False),
@@ -99,7 +105,8 @@ evaluations = sa.Table(
 )
 
 artifacts = sa.Table(
-    "artifacts", metadata,
+    "artifacts",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False, index=True),
     sa.Column("name", sa.String(500), nullable=False),
@@ -109,7 +116,8 @@ artifacts = sa.Table(
 )
 
 notes = sa.Table(
-    "notes", metadata,
+    "notes",
+    metadata,
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("hypothesis", sa.Text, nullable=False),
     sa.Column("change", sa.Text, nullable=False),
@@ -122,7 +130,8 @@ notes = sa.Table(
 )
 
 note_history = sa.Table(
-    "note_history", metadata,
+    "note_history",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False, index=True),
     sa.Column("version", sa.Integer, nullable=False),
@@ -136,7 +145,8 @@ note_history = sa.Table(
 )
 
 decisions = sa.Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
     sa.Column("candidate_id", ID, nullable=False),
@@ -151,7 +161,8 @@ decisions = sa.Table(
 )
 
 ships = sa.Table(
-    "ships", metadata,
+    "ships",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
     sa.Column("run_id", ID, nullable=False),
@@ -165,7 +176,8 @@ ships = sa.Table(
 # every compare on a project, so that a later change of the comparison metric is known
 # to come after runs were compared (migration 0002)
 comparisons = sa.Table(
-    "comparisons", metadata,
+    "comparisons",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False, index=True),
     sa.Column("metric", sa.String(250), nullable=False),
@@ -181,7 +193,8 @@ comparisons = sa.Table(
 SEARCH_OBJECTS = ("notes_fts", "ix_notes_fts")
 
 dataset_versions = sa.Table(
-    "dataset_versions", metadata,
+    "dataset_versions",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("digest", DIGEST, primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -192,7 +205,8 @@ dataset_versions = sa.Table(
 )
 
 dataset_tags = sa.Table(
-    "dataset_tags", metadata,
+    "dataset_tags",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("tag", sa.String(200), primary_key=True),
     sa.Column("digest", DIGEST, nullable=False),

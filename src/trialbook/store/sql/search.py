@@ -23,8 +23,10 @@ from trialbook.store.sql.records import NOTE_COLUMNS, _note
 from trialbook.store.sql.schema import comparisons, projects, runs, ships
 
 # identical to the expression of the index in migration 0002
-PG_VECTOR = ("to_tsvector('english'::regconfig, hypothesis || ' ' || \"change\" || ' ' || "
-             "result || ' ' || \"next\" || ' ' || \"text\")")
+PG_VECTOR = (
+    "to_tsvector('english'::regconfig, hypothesis || ' ' || \"change\" || ' ' || "
+    "result || ' ' || \"next\" || ' ' || \"text\")"
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -34,8 +36,16 @@ def fts5_query(text: str) -> str:
 
 
 def _ship(row: Any, project: str) -> Ship:
-    return Ship(id=row.id, project=project, run_id=row.run_id, decision_id=row.decision_id,
-                forced=bool(row.forced), reason=row.reason, who=row.who, at=row.at)
+    return Ship(
+        id=row.id,
+        project=project,
+        run_id=row.run_id,
+        decision_id=row.decision_id,
+        forced=bool(row.forced),
+        reason=row.reason,
+        who=row.who,
+        at=row.at,
+    )
 
 
 class DisciplineMixin(SqlBase):
@@ -54,19 +64,23 @@ class DisciplineMixin(SqlBase):
         cols = ", ".join(f'n."{c}"' for c in NOTE_COLUMNS)
         if self.db.dialect == "sqlite":
             params["q"] = fts5_query(text)
-            sql = (f"SELECT n.run_id, {cols}, n.version, n.updated_at FROM notes_fts f "
-                   f"JOIN notes n ON n.run_id = f.run_id JOIN runs r ON r.id = n.run_id "
-                   f"WHERE notes_fts MATCH :q{where} ORDER BY bm25(notes_fts), n.updated_at DESC "
-                   f"LIMIT :limit")
+            sql = (
+                f"SELECT n.run_id, {cols}, n.version, n.updated_at FROM notes_fts f "
+                f"JOIN notes n ON n.run_id = f.run_id JOIN runs r ON r.id = n.run_id "
+                f"WHERE notes_fts MATCH :q{where} ORDER BY bm25(notes_fts), n.updated_at DESC "
+                f"LIMIT :limit"
+            )
         else:
             params["q"] = text
             # unqualified note columns (runs has none of these names): the expression is
             # then the index's own, so PostgreSQL can use ix_notes_fts
-            sql = (f"SELECT n.run_id, {cols}, n.version, n.updated_at FROM notes n "
-                   f"JOIN runs r ON r.id = n.run_id, "
-                   f"plainto_tsquery('english'::regconfig, :q) query "
-                   f"WHERE {PG_VECTOR} @@ query{where} "
-                   f"ORDER BY ts_rank({PG_VECTOR}, query) DESC, n.updated_at DESC LIMIT :limit")
+            sql = (
+                f"SELECT n.run_id, {cols}, n.version, n.updated_at FROM notes n "
+                f"JOIN runs r ON r.id = n.run_id, "
+                f"plainto_tsquery('english'::regconfig, :q) query "
+                f"WHERE {PG_VECTOR} @@ query{where} "
+                f"ORDER BY ts_rank({PG_VECTOR}, query) DESC, n.updated_at DESC LIMIT :limit"
+            )
         with self.db.read() as conn:
             rows = conn.execute(sa.text(sql), params).all()
         return [_note(r.run_id, r, "updated_at") for r in rows]
@@ -78,36 +92,60 @@ class DisciplineMixin(SqlBase):
         """Remember that runs of ``project`` were compared on ``metric``."""
         with self.db.write() as conn:
             pid = self._project_id(conn, project)
-            conn.execute(comparisons.insert().values(
-                project_id=pid, metric=metric, exploratory=exploratory, run_ids=list(run_ids),
-                who=who, at=now()))
+            conn.execute(
+                comparisons.insert().values(
+                    project_id=pid,
+                    metric=metric,
+                    exploratory=exploratory,
+                    run_ids=list(run_ids),
+                    who=who,
+                    at=now(),
+                )
+            )
 
     def first_comparison_at(self, project: str) -> float | None:
         """When runs of ``project`` were first compared on the protocol metric (a compare
         that was not exploratory); ``None`` if never."""
         with self.db.read() as conn:
             pid = self._project_id(conn, project)
-            at = conn.execute(sa.select(sa.func.min(comparisons.c.at)).where(
-                comparisons.c.project_id == pid, comparisons.c.exploratory.is_(False))).scalar()
+            at = conn.execute(
+                sa.select(sa.func.min(comparisons.c.at)).where(
+                    comparisons.c.project_id == pid, comparisons.c.exploratory.is_(False)
+                )
+            ).scalar()
         return None if at is None else float(at)
 
     # ships ------------------------------------------------------------------------------
     def ship_run(
-        self, project: str, run_id: str, *, decision_id: str | None, forced: bool,
-        reason: str | None, who: str,
+        self,
+        project: str,
+        run_id: str,
+        *,
+        decision_id: str | None,
+        forced: bool,
+        reason: str | None,
+        who: str,
     ) -> Ship:
         """Mark ``run_id`` the project's shipped run; earlier ships stay in the history."""
         with self.db.write() as conn:
             pid = self._project_id(conn, project)
-            found = conn.execute(sa.select(runs.c.id).where(
-                runs.c.id == run_id, runs.c.project_id == pid)).first()
+            found = conn.execute(
+                sa.select(runs.c.id).where(runs.c.id == run_id, runs.c.project_id == pid)
+            ).first()
             if found is None:
                 raise NotFound(f"no run with id {run_id!r} in project {project!r}")
-            result = conn.execute(ships.insert().values(
-                project_id=pid, run_id=run_id, decision_id=decision_id, forced=forced,
-                reason=reason, who=who, at=now()))
-            conn.execute(projects.update().where(projects.c.id == pid)
-                         .values(shipped_run_id=run_id))
+            result = conn.execute(
+                ships.insert().values(
+                    project_id=pid,
+                    run_id=run_id,
+                    decision_id=decision_id,
+                    forced=forced,
+                    reason=reason,
+                    who=who,
+                    at=now(),
+                )
+            )
+            conn.execute(projects.update().where(projects.c.id == pid).values(shipped_run_id=run_id))
             key = result.inserted_primary_key
             assert key is not None
             row = conn.execute(sa.select(ships).where(ships.c.id == key[0])).one()
@@ -117,7 +155,7 @@ class DisciplineMixin(SqlBase):
         """Every ship of ``project``, oldest first (the last one is the shipped run)."""
         with self.db.read() as conn:
             pid = self._project_id(conn, project)
-            rows = conn.execute(sa.select(ships).where(ships.c.project_id == pid)
-                                .order_by(ships.c.at, ships.c.id)).all()
+            rows = conn.execute(
+                sa.select(ships).where(ships.c.project_id == pid).order_by(ships.c.at, ships.c.id)
+            ).all()
         return [_ship(r, project) for r in rows]
-

@@ -14,12 +14,12 @@ from trialbook.store.sql.runs import RunsMixin
 from trialbook.store.sql.search import DisciplineMixin
 
 
-class SqlStore(ProjectsMixin, RunsMixin, MetricsMixin, RecordsMixin, DatasetsMixin,
-               DisciplineMixin, PagesMixin):
+class SqlStore(
+    ProjectsMixin, RunsMixin, MetricsMixin, RecordsMixin, DatasetsMixin, DisciplineMixin, PagesMixin
+):
     """A book in a SQL database. ``blob_dir`` is where embedded books keep artifact bytes."""
 
-    def __init__(self, url: str, *, display_uri: str | None = None,
-                 blob_dir: Path | None = None) -> None:
+    def __init__(self, url: str, *, display_uri: str | None = None, blob_dir: Path | None = None) -> None:
         self.db = Database(url)
         self.uri = display_uri or url
         self.blob_dir = blob_dir

@@ -169,7 +169,18 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "dataset_tags", "dataset_versions", "ships", "decisions", "note_history", "notes",
-        "artifacts", "evaluations", "points", "series", "runs", "protocol_changes", "projects",
+        "dataset_tags",
+        "dataset_versions",
+        "ships",
+        "decisions",
+        "note_history",
+        "notes",
+        "artifacts",
+        "evaluations",
+        "points",
+        "series",
+        "runs",
+        "protocol_changes",
+        "projects",
     ):
         op.drop_table(table)

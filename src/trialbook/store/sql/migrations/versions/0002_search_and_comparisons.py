@@ -28,22 +28,31 @@ depends_on = None
 ID = sa.String(32)
 FIELDS = ("hypothesis", "change", "result", "next", "text")
 # must stay identical to store/sql/search.py's PG_VECTOR for the index to be used
-PG_VECTOR = ("to_tsvector('english'::regconfig, hypothesis || ' ' || \"change\" || ' ' || "
-             "result || ' ' || \"next\" || ' ' || \"text\")")
+PG_VECTOR = (
+    "to_tsvector('english'::regconfig, hypothesis || ' ' || \"change\" || ' ' || "
+    "result || ' ' || \"next\" || ' ' || \"text\")"
+)
 
 
 def _sqlite_upgrade() -> None:
     cols = ", ".join(FIELDS)
     new = ", ".join(f"new.{f}" for f in FIELDS)
-    op.execute(f"CREATE VIRTUAL TABLE notes_fts USING fts5(run_id UNINDEXED, {cols}, "
-               "tokenize = 'porter unicode61')")
-    op.execute(f"CREATE TRIGGER notes_fts_ai AFTER INSERT ON notes BEGIN "
-               f"INSERT INTO notes_fts (run_id, {cols}) VALUES (new.run_id, {new}); END")
-    op.execute("CREATE TRIGGER notes_fts_ad AFTER DELETE ON notes BEGIN "
-               "DELETE FROM notes_fts WHERE run_id = old.run_id; END")
-    op.execute(f"CREATE TRIGGER notes_fts_au AFTER UPDATE ON notes BEGIN "
-               f"DELETE FROM notes_fts WHERE run_id = old.run_id; "
-               f"INSERT INTO notes_fts (run_id, {cols}) VALUES (new.run_id, {new}); END")
+    op.execute(
+        f"CREATE VIRTUAL TABLE notes_fts USING fts5(run_id UNINDEXED, {cols}, tokenize = 'porter unicode61')"
+    )
+    op.execute(
+        f"CREATE TRIGGER notes_fts_ai AFTER INSERT ON notes BEGIN "
+        f"INSERT INTO notes_fts (run_id, {cols}) VALUES (new.run_id, {new}); END"
+    )
+    op.execute(
+        "CREATE TRIGGER notes_fts_ad AFTER DELETE ON notes BEGIN "
+        "DELETE FROM notes_fts WHERE run_id = old.run_id; END"
+    )
+    op.execute(
+        f"CREATE TRIGGER notes_fts_au AFTER UPDATE ON notes BEGIN "
+        f"DELETE FROM notes_fts WHERE run_id = old.run_id; "
+        f"INSERT INTO notes_fts (run_id, {cols}) VALUES (new.run_id, {new}); END"
+    )
     op.execute(f"INSERT INTO notes_fts (run_id, {cols}) SELECT run_id, {cols} FROM notes")
 
 
