@@ -92,9 +92,8 @@ def store(book_uri: str) -> Iterator[object]:
 @pytest.fixture
 def book(book_uri: str) -> Iterator[object]:
     from trialbook.api import Book
-    from trialbook.store import open_store
 
-    b = Book(open_store(book_uri))
+    b = Book.open(book_uri, create=True)
     yield b
     b.close()
 

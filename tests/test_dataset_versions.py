@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook as tb
-from trialbook import versions
+from trialbook.services import datasets as versions
 from trialbook.cli.main import cli
-from trialbook.demo import write_dataset
+from trialbook.demo.story import write_dataset
 from trialbook.errors import Conflict, InvalidInput
 
 
@@ -79,13 +79,13 @@ def test_status_and_diff(shop):
 
 def test_pinned_start_refuses_changed_files_and_unpinned_is_recorded(shop):
     book, data_yaml = shop
-    version, _ = versions.tag(book, "pallets", data_yaml, "v1")
+    version = versions.tag(book, "pallets", data_yaml, "v1")
     with book.start("pallets", "v1_pinned", dataset="pallets:v1") as run:
         pass
     rec = book.run(run.name)
     assert rec.pinned and rec.dataset == "pallets:v1"
-    assert rec.split_digests["val"] == version.splits["val"]["digest"]
-    assert rec.split_digests["dataset"] == version.digest
+    assert rec.split_digests["val"] == version["splits"]["val"]["digest"]
+    assert rec.split_digests["dataset"] == version["digest"]
     label = data_yaml.parent / "labels" / "train" / "train_0002.txt"
     label.write_text(label.read_text() + "2 0.5 0.5 0.1 0.1\n")
     with pytest.raises(InvalidInput) as refused:

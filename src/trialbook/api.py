@@ -23,18 +23,22 @@ import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trialbook import _capture
+from trialbook import _capture, settings
 from trialbook.artifacts.local import BlobStore
 from trialbook.core import config as config_rules
 from trialbook.core import metrics as metric_rules
 from trialbook.core import naming
-from trialbook.core.entities import SPLITS, Evaluation, Note, Project, RunRecord
+from trialbook.core.entities import SPLITS, DatasetVersion, Evaluation, Note, Project, RunRecord
+from trialbook.core.refs import parse_dataset_ref
 from trialbook.core.runs import HEARTBEAT_INTERVAL_S
 from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, TrialbookError
 from trialbook.store.base import Store
-from trialbook.store.uri import BOOK_DIR, open_store
+from trialbook.store.registry import BOOK_DIR, open_book
+
+if TYPE_CHECKING:
+    from trialbook.datasets import Manifest
 
 __all__ = ["Book", "Run", "RunHandle", "TrackingWarning", "init", "locate", "start"]
 
@@ -43,17 +47,13 @@ class TrackingWarning(UserWarning):
     """A tracking fault that was kept out of the training loop."""
 
 
-def _who() -> str:
-    return os.environ.get("TRIALBOOK_USER") or os.environ.get("USER") or "unknown"
-
-
 # --------------------------------------------------------------------------- the book
 def locate(uri: str | None = None, *, cwd: Path | None = None) -> str:
     """Where the book is: ``uri``, else ``$TRIALBOOK_URI``, else the nearest ``.trialbook/``
     from ``cwd`` upwards (like git); otherwise ``BookNotFound``."""
     if uri:
         return uri
-    env = os.environ.get("TRIALBOOK_URI")
+    env = settings.book_uri()
     if env:
         return env
     here = (cwd or Path.cwd()).resolve()
@@ -66,21 +66,29 @@ def locate(uri: str | None = None, *, cwd: Path | None = None) -> str:
     )
 
 
-class Book:
-    """One store of runs (an embedded folder, or a database by URI)."""
+UNPINNED_HINT = (
+    "name a tagged version (dataset='pallets:v3'; tag one with `trialbook data tag NAME SOURCE "
+    "--tag T`), or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED"
+)
 
-    def __init__(self, store: Store, blobs: BlobStore | None = None) -> None:
+
+class Book:
+    """One store of runs (an embedded folder, or a database by URI), where its artifact
+    files live (``blobs``; None when it keeps none) and its stat cache (``cache_dir``)."""
+
+    def __init__(
+        self, store: Store, blobs: BlobStore | None = None, *, cache_dir: Path | None = None
+    ) -> None:
         self.store = store
-        blob_dir = getattr(store, "blob_dir", None)
-        if blobs is None and blob_dir is not None:
-            blobs = BlobStore(blob_dir)
-        if blobs is None and os.environ.get("TRIALBOOK_ARTIFACTS"):
-            blobs = BlobStore(Path(os.environ["TRIALBOOK_ARTIFACTS"]))
         self.blobs = blobs
+        self.cache_dir = cache_dir if cache_dir is not None else settings.user_cache_dir()
 
     @classmethod
-    def open(cls, uri: str | None = None) -> Book:
-        return cls(open_store(locate(uri), create=False))
+    def open(cls, uri: str | None = None, *, create: bool = False) -> Book:
+        """The book at ``uri`` (see :func:`locate`), through the store registry."""
+        opened = open_book(locate(uri), create=create)
+        blobs = BlobStore(opened.blob_dir) if opened.blob_dir is not None else None
+        return cls(opened.store, blobs, cache_dir=opened.cache_dir)
 
     @property
     def uri(self) -> str:
@@ -191,11 +199,99 @@ class Book:
         record = self.store.create_run(record)
         return Run(self, record, flush_interval=flush_interval)
 
-    def _pin(self, dataset: str | None, source: Any, allow_unpinned: bool) -> dict[str, Any]:
-        """Check the working files against the tag; see ``trialbook.versions.pin_run``."""
-        from trialbook.versions import pin_run
+    # dataset versions ----------------------------------------------------------------
+    def dataset_version(self, ref: str) -> DatasetVersion:
+        """``NAME:TAG`` or ``NAME:DIGEST_PREFIX`` -> the version; ``NotFound`` says how to
+        tag one."""
+        name, tag_or_digest = parse_dataset_ref(ref)
+        assert tag_or_digest is not None
+        try:
+            bound = self.store.get_tag(name, tag_or_digest)
+        except NotFound:
+            try:
+                return self.store.get_dataset_version(name, tag_or_digest)
+            except NotFound:
+                raise NotFound(
+                    f"no dataset version {ref}: tag it with "
+                    f"`trialbook data tag {name} SOURCE --tag {tag_or_digest}`"
+                ) from None
+        return self.store.get_dataset_version(name, bound.digest)
 
-        return pin_run(self, dataset, source, allow_unpinned)
+    def fingerprint(self, source: str | os.PathLike[str], *, progress: bool | None = None) -> Manifest:
+        """The manifest of the files of ``source`` (a folder or a data.yaml), read through
+        the book's stat cache."""
+        from trialbook.datasets import build_manifest
+
+        path = self.cache_dir / "stat.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return build_manifest(source, cache_path=path, progress=progress)
+
+    def manifest(self, version: DatasetVersion) -> Manifest:
+        """The stored manifest of ``version``."""
+        from trialbook.datasets import Manifest
+
+        if self.blobs is None or version.manifest_digest is None:
+            raise NotFound(f"the manifest of {version.name} {version.digest[:12]} is not stored here")
+        return Manifest.from_bytes(self.blobs.get_bytes(version.manifest_digest))
+
+    def find_dataset_tag(self, source: str | os.PathLike[str]) -> str | None:
+        """``NAME:TAG`` of a tagged version whose content is the files of ``source`` (the
+        newest tag if several), or None."""
+        digest = self.fingerprint(source).digest
+        tags = [t for t in self.store.list_tags() if t.digest == digest]
+        if not tags:
+            return None
+        newest = max(tags, key=lambda t: t.created_at)
+        return f"{newest.name}:{newest.tag}"
+
+    def _pin(self, dataset: str | None, source: Any, allow_unpinned: bool) -> dict[str, Any]:
+        """The dataset fields of a new run (DESIGN.md, 'Pinning').
+
+        The working files are checked against the tag first; a mismatch is refused with a
+        short diff and the two ways out, unless ``allow_unpinned`` records the run UNPINNED
+        (it still notes which version it claimed and what the files were)."""
+        if dataset is None:
+            if not allow_unpinned:
+                raise InvalidInput(f"this run names no dataset version: {UNPINNED_HINT}")
+            return {"dataset": None, "pinned": False, "split_digests": {}}
+        version = self.dataset_version(dataset)
+        where = source if source is not None else version.source
+        if where is None or not Path(where).exists():
+            if allow_unpinned:
+                return {"dataset": dataset, "pinned": False, "split_digests": {}}
+            raise InvalidInput(
+                f"the dataset files of {dataset} are not at {where}: pass dataset_source= (--data) "
+                f"with their location, or {UNPINNED_HINT}"
+            )
+        working = self.fingerprint(where)
+        if working.digest == version.digest:
+            return {"dataset": dataset, "pinned": True, "split_digests": pinned_digests(version)}
+        if allow_unpinned:
+            return {
+                "dataset": dataset,
+                "pinned": False,
+                "split_digests": {"working": working.digest, **working.split_digests},
+            }
+        from trialbook.datasets import diff_manifests
+
+        d = diff_manifests(self.manifest(version), working)
+        raise InvalidInput(
+            f"the files at {where} no longer match {dataset} (version {version.digest[:12]}; the "
+            f"working files are {working.short}):\n{d.short_text()}\nEither tag them as a new "
+            f"version (`trialbook data tag {version.name} {where} --tag NEW`) and start the run on "
+            f"it, or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED"
+        )
+
+
+def pinned_digests(version: DatasetVersion) -> dict[str, str]:
+    """The split digests a run pinned to ``version`` records: the version's own digest as
+    ``dataset`` and each split's."""
+    splits = {
+        s: info["digest"]
+        for s, info in version.splits.items()
+        if isinstance(info, dict) and info.get("digest")
+    }
+    return {"dataset": version.digest, **splits}
 
 
 # --------------------------------------------------------------------------- live runs
@@ -320,7 +416,7 @@ class RunHandle:
             )
             if v is not None
         }
-        return self.book.store.set_note(self.id, fields, who=_who())
+        return self.book.store.set_note(self.id, fields, who=settings.who())
 
 
 class Run(RunHandle):
@@ -448,7 +544,7 @@ def _spool(run: Run, exc: BaseException) -> None:
     """Last resort on finish: keep unwritten points in a JSON-lines file beside the book."""
     import json
 
-    folder = Path(os.environ.get("TRIALBOOK_SPOOL", Path.home() / ".trialbook-spool"))
+    folder = settings.spool_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run.id}.jsonl"
     with open(path, "a") as f:
@@ -476,7 +572,7 @@ def init(path: str | os.PathLike[str] = ".") -> Book:
     """Create ``<path>/.trialbook/`` (idempotent) and return the book."""
     folder = Path(path) / BOOK_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    return Book(open_store(str(folder)))
+    return Book.open(str(folder), create=True)
 
 
 def start(

@@ -295,16 +295,31 @@ def test_different_val_splits_are_not_comparable():
     r = decide(passing(baseline_val_digest="valsplit2"))
     assert r.comparable is False
     assert failed(r) == ["improvement"]
-    assert r.warnings[0].startswith("not comparable: validated on different val splits (")
-    assert r.warnings[0].endswith("evaluate both on one split")
+    assert r.warnings[0] == (
+        "not comparable: validated on different val splits (candidate v4_lr0_0.0005 on "
+        "valsplit1; baseline v3_pallets_added on valsplit2); evaluate both on one split"
+    )
     assert r.gate("improvement").detail.startswith(r.warnings[0])
 
 
 def test_one_val_split_unknown_is_not_comparable():
     r = decide(passing(baseline_val_digest=None))
     assert r.comparable is False
-    assert "unknown" in r.warnings[0]
+    assert (
+        "(candidate v4_lr0_0.0005 on valsplit1; baseline v3_pallets_added on an unknown val split)"
+        in (r.warnings[0])
+    )
     assert failed(r) == ["improvement"]
+
+
+def test_comparability_is_the_compare_views_rule():
+    """The decision and a compare view of the same two runs agree (one rule)."""
+    from trialbook.core.discipline import val_comparability
+
+    for cand, base in [("a", "a"), ("a", "b"), ("a", None), (None, "b"), (None, None)]:
+        r = decide(passing(candidate_val_digest=cand, baseline_val_digest=base))
+        comparable, _ = val_comparability({"v4": cand, "v3": base})
+        assert r.comparable is comparable, (cand, base)
 
 
 def test_no_val_split_known_is_assumed_comparable_with_a_warning():

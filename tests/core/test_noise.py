@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from trialbook.core.noise import RUN_LOCAL_KEYS, at_least, estimate_noise, exceeds, round_up
+from trialbook.core.noise import RUN_LOCAL_KEYS, at_least, estimate_noise, exceeds, gain, round_up
 
 CFG = {"model": "yolo11n.pt", "imgsz": 640, "lr0": 0.01}
 
@@ -119,3 +119,21 @@ def test_to_dict():
     assert d["suggested_noise"] == 0.008
     assert d["seeds"] == [0, 1, 2]
     assert set(d) >= {"std", "range", "mean", "values", "message", "runs_used"}
+
+
+# --------------------------------------------------------------------------- gain
+def test_gain_is_how_much_better_under_the_direction():
+    assert gain(0.59, 0.51, "max") == pytest.approx(0.08)
+    assert gain(0.51, 0.59, "max") == pytest.approx(-0.08)
+    assert gain(1.10, 1.20, "min") == pytest.approx(0.10)
+    assert gain(1.30, 1.20, "min") == pytest.approx(-0.10)
+    assert gain(0.5, 0.5, "max") == 0.0 == gain(0.5, 0.5, "min")
+    # the difference a threshold is compared with, rounding error and all
+    assert not exceeds(gain(0.515, 0.510, "max"), 0.005)
+    assert not exceeds(gain(0.510, 0.515, "min"), 0.005)
+
+
+def test_runs_without_a_finite_value_are_left_out_of_the_estimate():
+    runs = [run(1, 0.5), run(2, 0.52), run(3, float("inf")), run(4, None), run(5, True)]
+    assert estimate_noise(runs).enough is False
+    assert estimate_noise([*runs, run(6, 0.51)]).runs_used == 3

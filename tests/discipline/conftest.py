@@ -9,7 +9,6 @@ import pytest
 from discipline_helpers import CLI, make_cli
 
 from trialbook.api import Book
-from trialbook.store import open_store
 
 
 @pytest.fixture
@@ -17,7 +16,7 @@ def sbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Book]:
     """An embedded (SQLite) book in tmp_path."""
     monkeypatch.delenv("TRIALBOOK_URI", raising=False)
     monkeypatch.setenv("TRIALBOOK_USER", "tester")
-    b = Book(open_store(str(tmp_path / ".trialbook")))
+    b = Book.open(str(tmp_path / ".trialbook"), create=True)
     yield b
     b.close()
 

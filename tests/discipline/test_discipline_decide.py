@@ -119,7 +119,14 @@ def test_reveals_are_counted_and_the_split_burns(tb, sbook):
     assert len(burned) == 1 and burned[0]["run"] is None and "c" * 12 in burned[0]["detail"]
     shown = as_json(tb("project", "show", "pallets", "--json"))
     assert shown["test_splits"] == [
-        {"digest": DIGESTS["test"], "reveals_used": 2, "test_budget": 2, "burned": True}
+        {
+            "project": "pallets",
+            "digest": DIGESTS["test"],
+            "short": DIGESTS["test"][:12],
+            "reveals_used": 2,
+            "test_budget": 2,
+            "burned": True,
+        }
     ]
     assert len(as_json(tb("decisions", "--json"))["decisions"]) == 3
     # another test split has its own budget

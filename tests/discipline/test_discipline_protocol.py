@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from discipline_helpers import MAP, add_run, as_json
 
-import trialbook.discipline as discipline
+from trialbook.services import projects as discipline
 
 
 def test_create_show_and_defaults(tb):

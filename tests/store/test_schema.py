@@ -1,11 +1,13 @@
 """Migrations: they build exactly the schema the queries use, on both dialects; an
 out-of-date server database is refused with the command to run; parallel first opens
-of one SQLite book migrate once."""
+of one SQLite book migrate once; a book made before migration 0002 (notes search) is
+upgraded with its notes searchable."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from trialbook.errors import SchemaOutOfDate
 from trialbook.store import open_store
 from trialbook.store.sql.engine import Database
 from trialbook.store.sql.schema import SCHEMA_HEAD, SEARCH_OBJECTS, metadata
-from trialbook.store.uri import sql_url
+from trialbook.store.registry import sql_url
 
 
 def test_migrations_match_the_table_definitions(store):
@@ -89,3 +91,84 @@ def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- migration 0002
+def _at_0001(conn) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from trialbook.store.sql.engine import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "0001")
+
+
+def _old_book_rows(conn) -> None:
+    conn.exec_driver_sql(
+        "INSERT INTO projects (id, name, protocol, created_at) VALUES ('p1', 'pallets', '{}', 0)"
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO runs (id, project_id, name, status, created_at, pinned, split_digests, "
+        "config, env, tags, legacy_name) VALUES ('r1', 'p1', 'v1_old', 'finished', 0, FALSE, "
+        "'{}', '{}', '{}', '{}', FALSE)"
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO notes (run_id, hypothesis, change, result, next, text, version, who, "
+        "updated_at) VALUES ('r1', 'Forklifts hide pallets', '', '', '', '', 1, 'x', 0)"
+    )
+
+
+def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path):
+    uri = str(tmp_path / "book")
+    (tmp_path / "book").mkdir()
+    engine = sa.create_engine(sql_url(uri))
+    with engine.connect() as conn:
+        _at_0001(conn)
+        _old_book_rows(conn)
+        conn.commit()
+    engine.dispose()
+    store = open_store(uri)  # an embedded book upgrades itself
+    try:
+        assert store.db.current_revision() == SCHEMA_HEAD
+        assert [n.run_id for n in store.search_notes("forklift")] == ["r1"]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_database):
+    from click.testing import CliRunner
+
+    from trialbook.cli.main import cli
+
+    base, _ = pg_database.rsplit("/", 1)
+    name = f"trialbook_old_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        "postgresql+psycopg://" + pg_database.split("://", 1)[1], isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    uri = f"{base}/{name}"
+    engine = sa.create_engine(sql_url(uri))
+    try:
+        with engine.connect() as conn:
+            _at_0001(conn)
+            _old_book_rows(conn)
+            conn.commit()
+        with pytest.raises(SchemaOutOfDate, match="trialbook db upgrade"):
+            open_store(uri)
+        result = CliRunner().invoke(cli, ["db", "upgrade", "--uri", uri])
+        assert result.exit_code == 0, result.output
+        store = open_store(uri)
+        try:
+            assert [n.run_id for n in store.search_notes("forklift")] == ["r1"]
+        finally:
+            store.close()
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -40,7 +40,7 @@ def _user(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _demo(folder: Path) -> Any:
-    from trialbook.demo import build_demo
+    from trialbook.demo.story import build_demo
 
     return build_demo(folder, echo=lambda _m: None)
 

@@ -14,7 +14,6 @@ from ui_support import MAP, SEALED_TEXTS, Api, add_run, sealed_book
 
 from trialbook.api import Book
 from trialbook.server.app import create_app
-from trialbook.store import open_store
 
 V1, V2, V3 = "v1_baseline", "v2_imgsz_1024", "v3_pallets_added_imgsz_640"
 API = "/api/v1"
@@ -284,7 +283,7 @@ def test_not_comparable_runs_are_flagged(sealed: Any) -> None:
 
 
 def test_user_text_is_escaped(tmp_path: Path) -> None:
-    book = Book(open_store(str(tmp_path / "xss")))
+    book = Book.open(str(tmp_path / "xss"), create=True)
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     add_run(
         book,
@@ -316,7 +315,7 @@ def test_user_text_is_escaped(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- artifacts, live
 def test_artifact_download_is_verified(tmp_path: Path) -> None:
-    book = Book(open_store(str(tmp_path / "art")))
+    book = Book.open(str(tmp_path / "art"), create=True)
     rec = add_run(book, "v1_base", curve=[0.1, 0.2])
     weights = tmp_path / "best.pt"
     weights.write_bytes(b"weights " * 1000)
@@ -336,7 +335,7 @@ def test_artifact_download_is_verified(tmp_path: Path) -> None:
 
 
 def test_running_run_status_and_new_epochs(tmp_path: Path) -> None:
-    book = Book(open_store(str(tmp_path / "live")))
+    book = Book.open(str(tmp_path / "live"), create=True)
     run = book.start("live", "v1_live", allow_unpinned=True, flush_interval=0.05)
     for e in range(3):
         run.log({MAP: 0.1 * (e + 1)}, epoch=e)
@@ -357,7 +356,7 @@ def test_running_run_status_and_new_epochs(tmp_path: Path) -> None:
 
 
 def test_stale_running_run_shows_as_crashed(tmp_path: Path) -> None:
-    book = Book(open_store(str(tmp_path / "stale")))
+    book = Book.open(str(tmp_path / "stale"), create=True)
     rec = add_run(book, "v1_gone", curve=[0.1], status="running")
     book.store.set_run_status(rec.id, "running", heartbeat_at=time.time() - 3600)
     api = Api(create_app(book))
@@ -389,7 +388,7 @@ def test_imported_ultralytics_runs(tmp_path: Path) -> None:
         )
         (folder / "results.csv").write_text(results_csv(DETECT, list(range(1, epochs + 1)), time_column=True))
         (folder / "weights" / "best.pt").write_bytes(f"best {name}".encode())
-    book = Book(open_store(str(tmp_path / "book")))
+    book = Book.open(str(tmp_path / "book"), create=True)
     report = import_ultralytics(book, [tmp_path / "runs"])
     assert not report.failed, report.failed
     api = Api(create_app(book))

@@ -13,7 +13,6 @@ from ui_support import MAP, SEALED_TEXTS, ServerThread, add_run, sealed_book
 
 from trialbook.api import Book
 from trialbook.server.app import create_app
-from trialbook.store import open_store
 
 V1, V2, V3 = "v1_baseline", "v2_imgsz_1024", "v3_pallets_added_imgsz_640"
 TRACES = "id => document.getElementById(id).data.length"
@@ -139,7 +138,7 @@ def test_sealed_number_appears_only_after_the_decision(page: Any, tmp_path: Path
 
 
 def test_live_updates_without_reload(page: Any, tmp_path: Path) -> None:
-    book = Book(open_store(str(tmp_path / "live")))
+    book = Book.open(str(tmp_path / "live"), create=True)
     add_run(book, "v1_done", project="live", curve=[0.1, 0.2, 0.3, 0.35, 0.4, 0.42], pinned=False)
     run = book.start("live", "v2_training", allow_unpinned=True, flush_interval=0.05)
     for e in range(3):

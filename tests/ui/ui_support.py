@@ -16,7 +16,6 @@ import httpx
 
 from trialbook.api import Book
 from trialbook.core.entities import Evaluation, RunRecord
-from trialbook.store import open_store
 
 MAP = "metrics/mAP50-95(B)"
 DEVICE = "jetson-orin-nx"
@@ -178,7 +177,7 @@ def add_run(
 def sealed_book(path: Path) -> Book:
     """Two pinned runs whose sealed test numbers are distinctive (``SEALED_TEXTS``), so
     that their absence before a decision and presence after it can be checked in text."""
-    book = Book(open_store(str(path)))
+    book = Book.open(str(path), create=True)
     book.store.ensure_project("pallets")
     book.store.update_protocol(
         "pallets", {"latency_budget_ms": 8.0, "device": DEVICE}, reason="test setup", who="tester"

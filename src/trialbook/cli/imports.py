@@ -11,15 +11,25 @@ from typing import TYPE_CHECKING
 
 import click
 
-from trialbook.cli.main import cli, emit_json, handle_errors, json_option, open_book, uri_option
+from trialbook.cli.options import emit_json, handle_errors, json_option, open_book, uri_option
 
 if TYPE_CHECKING:
-    from trialbook.integrations.importers.common import ImportReport
+    from trialbook.integrations.importers.common import ImportedRun, ImportReport
 
 
-@cli.group("import")
+@click.group("import")
 def import_group() -> None:
     """Bring in runs recorded elsewhere (importing the same source twice changes nothing)."""
+
+
+def _imported_line(r: ImportedRun) -> str:
+    notes = []
+    if r.legacy_name:
+        notes.append("legacy name")
+    if r.renamed_from:
+        notes.append(f"renamed from {r.renamed_from}")
+    notes.append("pinned" if r.pinned else "UNPINNED")
+    return f"imported {r.project}/{r.name} ({', '.join(notes)}): {r.epochs} epochs, {r.status}  <- {r.path}"
 
 
 def _finish(report: ImportReport, as_json: bool) -> None:
@@ -28,16 +38,7 @@ def _finish(report: ImportReport, as_json: bool) -> None:
         emit_json(report.to_dict())
     else:
         for r in report.imported:
-            notes = []
-            if r.legacy_name:
-                notes.append("legacy name")
-            if r.renamed_from:
-                notes.append(f"renamed from {r.renamed_from}")
-            notes.append("pinned" if r.pinned else "UNPINNED")
-            click.echo(
-                f"imported {r.project}/{r.name} ({', '.join(notes)}): {r.epochs} epochs, "
-                f"{r.status}  <- {r.path}"
-            )
+            click.echo(_imported_line(r))
         for s in report.skipped:
             click.echo(f"skipped {s.path}: {s.reason}")
     for w in report.warnings:
@@ -119,3 +120,6 @@ def tensorboard_cmd(path: str, project: str | None, uri: str | None, as_json: bo
     from trialbook.integrations.importers.tensorboard_events import import_tensorboard
 
     _finish(import_tensorboard(open_book(uri), path, project=project), as_json)
+
+
+COMMANDS = [import_group]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from trialbook.cli.main import cli, handle_errors, open_book, uri_option
+from trialbook.cli.options import handle_errors, open_book, uri_option
 
 DEFAULT_PORT = 5210
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -40,3 +40,6 @@ def ui(host: str, port: int, uri: str | None) -> None:
         uvicorn.run(create_app(book), host=host, port=port, log_level="warning")
     finally:
         book.close()
+
+
+COMMANDS = [ui]

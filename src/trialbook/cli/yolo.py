@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from trialbook.cli.main import cli, handle_errors, uri_option
+from trialbook.cli.options import handle_errors, uri_option
 
 
 def parse_yolo_args(args: tuple[str, ...]) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def parse_yolo_args(args: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-@cli.group()
+@click.group()
 def yolo() -> None:
     """Ultralytics YOLO, tracked (needs the ultralytics extra)."""
 
@@ -81,3 +81,6 @@ def train(
     )
     model.train(**args)
     click.echo(f"recorded {project}/{name}")
+
+
+COMMANDS = [yolo]

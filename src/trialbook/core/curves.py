@@ -40,15 +40,14 @@ drops and ``None`` for every other field.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 from trialbook.core.entities import Protocol
-from trialbook.core.metrics import summarize
-from trialbook.core.noise import at_least, exceeds
+from trialbook.core.metrics import finite_number, summarize
+from trialbook.core.noise import at_least, exceeds, gain
 from trialbook.errors import InvalidInput
 
 DIRECTIONS = ("max", "min")
@@ -88,10 +87,10 @@ class CurveStats:
 
 def clean_series(points: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
     """Points ordered by epoch, one per epoch (the last given wins), NaN/inf left out."""
-    by_epoch: dict[int, float] = {}
+    by_epoch: dict[int, float | None] = {}
     for epoch, value in points:
-        by_epoch[int(epoch)] = float(value)
-    return [(e, v) for e, v in sorted(by_epoch.items()) if math.isfinite(v)]
+        by_epoch[int(epoch)] = finite_number(float(value))
+    return [(e, v) for e, v in sorted(by_epoch.items()) if v is not None]
 
 
 def reaches(value: float, target: float, direction: str) -> bool:
@@ -107,8 +106,9 @@ def near_best_bound(best: float, fraction: float, direction: str) -> float:
 
 
 def worsening(before: float, after: float, direction: str) -> float:
-    """How much worse ``after`` is than ``before`` (negative when it is better)."""
-    return after - before if direction == "min" else before - after
+    """How much worse ``after`` is than ``before`` (negative when it is better): how much
+    better ``before`` is, ``core.noise.gain``."""
+    return gain(before, after, direction)
 
 
 def _first_reaching(series: list[tuple[int, float]], target: float, direction: str) -> tuple[int, int] | None:

@@ -11,10 +11,11 @@ Values of a run on a metric (:func:`comparison_value`)
     (:func:`latency_evaluation`); a NaN latency is no latency.
 
 Comparability of several runs (:func:`val_comparability`)
-    The same rule as the decision's, over any number of runs: all val split digests known
-    and equal is comparable; none known is assumed comparable, with a warning; some known
-    and some not, or two different known digests, is *not comparable*, with the runs on
-    each split named and the way out (evaluate them on one split).
+    The decision's rule (``core.comparability.check_val_splits``), over any number of
+    runs: all val split digests known and equal is comparable; none known is assumed
+    comparable, with a warning; some known and some not, or two different known digests,
+    is *not comparable*, with the runs on each split named and the way out (evaluate them
+    on one split).
 
 Config keys that differ (:func:`differing_config`)
     Every key for which ``core.config.diff`` finds a difference between the first run's
@@ -45,16 +46,17 @@ Lint (:func:`lint_run`)
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trialbook.core.comparability import check_val_splits
 from trialbook.core.config import diff
 from trialbook.core.entities import Decision, Evaluation, Note, Protocol, ProtocolChange, RunRecord
-from trialbook.core.gates import DecisionResult, GateResult, short_digest
-from trialbook.core.metrics import direction_of, resolve_alias
+from trialbook.core.format import short_digest
+from trialbook.core.gates import DecisionResult, GateResult
+from trialbook.core.metrics import DIRECTIONS, choose_metric, finite_number, resolve_alias
 from trialbook.core.naming import is_valid_name, suggest_fix
 from trialbook.core.notes import note_debt
 from trialbook.errors import InvalidInput
@@ -70,27 +72,8 @@ BURNED_TEST_SPLIT = "burned_test_split"
 METRIC_CHANGED = "metric_changed_after_comparison"
 PROBLEM_KINDS = (BAD_NAME, NOTE_DEBT, UNPINNED, BURNED_TEST_SPLIT, METRIC_CHANGED)
 
-SETTABLE_FIELDS = (
-    "metric",
-    "direction",
-    "noise",
-    "class_floor",
-    "latency_budget_ms",
-    "device",
-    "test_budget",
-    "convergence_target",
-    "naming_pattern",
-)
-
 
 # --------------------------------------------------------------------------- values
-def finite_number(value: Any) -> float | None:
-    """``value`` as a float when it is a finite number (not a bool); otherwise ``None``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def latest_evaluation(
     evaluations: Sequence[Evaluation],
     split: str | None,
@@ -147,27 +130,8 @@ def latency_evaluation(evaluations: Sequence[Evaluation], device: str | None) ->
 # --------------------------------------------------------------------------- comparing
 def val_comparability(val_digests: Mapping[str, str | None]) -> tuple[bool, list[str]]:
     """``(comparable, warnings)`` for runs named by their val split digests."""
-    known = {name: d for name, d in val_digests.items() if d}
-    unknown = [name for name, d in val_digests.items() if not d]
-    if not known:
-        if len(unknown) < 2:
-            return True, []
-        return True, [
-            "the val split of none of these runs is recorded; the comparison "
-            "assumes they were validated on the same split"
-        ]
-    splits: dict[str, list[str]] = {}
-    for name, d in known.items():
-        splits.setdefault(d, []).append(name)
-    if len(splits) == 1 and not unknown:
-        return True, []
-    groups = [f"{', '.join(names)} on {short_digest(d)}" for d, names in splits.items()]
-    if unknown:
-        groups.append(f"{', '.join(unknown)} on an unknown val split")
-    return False, [
-        f"not comparable: validated on different val splits ({'; '.join(groups)}); "
-        f"evaluate all of them on one val split"
-    ]
+    comparable, warning = check_val_splits(val_digests)
+    return comparable, [warning] if warning else []
 
 
 def differing_config(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -214,6 +178,107 @@ def _positive(field: str, value: Any, *, zero_ok: bool = False) -> float:
     return number
 
 
+def _metric(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("protocol metric must be a metric key, e.g. map50-95")
+    return resolve_alias(value.strip())
+
+
+def _direction(field: str, value: Any) -> Any:
+    if value not in DIRECTIONS:
+        raise InvalidInput(f"protocol direction must be 'max' or 'min', got {value!r}")
+    return value
+
+
+def _noise(field: str, value: Any) -> float:
+    return _positive(field, value, zero_ok=True)
+
+
+def _class_floor(field: str, value: Any) -> float:
+    floor = finite_number(value)
+    if floor is None or not 0 < floor <= 1:
+        raise InvalidInput(f"protocol class_floor must be in (0, 1], got {value!r}")
+    return floor
+
+
+def _latency_budget(field: str, value: Any) -> float:
+    return _positive(field, value)
+
+
+def _device(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("protocol device must be a device name, e.g. jetson-orin-nx")
+    return value.strip()
+
+
+def _test_budget(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"protocol test_budget must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def _convergence_target(field: str, value: Any) -> float:
+    target = finite_number(value)
+    if target is None:
+        raise InvalidInput(f"protocol convergence_target must be a number, got {value!r}")
+    return target
+
+
+def _naming_pattern(field: str, value: Any) -> Any:
+    try:
+        re.compile(value)
+    except (re.error, TypeError) as exc:
+        raise InvalidInput(f"protocol naming_pattern {value!r} is not a regular expression: {exc}") from None
+    return value
+
+
+# How each settable field is checked: (field, value) -> the value to store, or InvalidInput.
+FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "metric": _metric,
+    "direction": _direction,
+    "noise": _noise,
+    "class_floor": _class_floor,
+    "latency_budget_ms": _latency_budget,
+    "device": _device,
+    "test_budget": _test_budget,
+    "convergence_target": _convergence_target,
+    "naming_pattern": _naming_pattern,
+}
+SETTABLE_FIELDS = tuple(FIELD_CHECKS)
+
+
+def check_protocol_field(field: str, value: Any) -> Any:
+    """``value`` checked (and normalised) for protocol ``field``; raises ``InvalidInput``."""
+    check = FIELD_CHECKS.get(field)
+    if check is None:
+        raise InvalidInput(f"unknown protocol field {field}; settable: {', '.join(SETTABLE_FIELDS)}")
+    return check(field, value)
+
+
+def _complete_metric_change(
+    current: Protocol, out: dict[str, Any], *, project: str, compared: bool, reason: str | None
+) -> None:
+    """A new metric: take its key's direction when none is given, and ask for a reason
+    when runs were already compared on the current one."""
+    choice = choose_metric(current, out["metric"])
+    if not choice.exploratory:  # the metric it already is
+        return
+    if "direction" not in out:
+        if choice.direction not in DIRECTIONS:
+            raise InvalidInput(
+                f"metric {choice.key!r} has no better direction (it looks like a learning "
+                f"rate or a counter); give one with --direction max or --direction min"
+            )
+        out["direction"] = choice.direction
+    if compared and not (reason or "").strip():
+        raise InvalidInput(
+            f"runs of project {project!r} have already been compared on {current.metric}; "
+            f"changing the comparison metric to {choice.key} needs a reason, which is kept "
+            f"in the audit and shown by lint and in reports: trialbook project set "
+            f'{project} --metric {choice.key} --reason "..."'
+        )
+
+
 def check_protocol_changes(
     current: Protocol, changes: Mapping[str, Any], *, project: str, compared: bool, reason: str | None
 ) -> dict[str, Any]:
@@ -224,63 +289,9 @@ def check_protocol_changes(
         raise InvalidInput(
             f"unknown protocol field(s) {', '.join(unknown)}; settable: {', '.join(SETTABLE_FIELDS)}"
         )
-    out: dict[str, Any] = {}
-    for field, value in changes.items():
-        if field == "metric":
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidInput("protocol metric must be a metric key, e.g. map50-95")
-            out[field] = resolve_alias(value.strip())
-        elif field == "direction":
-            if value not in ("max", "min"):
-                raise InvalidInput(f"protocol direction must be 'max' or 'min', got {value!r}")
-            out[field] = value
-        elif field == "noise":
-            out[field] = _positive(field, value, zero_ok=True)
-        elif field == "class_floor":
-            floor = finite_number(value)
-            if floor is None or not 0 < floor <= 1:
-                raise InvalidInput(f"protocol class_floor must be in (0, 1], got {value!r}")
-            out[field] = floor
-        elif field == "latency_budget_ms":
-            out[field] = _positive(field, value)
-        elif field == "device":
-            if not isinstance(value, str) or not value.strip():
-                raise InvalidInput("protocol device must be a device name, e.g. jetson-orin-nx")
-            out[field] = value.strip()
-        elif field == "test_budget":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInput(f"protocol test_budget must be a whole number >= 1, got {value!r}")
-            out[field] = value
-        elif field == "convergence_target":
-            target = finite_number(value)
-            if target is None:
-                raise InvalidInput(f"protocol convergence_target must be a number, got {value!r}")
-            out[field] = target
-        elif field == "naming_pattern":
-            try:
-                re.compile(value)
-            except (re.error, TypeError) as exc:
-                raise InvalidInput(
-                    f"protocol naming_pattern {value!r} is not a regular expression: {exc}"
-                ) from None
-            out[field] = value
-    new_metric = out.get("metric")
-    if new_metric is not None and new_metric != current.metric:
-        if "direction" not in out:
-            inferred = direction_of(new_metric)
-            if inferred not in ("max", "min"):
-                raise InvalidInput(
-                    f"metric {new_metric!r} has no better direction (it looks like a learning "
-                    f"rate or a counter); give one with --direction max or --direction min"
-                )
-            out["direction"] = inferred
-        if compared and not (reason or "").strip():
-            raise InvalidInput(
-                f"runs of project {project!r} have already been compared on {current.metric}; "
-                f"changing the comparison metric to {new_metric} needs a reason, which is kept "
-                f"in the audit and shown by lint and in reports: trialbook project set "
-                f'{project} --metric {new_metric} --reason "..."'
-            )
+    out = {field: check_protocol_field(field, value) for field, value in changes.items()}
+    if "metric" in out:
+        _complete_metric_change(current, out, project=project, compared=compared, reason=reason)
     return out
 
 
@@ -307,28 +318,30 @@ class Problem:
         return {"project": self.project, "run": self.run, "kind": self.kind, "detail": self.detail}
 
 
+def _name_problem(run: RunRecord, pattern: str) -> Problem | None:
+    """``bad_name`` for a name that does not follow ``pattern`` (``legacy_name`` for a run
+    imported with its old name); ``None`` for a good name."""
+    if is_valid_name(run.name, pattern):
+        return None
+    if run.legacy_name:
+        return Problem(
+            run.project,
+            run.name,
+            LEGACY_NAME,
+            f"imported with its old name (legacy-named); new runs follow {pattern}",
+        )
+    return Problem(
+        run.project,
+        run.name,
+        BAD_NAME,
+        f"does not follow the naming rule {pattern}; e.g. {suggest_fix(run.name)}",
+    )
+
+
 def lint_run(run: RunRecord, status: str, note: Note | None, pattern: str) -> list[Problem]:
     """The run's findings: bad or legacy name, note debt, unpinned (in that order)."""
-    found: list[Problem] = []
-    if not is_valid_name(run.name, pattern):
-        if run.legacy_name:
-            found.append(
-                Problem(
-                    run.project,
-                    run.name,
-                    LEGACY_NAME,
-                    f"imported with its old name (legacy-named); new runs follow {pattern}",
-                )
-            )
-        else:
-            found.append(
-                Problem(
-                    run.project,
-                    run.name,
-                    BAD_NAME,
-                    f"does not follow the naming rule {pattern}; e.g. {suggest_fix(run.name)}",
-                )
-            )
+    name = _name_problem(run, pattern)
+    found: list[Problem] = [name] if name is not None else []
     if note_debt(note, status):
         found.append(
             Problem(
@@ -403,7 +416,12 @@ def result_from_record(decision: Decision, candidate: str, baseline: str) -> Dec
             key = "reveals_used_after" if decision.revealed else "reveals_used_before"
             used = int(g.inputs.get(key) or 0)
         if g.gate == "improvement":
-            comparable = g.inputs.get("candidate_val_split") == g.inputs.get("baseline_val_split")
+            comparable, _ = check_val_splits(
+                {
+                    "candidate": g.inputs.get("candidate_val_split"),
+                    "baseline": g.inputs.get("baseline_val_split"),
+                }
+            )
     return DecisionResult(
         candidate=candidate,
         baseline=baseline,

@@ -171,8 +171,24 @@ class Artifact:
     created_at: float
 
 
+# "The note has text": some field holds a character that is not one of NOTE_BLANKS.
+# The blanks are the ASCII whitespace characters, no more (not Python's Unicode
+# whitespace, which SQL's trim() does not know): the SQL twin of this rule,
+# ``store.sql.schema.note_written()``, trims exactly these characters on SQLite and
+# PostgreSQL, so the runs table, the project counts and ``core.notes.note_debt`` agree.
+NOTE_BLANKS = " \t\n\r\f\v"
+NOTE_TEXT_FIELDS = ("hypothesis", "change", "result", "next", "text")
+
+
+def has_text(value: object) -> bool:
+    """True when ``value`` is a string holding a character other than ``NOTE_BLANKS``."""
+    return isinstance(value, str) and bool(value.strip(NOTE_BLANKS))
+
+
 @dataclass(frozen=True)
 class Note:
+    """A run's note: hypothesis, change, result, next and free text (see ``core.notes``)."""
+
     run_id: str
     hypothesis: str = ""
     change: str = ""
@@ -183,8 +199,14 @@ class Note:
     updated_at: float | None = None
 
     @property
+    def has_text(self) -> bool:
+        """Some field holds a character other than ``NOTE_BLANKS``."""
+        return any(has_text(getattr(self, name)) for name in NOTE_TEXT_FIELDS)
+
+    @property
     def is_empty(self) -> bool:
-        return not any((self.hypothesis, self.change, self.result, self.next, self.text))
+        """Nothing written: every field is empty or only ``NOTE_BLANKS``."""
+        return not self.has_text
 
 
 @dataclass(frozen=True)
@@ -221,3 +243,39 @@ class DatasetTag:
     tag: str
     digest: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class Ship:
+    """One ``trialbook ship``: the run marked deployed, on a WIN decision or forced."""
+
+    id: int
+    project: str
+    run_id: str
+    decision_id: str | None
+    forced: bool
+    reason: str | None
+    who: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    """One page of a project's runs (``QueryStore.runs_page``): ``total`` runs match the
+    filters; ``summaries`` holds the ranking key's summary by run id (absent: no value)."""
+
+    total: int
+    runs: list[RunRecord]
+    summaries: dict[str, SeriesSummary]
+
+
+@dataclass(frozen=True)
+class ProjectCounts:
+    """Counts of one project (``QueryStore.project_counts``): its runs, those running
+    (effective status, ``core.runs.effective_status``) and the finished runs in note debt
+    (``core.notes.note_debt``)."""
+
+    project: str
+    runs: int
+    running: int
+    note_debt: int

@@ -9,10 +9,11 @@ Numbers are compared with ``core.noise.exceeds`` / ``core.noise.at_least``, so a
 exactly at a threshold (up to floating-point rounding) counts as equal to it.
 
 Comparability
-    The val split digests of the two runs must be equal. If both are known and differ, or
-    one is known and the other is not, the runs are *not comparable*: ``comparable`` is
-    false, a warning says so and the improvement gate fails with that reason. If neither
-    is known (imported runs) they are assumed comparable, with a warning.
+    The val split digests of the two runs must be equal (``core.comparability``, the rule
+    a compare view uses too). If both are known and differ, or one is known and the other
+    is not, the runs are *not comparable*: ``comparable`` is false, a warning says so and
+    the improvement gate fails with that reason. If neither is known (imported runs) they
+    are assumed comparable, with a warning.
 
 1. ``improvement``
     The candidate's comparison-metric value is better than the baseline's by strictly more
@@ -48,14 +49,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialbook.core.comparability import check_val_splits
 from trialbook.core.entities import Protocol
-from trialbook.core.noise import at_least, exceeds
+from trialbook.core.format import SHORT_DIGEST, short_digest
+from trialbook.core.metrics import finite_number
+from trialbook.core.noise import at_least, exceeds, gain
 from trialbook.errors import InvalidInput
+
+__all__ = [
+    "GATES",
+    "MORE_EXPERIMENTS",
+    "SHORT_DIGEST",
+    "WIN",
+    "DecisionInputs",
+    "DecisionResult",
+    "GateResult",
+    "decide",
+    "is_map_like",
+    "render_decision_text",
+    "short_digest",  # kept here for callers; it lives in core.format
+]
 
 GATES = ("improvement", "per_class", "test_set", "latency")
 WIN = "WIN"
 MORE_EXPERIMENTS = "MORE_EXPERIMENTS"
-SHORT_DIGEST = 12
 
 
 @dataclass(frozen=True)
@@ -153,13 +170,6 @@ class DecisionResult:
         }
 
 
-def short_digest(digest: str | None) -> str:
-    """A short prefix of a digest for display (``"unknown"`` for ``None``)."""
-    if not digest:
-        return "unknown"
-    return digest.rsplit(":", 1)[-1][:SHORT_DIGEST]
-
-
 def is_map_like(metric: str) -> bool:
     """True for mAP metrics, whose differences are also shown in mAP points (× 100)."""
     return "map" in metric.lower()
@@ -173,72 +183,87 @@ def _amount(value: float, metric: str) -> str:
     return text
 
 
-def _gain(candidate: float, baseline: float, direction: str) -> float:
-    """How much better ``candidate`` is than ``baseline`` (negative when worse)."""
-    return baseline - candidate if direction == "min" else candidate - baseline
-
-
 def _comparability(inputs: DecisionInputs) -> tuple[str | None, str | None]:
     """``(reason they are not comparable, warning)``; both ``None`` when all is well."""
-    cd, bd = inputs.candidate_val_digest, inputs.baseline_val_digest
-    if cd is None and bd is None:
-        return None, (
-            "the val split of neither run is recorded; the comparison assumes both were "
-            "validated on the same split"
-        )
-    if cd != bd:
-        reason = (
-            f"not comparable: validated on different val splits (candidate "
-            f"{inputs.candidate}: {short_digest(cd)}, baseline {inputs.baseline}: "
-            f"{short_digest(bd)}); evaluate both on one split"
-        )
-        return reason, reason
-    return None, None
+    comparable, warning = check_val_splits(
+        {
+            f"candidate {inputs.candidate}": inputs.candidate_val_digest,
+            f"baseline {inputs.baseline}": inputs.baseline_val_digest,
+        },
+        fix="evaluate both on one split",
+    )
+    return (None if comparable else warning), warning
 
 
-def _improvement(inputs: DecisionInputs, not_comparable: str | None) -> GateResult:
+# --------------------------------------------------------------------------- 1. improvement
+def _improvement_facts(inputs: DecisionInputs) -> dict[str, Any]:
     p = inputs.protocol
-    cand, base = inputs.candidate_value, inputs.baseline_value
-    facts: dict[str, Any] = {
+    return {
         "metric": p.metric,
         "direction": p.direction,
         "noise": p.noise,
-        "candidate_value": cand,
-        "baseline_value": base,
+        "candidate_value": inputs.candidate_value,
+        "baseline_value": inputs.baseline_value,
         "candidate_source": inputs.candidate_source,
         "baseline_source": inputs.baseline_source,
         "candidate_val_split": inputs.candidate_val_digest,
         "baseline_val_split": inputs.baseline_val_digest,
     }
+
+
+def _no_value(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult:
+    """The improvement gate failing for a missing value on either side."""
     missing = [
         f"{role} {name}"
         for role, name, value in (
-            ("candidate", inputs.candidate, cand),
-            ("baseline", inputs.baseline, base),
+            ("candidate", inputs.candidate, inputs.candidate_value),
+            ("baseline", inputs.baseline, inputs.baseline_value),
         )
         if value is None
     ]
-    if cand is None or base is None:
-        return GateResult(
-            "improvement",
-            False,
-            f"no value of {p.metric} for {' or '.join(missing)}: nothing to compare",
-            facts,
-            "log a val evaluation (run.log_eval(split='val', metrics=...)) or the "
-            "per-epoch metric for both runs",
-        )
+    return GateResult(
+        "improvement",
+        False,
+        f"no value of {inputs.protocol.metric} for {' or '.join(missing)}: nothing to compare",
+        facts,
+        "log a val evaluation (run.log_eval(split='val', metrics=...)) or the per-epoch metric for both runs",
+    )
+
+
+def _compared_values(inputs: DecisionInputs, cand: float, base: float) -> str:
+    """``metric (source): candidate X 0.5100 vs baseline Y 0.5000``, sources named once
+    when they are the same."""
+    metric = inputs.protocol.metric
     if inputs.candidate_source == inputs.baseline_source:
-        numbers = (
-            f"{p.metric} ({inputs.candidate_source}): candidate {inputs.candidate} "
+        return (
+            f"{metric} ({inputs.candidate_source}): candidate {inputs.candidate} "
             f"{cand:.4f} vs baseline {inputs.baseline} {base:.4f}"
         )
-    else:
-        numbers = (
-            f"{p.metric}: candidate {inputs.candidate} {cand:.4f} ({inputs.candidate_source}) "
-            f"vs baseline {inputs.baseline} {base:.4f} ({inputs.baseline_source})"
-        )
-    gain = _gain(cand, base, p.direction)
-    facts["gain"] = gain
+    return (
+        f"{metric}: candidate {inputs.candidate} {cand:.4f} ({inputs.candidate_source}) "
+        f"vs baseline {inputs.baseline} {base:.4f} ({inputs.baseline_source})"
+    )
+
+
+def _not_better(amount: float, p: Protocol, threshold: str) -> str:
+    """Why a gain of ``amount`` does not pass: too small, none, or worse."""
+    if amount > 0:
+        return f"better by only {_amount(amount, p.metric)}, not more than {threshold}"
+    if amount == 0:
+        return f"no change, not more than {threshold}"
+    better = "higher" if p.direction == "max" else "lower"
+    return f"worse by {_amount(-amount, p.metric)}; {better} is better"
+
+
+def _improvement(inputs: DecisionInputs, not_comparable: str | None) -> GateResult:
+    p = inputs.protocol
+    cand, base = inputs.candidate_value, inputs.baseline_value
+    facts = _improvement_facts(inputs)
+    if cand is None or base is None:
+        return _no_value(inputs, facts)
+    numbers = _compared_values(inputs, cand, base)
+    amount = gain(cand, base, p.direction)
+    facts["gain"] = amount
     if not_comparable:
         return GateResult(
             "improvement",
@@ -247,63 +272,78 @@ def _improvement(inputs: DecisionInputs, not_comparable: str | None) -> GateResu
             facts,
             "evaluate the candidate and the baseline on one val split, then decide again",
         )
-    better = "higher" if p.direction == "max" else "lower"
     threshold = f"the noise threshold {p.noise:.4f}"
-    if exceeds(gain, p.noise):
+    if exceeds(amount, p.noise):
         return GateResult(
             "improvement",
             True,
-            f"{numbers}: better by {_amount(gain, p.metric)}, more than {threshold}",
+            f"{numbers}: better by {_amount(amount, p.metric)}, more than {threshold}",
             facts,
         )
-    if gain > 0:
-        verdict = f"better by only {_amount(gain, p.metric)}, not more than {threshold}"
-    elif gain == 0:
-        verdict = f"no change, not more than {threshold}"
-    else:
-        verdict = f"worse by {_amount(-gain, p.metric)}; {better} is better"
     return GateResult(
         "improvement",
         False,
-        f"{numbers}: {verdict}",
+        f"{numbers}: {_not_better(amount, p, threshold)}",
         facts,
         "the candidate is not better than the baseline by more than the noise; try another "
         "change (or measure the noise with repeated seeds if the threshold looks wrong)",
     )
 
 
-def _per_class(inputs: DecisionInputs) -> GateResult:
-    floor = inputs.protocol.class_floor
-    cand, base = dict(inputs.candidate_per_class), dict(inputs.baseline_per_class)
-    facts: dict[str, Any] = {"class_floor": floor, "candidate": cand, "baseline": base}
-    empty = [
-        f"{role} {name}"
-        for role, name, aps in (
-            ("candidate", inputs.candidate, cand),
-            ("baseline", inputs.baseline, base),
-        )
-        if not aps
-    ]
-    if empty:
-        return GateResult(
-            "per_class",
-            False,
-            f"no per-class AP recorded for {' and '.join(empty)}",
-            facts,
-            "log per-class AP with run.log_eval(split='val', per_class_ap={...}) for both runs",
-        )
-    missing = sorted(c for c in base if c not in cand)
+# --------------------------------------------------------------------------- 2. per class
+def _below_floor(
+    cand: dict[str, float], base: dict[str, float], floor: float
+) -> tuple[list[tuple[float, str]], tuple[float, str] | None]:
+    """``(classes below the floor as (ratio, class), lowest ratio)`` of the classes in both,
+    the failing ones sorted by ratio (a zero baseline AP counts as ratio 0)."""
     below: list[tuple[float, str]] = []
     lowest: tuple[float, str] | None = None
-    for cls in sorted(base):
-        if cls not in cand:
-            continue
+    for cls in sorted(c for c in base if c in cand):
         b, c = base[cls], cand[cls]
         if not at_least(c, floor * b):
             below.append((c / b if b > 0 else 0.0, cls))
         if b > 0 and (lowest is None or c / b < lowest[0]):
             lowest = (c / b, cls)
     below.sort()
+    return below, lowest
+
+
+def _no_per_class(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult | None:
+    """The per-class gate failing when either side has no per-class AP, else ``None``."""
+    empty = [
+        f"{role} {name}"
+        for role, name, aps in (
+            ("candidate", inputs.candidate, inputs.candidate_per_class),
+            ("baseline", inputs.baseline, inputs.baseline_per_class),
+        )
+        if not aps
+    ]
+    if not empty:
+        return None
+    return GateResult(
+        "per_class",
+        False,
+        f"no per-class AP recorded for {' and '.join(empty)}",
+        facts,
+        "log per-class AP with run.log_eval(split='val', per_class_ap={...}) for both runs",
+    )
+
+
+def _only_in_candidate(cand: dict[str, float], only: list[str]) -> str:
+    if not only:
+        return ""
+    return "; only in the candidate (not checked): " + ", ".join(f"{cls} {cand[cls]:.4f}" for cls in only)
+
+
+def _per_class(inputs: DecisionInputs) -> GateResult:
+    floor = inputs.protocol.class_floor
+    cand, base = dict(inputs.candidate_per_class), dict(inputs.baseline_per_class)
+    facts: dict[str, Any] = {"class_floor": floor, "candidate": cand, "baseline": base}
+    empty = _no_per_class(inputs, facts)
+    if empty is not None:
+        return empty
+    missing = sorted(c for c in base if c not in cand)
+    below, lowest = _below_floor(cand, base, floor)
     only_cand = sorted(c for c in cand if c not in base)
     facts["failing"] = [
         {"class": cls, "candidate": None, "baseline": base[cls], "floor": floor * base[cls]}
@@ -313,16 +353,10 @@ def _per_class(inputs: DecisionInputs) -> GateResult:
         for _, cls in below
     ]
     facts["only_in_candidate"] = only_cand
-    extra = ""
-    if only_cand:
-        extra = "; only in the candidate (not checked): " + ", ".join(
-            f"{cls} {cand[cls]:.4f}" for cls in only_cand
-        )
+    extra = _only_in_candidate(cand, only_cand)
     n = len(base)
     if not missing and not below:
-        closest = ""
-        if lowest is not None:
-            closest = f" (lowest: {lowest[1]} at {lowest[0]:.2f} × its baseline AP)"
+        closest = f" (lowest: {lowest[1]} at {lowest[0]:.2f} × its baseline AP)" if lowest else ""
         return GateResult(
             "per_class",
             True,
@@ -344,115 +378,65 @@ def _per_class(inputs: DecisionInputs) -> GateResult:
     )
 
 
-def _test_set(inputs: DecisionInputs) -> tuple[GateResult, bool, int, str | None]:
-    """The gate, whether the test numbers were revealed, reveals used after, split digest."""
+# --------------------------------------------------------------------------- 3. test set
+def _test_split(inputs: DecisionInputs) -> str | None:
+    """The test split a decision reveals and counts on: the candidate's, else the pinned one."""
+    return inputs.candidate_test_digest or inputs.pinned_test_digest
+
+
+def _test_refused(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult | None:
+    """The test-set gate failing before anything is revealed (no test evaluation, one on
+    another split than the pinned one, a burned split); ``None`` when the numbers can be
+    revealed."""
     p = inputs.protocol
     used, budget = inputs.test_reveals_used, p.test_budget
     cand_digest, pinned = inputs.candidate_test_digest, inputs.pinned_test_digest
-    digest = cand_digest or pinned
-    facts: dict[str, Any] = {
-        "test_split": cand_digest,
-        "pinned_test_split": pinned,
-        "baseline_test_split": inputs.baseline_test_digest,
-        "test_budget": budget,
-        "reveals_used_before": used,
-        "revealed": False,
-    }
-    cand = inputs.candidate_test_value
-    if cand is None:
-        return (
-            GateResult(
-                "test_set",
-                False,
-                f"candidate {inputs.candidate} has no test-split evaluation with {p.metric}",
-                facts,
-                "evaluate the candidate's weights on the test split: run.log_eval(split='test', metrics=...)",
-            ),
+    if inputs.candidate_test_value is None:
+        return GateResult(
+            "test_set",
             False,
-            used,
-            digest,
+            f"candidate {inputs.candidate} has no test-split evaluation with {p.metric}",
+            facts,
+            "evaluate the candidate's weights on the test split: run.log_eval(split='test', metrics=...)",
         )
     if cand_digest and pinned and cand_digest != pinned:
-        return (
-            GateResult(
-                "test_set",
-                False,
-                f"the test evaluation of {inputs.candidate} is on test split "
-                f"{short_digest(cand_digest)}, not on its pinned dataset version's test split "
-                f"{short_digest(pinned)}; nothing was revealed",
-                facts,
-                f"evaluate the candidate on the pinned test split {short_digest(pinned)}",
-            ),
+        return GateResult(
+            "test_set",
             False,
-            used,
-            digest,
+            f"the test evaluation of {inputs.candidate} is on test split "
+            f"{short_digest(cand_digest)}, not on its pinned dataset version's test split "
+            f"{short_digest(pinned)}; nothing was revealed",
+            facts,
+            f"evaluate the candidate on the pinned test split {short_digest(pinned)}",
         )
     if used >= budget:
-        return (
-            GateResult(
-                "test_set",
-                False,
-                f"test split {short_digest(digest)} is burned ({used} of {budget} reveals "
-                f"used); tag a new test split",
-                facts,
-                "tag a new dataset version with a fresh test split (trialbook data tag ...) "
-                "and evaluate both runs on it",
-            ),
+        return GateResult(
+            "test_set",
             False,
-            used,
-            digest,
+            f"test split {short_digest(_test_split(inputs))} is burned ({used} of {budget} reveals "
+            f"used); tag a new test split",
+            facts,
+            "tag a new dataset version with a fresh test split (trialbook data tag ...) "
+            "and evaluate both runs on it",
         )
-    used += 1
-    facts.update(revealed=True, reveals_used_after=used, candidate_test_value=cand)
-    reveal = f"reveal {used} of {budget} for test split {short_digest(digest)}"
-    if used >= budget:
-        reveal += "; the test split is now burned"
-    base = inputs.baseline_test_value
-    facts["baseline_test_value"] = base
-    head = f"test {p.metric}: candidate {inputs.candidate} {cand:.4f}"
-    if base is None:
-        return (
-            GateResult(
-                "test_set",
-                True,
-                f"{head}; baseline {inputs.baseline} has no test result to compare; {reveal}",
-                facts,
-            ),
-            True,
-            used,
-            digest,
-        )
-    base_digest = inputs.baseline_test_digest
-    if base_digest and digest and base_digest != digest:
-        return (
-            GateResult(
-                "test_set",
-                False,
-                f"{head}, but the baseline {inputs.baseline} was tested on another test split "
-                f"({short_digest(base_digest)}), so the results cannot be compared; {reveal}",
-                facts,
-                f"evaluate the baseline's weights on test split {short_digest(digest)}",
-            ),
-            True,
-            used,
-            digest,
-        )
-    head += f" vs baseline {inputs.baseline} {base:.4f}"
-    shortfall = -_gain(cand, base, p.direction)
+    return None
+
+
+def _test_shortfall(inputs: DecisionInputs, facts: dict[str, Any], head: str, reveal: str) -> GateResult:
+    """The revealed test values compared: the candidate may fall short by the noise."""
+    p = inputs.protocol
+    cand, base = inputs.candidate_test_value, inputs.baseline_test_value
+    assert cand is not None and base is not None
+    shortfall = -gain(cand, base, p.direction)
     facts["shortfall"] = shortfall
     if exceeds(shortfall, p.noise):
-        return (
-            GateResult(
-                "test_set",
-                False,
-                f"{head}: worse by {_amount(shortfall, p.metric)}, more than the noise "
-                f"threshold {p.noise:.4f}; {reveal}",
-                facts,
-                "the val improvement does not hold on the test split; look for overfitting to the val split",
-            ),
-            True,
-            used,
-            digest,
+        return GateResult(
+            "test_set",
+            False,
+            f"{head}: worse by {_amount(shortfall, p.metric)}, more than the noise "
+            f"threshold {p.noise:.4f}; {reveal}",
+            facts,
+            "the val improvement does not hold on the test split; look for overfitting to the val split",
         )
     if shortfall > 0:
         how = f"worse by {_amount(shortfall, p.metric)}, within the noise threshold {p.noise:.4f}"
@@ -460,9 +444,59 @@ def _test_set(inputs: DecisionInputs) -> tuple[GateResult, bool, int, str | None
         how = f"better by {_amount(-shortfall, p.metric)}"
     else:
         how = "equal"
-    return GateResult("test_set", True, f"{head}: {how}; {reveal}", facts), True, used, digest
+    return GateResult("test_set", True, f"{head}: {how}; {reveal}", facts)
 
 
+def _test_revealed(inputs: DecisionInputs, facts: dict[str, Any], used: int) -> GateResult:
+    """The test-set gate once the numbers are revealed (``used`` reveals, this one included)."""
+    p = inputs.protocol
+    digest = _test_split(inputs)
+    reveal = f"reveal {used} of {p.test_budget} for test split {short_digest(digest)}"
+    if used >= p.test_budget:
+        reveal += "; the test split is now burned"
+    base = inputs.baseline_test_value
+    facts["baseline_test_value"] = base
+    head = f"test {p.metric}: candidate {inputs.candidate} {inputs.candidate_test_value:.4f}"
+    if base is None:
+        return GateResult(
+            "test_set",
+            True,
+            f"{head}; baseline {inputs.baseline} has no test result to compare; {reveal}",
+            facts,
+        )
+    base_digest = inputs.baseline_test_digest
+    if base_digest and digest and base_digest != digest:
+        return GateResult(
+            "test_set",
+            False,
+            f"{head}, but the baseline {inputs.baseline} was tested on another test split "
+            f"({short_digest(base_digest)}), so the results cannot be compared; {reveal}",
+            facts,
+            f"evaluate the baseline's weights on test split {short_digest(digest)}",
+        )
+    return _test_shortfall(inputs, facts, f"{head} vs baseline {inputs.baseline} {base:.4f}", reveal)
+
+
+def _test_set(inputs: DecisionInputs) -> tuple[GateResult, bool, int, str | None]:
+    """The gate, whether the test numbers were revealed, reveals used after, split digest."""
+    used, digest = inputs.test_reveals_used, _test_split(inputs)
+    facts: dict[str, Any] = {
+        "test_split": inputs.candidate_test_digest,
+        "pinned_test_split": inputs.pinned_test_digest,
+        "baseline_test_split": inputs.baseline_test_digest,
+        "test_budget": inputs.protocol.test_budget,
+        "reveals_used_before": used,
+        "revealed": False,
+    }
+    refused = _test_refused(inputs, facts)
+    if refused is not None:
+        return refused, False, used, digest
+    used += 1
+    facts.update(revealed=True, reveals_used_after=used, candidate_test_value=inputs.candidate_test_value)
+    return _test_revealed(inputs, facts, used), True, used, digest
+
+
+# --------------------------------------------------------------------------- 4. latency
 def _same_device(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
@@ -562,8 +596,8 @@ def decide(inputs: DecisionInputs) -> DecisionResult:
 def render_decision_text(result: DecisionResult) -> str:
     """The decision as a filled-in template, for a terminal or a report."""
     better = "higher" if result.direction == "max" else "lower"
-    noise = result.protocol.get("noise")
-    noise_text = f"; noise {noise:.4f}" if isinstance(noise, (int, float)) else ""
+    noise = finite_number(result.protocol.get("noise"))
+    noise_text = f"; noise {noise:.4f}" if noise is not None else ""
     lines = [
         f"Candidate: {result.candidate}",
         f"Baseline:  {result.baseline}",

@@ -7,6 +7,17 @@ Rules (documented in the README):
   and flagged (``SeriesSummary.nan_count``) and never counts as a best or final value;
 * an epoch is an int >= 0;
 * logging one (key, epoch) twice keeps the last value.
+
+Reading values back, :func:`finite_number` is the one test of "a number to use": a finite
+int or float that is not a bool (NaN, infinities, ``None`` and anything else are not).
+
+Choosing the metric to compare on (:func:`choose_metric`)
+    No metric given means the protocol's metric and direction. A given metric is first
+    resolved from its alias (``map50`` -> ``metrics/mAP50(B)``); if it is not the
+    protocol's metric it is *exploratory* (shown, never used by a decision) and its
+    direction is that of its key (:func:`direction_of`). Where a ranking is needed
+    (``need_direction``), a key with no better direction (a learning rate, a counter) is
+    refused with a hint to use a metric such as the protocol's.
 """
 
 from __future__ import annotations
@@ -16,10 +27,16 @@ import math
 import numbers
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from trialbook.core.entities import Protocol
+
 MAX_KEY_LENGTH = 250
+DIRECTIONS = ("max", "min")  # the directions a ranking or a decision can use
 
 _MIN_HINTS = re.compile(r"loss|error|err\b|latency|time", re.IGNORECASE)
 _NONE_HINTS = re.compile(r"(^|/)(lr|learning_rate)(\b|/|$)|lr/pg\d|^lr\b|epoch|^x/lr", re.IGNORECASE)
@@ -51,6 +68,41 @@ def direction_of(key: str) -> str:
     if _MIN_HINTS.search(key):
         return "min"
     return "max"
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool); otherwise ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class MetricChoice:
+    """The metric key to compare on, its direction, and whether it is exploratory (not
+    the protocol's metric, so never used by a decision)."""
+
+    key: str
+    direction: str
+    exploratory: bool
+
+
+def choose_metric(protocol: Protocol, metric: str | None, *, need_direction: bool = False) -> MetricChoice:
+    """The metric to compare on (see the module docstring); raises ``InvalidInput`` for a
+    key with no better direction when ``need_direction``."""
+    key = resolve_alias(metric) if metric else protocol.metric
+    exploratory = key != protocol.metric
+    direction = direction_of(key) if exploratory else protocol.direction
+    if need_direction and direction not in DIRECTIONS:
+        raise InvalidInput(
+            f"metric {key!r} has no better direction (a learning rate or a counter); "
+            f"compare on a metric such as {protocol.metric}"
+        )
+    return MetricChoice(key, direction, exploratory)
 
 
 def check_key(key: object, *, epoch: object = None) -> str:

@@ -12,6 +12,10 @@ rounding error, so :func:`exceeds` and :func:`at_least` treat two numbers within
 * ``at_least(value, bound)`` is true when ``value >= bound`` or the two are equal in that
   sense.
 
+How much better one value is than another, :func:`gain`, is ``candidate - baseline`` for
+a ``"max"`` metric and ``baseline - candidate`` for a ``"min"`` one (negative when the
+candidate is worse); it is the difference compared with the noise.
+
 Estimating the noise
 --------------------
 :func:`estimate_noise` takes ``(config, metric_value)`` pairs, one per run, and looks for
@@ -46,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialbook.core.config import flatten
+from trialbook.core.metrics import finite_number
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
@@ -68,6 +73,12 @@ def exceeds(delta: float, threshold: float) -> bool:
 def at_least(value: float, bound: float) -> bool:
     """True when ``value >= bound``, counting values within rounding error as equal."""
     return value >= bound or _same(value, bound)
+
+
+def gain(candidate: float, baseline: float, direction: str) -> float:
+    """How much better ``candidate`` is than ``baseline`` under ``direction`` (negative
+    when worse): ``baseline - candidate`` for ``"min"``, ``candidate - baseline`` otherwise."""
+    return baseline - candidate if direction == "min" else candidate - baseline
 
 
 def last_part(key: str) -> str:
@@ -116,29 +127,37 @@ def _group_key(config: Mapping[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, default=str)
 
 
+def split_seed(config: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """``(seed, the rest)`` of a config, flattened, without the run-local keys (rule 1)."""
+    seed = None
+    rest: dict[str, Any] = {}
+    for key, value in flatten(config).items():
+        part = last_part(key)
+        if part == SEED_KEY:
+            seed = value
+        elif part not in RUN_LOCAL_KEYS:
+            rest[key] = value
+    return seed, rest
+
+
+def _seed_groups(runs: Iterable[tuple[Mapping[str, Any] | None, float | None]]) -> list[dict[str, Any]]:
+    """Runs with a value grouped by config, first run of each seed kept (rules 2 and 3)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for config, raw in runs:
+        value = finite_number(raw)
+        if value is None:
+            continue
+        seed, rest = split_seed(config)
+        group = groups.setdefault(_group_key(rest), {"config": rest, "by_seed": {}})
+        group["by_seed"].setdefault(json.dumps(seed, default=str), (seed, value))
+    return list(groups.values())
+
+
 def estimate_noise(runs: Iterable[tuple[Mapping[str, Any] | None, float | None]]) -> NoiseEstimate:
     """Estimate the noise threshold from runs repeating one config with different seeds."""
-    groups: dict[str, dict[str, Any]] = {}
-    for config, value in runs:
-        if value is None or not math.isfinite(value):
-            continue
-        flat = flatten(config)
-        seed = None
-        rest: dict[str, Any] = {}
-        for key, v in flat.items():
-            part = last_part(key)
-            if part == SEED_KEY:
-                seed = v
-            elif part not in RUN_LOCAL_KEYS:
-                rest[key] = v
-        group = groups.setdefault(_group_key(rest), {"config": rest, "by_seed": {}})
-        seed_key = json.dumps(seed, default=str)
-        group["by_seed"].setdefault(seed_key, (seed, float(value)))
-
-    best: dict[str, Any] | None = None
-    for group in groups.values():
-        if best is None or len(group["by_seed"]) > len(best["by_seed"]):
-            best = group
+    groups = _seed_groups(runs)
+    # the most distinct seeds, the first met on ties (rule 4)
+    best = max(groups, key=lambda g: len(g["by_seed"]), default=None)
     found = len(best["by_seed"]) if best is not None else 0
     if best is None or found < MIN_REPEATS:
         return NoiseEstimate(

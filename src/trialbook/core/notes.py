@@ -2,11 +2,18 @@
 
 A note holds :data:`NOTE_FIELDS` (hypothesis, change, result, next) plus free text.
 
+Has text
+    :func:`has_text` (and ``Note.has_text``) is true when some field of hypothesis,
+    change, result, next and text holds a character that is not a blank. The blanks are
+    :data:`~trialbook.core.entities.NOTE_BLANKS`, the ASCII whitespace characters
+    ``" \\t\\n\\r\\f\\v"``: a note of ``"\\n\\t"`` says nothing, a note of a no-break space
+    (U+00A0) says something. The store counts note debt in SQL with the same rule
+    (``store.sql.schema.note_written``); ``tests/store/test_sql_twins.py`` holds them equal.
+
 Note debt
     :func:`note_debt` is true for a run whose status is ``"finished"`` and whose note is
-    missing or has nothing but blanks in all of hypothesis, change, result, next and text.
-    Running, failed and crashed runs are never in debt (pass the effective status,
-    ``core.runs.effective_status``).
+    missing or has no text (:func:`has_text`). Running, failed and crashed runs are never
+    in debt (pass the effective status, ``core.runs.effective_status``).
 
 Drafted result line
     :func:`draft_result` writes the run's numbers against its parent run, for example
@@ -33,10 +40,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from trialbook.core.entities import Note
+from trialbook.core.entities import NOTE_BLANKS, NOTE_TEXT_FIELDS, Note
+from trialbook.core.entities import has_text as _text_in
 from trialbook.core.noise import exceeds
 
 NOTE_FIELDS = ("hypothesis", "change", "result", "next")
+__all__ = [
+    "NOTE_BLANKS",
+    "NOTE_FIELDS",
+    "draft_result",
+    "has_text",
+    "note_debt",
+    "short_metric_name",
+]
 _TASK_SUFFIX = re.compile(r"\(([A-Za-z])\)$")
 _TASK_PREFIX = {"M": "mask ", "P": "pose "}
 
@@ -83,15 +99,17 @@ def draft_result(
     return "; ".join(parts)
 
 
-def _field(note: Note | Mapping[str, Any], name: str) -> str:
-    value = note.get(name) if isinstance(note, Mapping) else getattr(note, name, None)
-    return value if isinstance(value, str) else ""
+def has_text(note: Note | Mapping[str, Any] | None) -> bool:
+    """True when some field of ``note`` (a ``Note`` or a mapping of field to text) holds a
+    character other than ``NOTE_BLANKS``. ``None``, missing fields and values that are not
+    strings hold nothing."""
+    if note is None:
+        return False
+    if isinstance(note, Mapping):
+        return any(_text_in(note.get(name)) for name in NOTE_TEXT_FIELDS)
+    return any(_text_in(getattr(note, name, None)) for name in NOTE_TEXT_FIELDS)
 
 
 def note_debt(note: Note | Mapping[str, Any] | None, status: str) -> bool:
-    """True when a finished run has no note, or a note with nothing written in it."""
-    if status != "finished":
-        return False
-    if note is None:
-        return True
-    return not any(_field(note, name).strip() for name in (*NOTE_FIELDS, "text"))
+    """True when a finished run has no note, or a note with no text (:func:`has_text`)."""
+    return status == "finished" and not has_text(note)

@@ -12,6 +12,7 @@ import gc
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from itertools import repeat
 from stat import S_ISREG
 from typing import cast
@@ -23,6 +24,7 @@ from trialbook.datasets.manifest import FileEntry, Manifest, SplitManifest
 from trialbook.datasets.progress import Reporter
 from trialbook.datasets.source import (
     DatasetSource,
+    SplitSource,
     explain_error,
     label_dir_for,
     relative_posix,
@@ -69,6 +71,7 @@ def build_manifest(
 
 
 _STAT_DIR_FD = os.stat in os.supports_dir_fd
+_new_tuple = tuple.__new__  # builds a FileEntry without NamedTuple's slower __new__
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
 
@@ -201,53 +204,58 @@ class _Builder:
         wrong is recorded as an error."""
         fd = None
         if _STAT_DIR_FD:
-            try:
-                fd = os.open(folder, _DIR_FLAGS)
-            except (FileNotFoundError, NotADirectoryError):
-                self._missing_images(folder, [n for n in names if not files[n]])
+            fd = self._open_folder(folder, names, files)
+            if fd is None:
                 return None
-            except OSError as exc:
-                self._error(folder, f"cannot read folder {folder}: {explain_error(exc)}")
-                return None
-        fstat = os.stat
         try:
             if not any(files.values()):  # images only: all must exist, so try in one go
-                try:
-                    if fd is not None:
-                        sts = [fstat(n, dir_fd=fd) for n in names]
-                    else:
-                        sts = [fstat(folder + os.sep + n) for n in names]
-                    if all(map(S_ISREG, [st.st_mode for st in sts])):
-                        return names, sts
-                except OSError:
-                    pass
-            present: list[str] = []
-            sts = []
-            missing: list[str] = []
-            for n in names:
-                try:
-                    st = fstat(n, dir_fd=fd) if fd is not None else fstat(folder + os.sep + n)
-                except (FileNotFoundError, NotADirectoryError):
-                    if not files[n]:
-                        missing.append(n)
-                    continue  # a missing label file: a background image
-                except OSError as exc:
-                    path = folder + os.sep + n
-                    kind = "label file" if files[n] else "image"
-                    self._error(path, f"cannot read {kind} {path}: {explain_error(exc)}")
-                    continue
-                if not S_ISREG(st.st_mode):
-                    path = folder + os.sep + n
-                    kind = "label path" if files[n] else "image"
-                    self._error(path, f"{kind} {path} is not a regular file")
-                    continue
-                present.append(n)
-                sts.append(st)
-            self._missing_images(folder, missing)
-            return present, sts
+                sts = _stat_all(folder, names, fd)
+                if sts is not None:
+                    return names, sts
+            return self._stat_each(folder, names, files, fd)
         finally:
             if fd is not None:
                 os.close(fd)
+
+    def _open_folder(self, folder: str, names: list[str], files: dict[str, bool]) -> int | None:
+        """A descriptor of ``folder`` to stat its files with, or ``None`` (the error recorded)."""
+        try:
+            return os.open(folder, _DIR_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            self._missing_images(folder, [n for n in names if not files[n]])
+        except OSError as exc:
+            self._error(folder, f"cannot read folder {folder}: {explain_error(exc)}")
+        return None
+
+    def _stat_each(
+        self, folder: str, names: list[str], files: dict[str, bool], fd: int | None
+    ) -> tuple[list[str], list[os.stat_result]]:
+        """Stat the files one by one: a missing label file is a background image, any
+        other missing, unreadable or irregular file an error."""
+        present: list[str] = []
+        sts: list[os.stat_result] = []
+        missing: list[str] = []
+        for n in names:
+            try:
+                st = os.stat(n, dir_fd=fd) if fd is not None else os.stat(folder + os.sep + n)
+            except (FileNotFoundError, NotADirectoryError):
+                if not files[n]:
+                    missing.append(n)
+                continue  # a missing label file: a background image
+            except OSError as exc:
+                path = folder + os.sep + n
+                kind = "label file" if files[n] else "image"
+                self._error(path, f"cannot read {kind} {path}: {explain_error(exc)}")
+                continue
+            if not S_ISREG(st.st_mode):
+                path = folder + os.sep + n
+                kind = "label path" if files[n] else "image"
+                self._error(path, f"{kind} {path} is not a regular file")
+                continue
+            present.append(n)
+            sts.append(st)
+        self._missing_images(folder, missing)
+        return present, sts
 
     def _missing_images(self, folder: str, names: list[str]) -> None:
         for n in names:
@@ -304,79 +312,71 @@ class _Builder:
 
     def _assemble(self, label_names: dict[tuple[str, str], list[str]], info: dict[str, _Folder]) -> Manifest:
         """The manifest, built column-wise: one C-level pass per folder, not per file."""
-        nc = len(self.src.class_names)
-        root = self.src.root
-        new = tuple.__new__
         splits: dict[str, SplitManifest] = {}
         checked: set[str] = set()  # label counts texts already checked against nc
         for split_name, split in self.src.splits.items():
-            images: list[FileEntry] = []
-            labels: list[FileEntry] = []
-            per_text: Counter[str | None] = Counter()  # label counts text -> images
-            backgrounds = 0
-            for folder, files in split.folders.items():
-                f = info[folder]
-                if files == f.names:
-                    sizes, hashes = f.sizes, f.hashes
-                else:
-                    picked = list(map(f.index().__getitem__, files))
-                    sizes = [f.sizes[i] for i in picked]
-                    hashes = [f.hashes[i] for i in picked]
-                head = _rel_head(folder, root)
-                images += map(
-                    new, repeat(FileEntry), zip(map(head.__add__, files), sizes, hashes, strict=True)
-                )
-
-                label_folder = label_dir_for(folder)
-                lf = info.get(label_folder)
-                if lf is None:  # no label folder
-                    backgrounds += len(files)
-                    continue
-                found = list(map(lf.index().get, label_names[split_name, folder]))
-                missing = found.count(None)
-                backgrounds += missing
-                used = cast("list[int]", [i for i in found if i is not None] if missing else found)
-                texts = [lf.counts[i] for i in used]
-                per_text.update(texts)
-                for text in set(texts) - checked:
-                    checked.add(text or "")
-                    if text and max(_decode(text)) >= nc:
-                        path = label_folder + os.sep + lf.names[lf.counts.index(text)]
-                        self._error(path, self._class_error(path, nc))
-                distinct = set(used)
-                head = _rel_head(label_folder, root)
-                if len(distinct) == len(lf.names):  # every label file of the folder
-                    lnames, lsizes, lhashes = lf.names, lf.sizes, lf.hashes
-                else:
-                    unique = sorted(distinct)
-                    lnames = [lf.names[i] for i in unique]
-                    lsizes = [lf.sizes[i] for i in unique]
-                    lhashes = [lf.hashes[i] for i in unique]
-                labels += map(
-                    new, repeat(FileEntry), zip(map(head.__add__, lnames), lsizes, lhashes, strict=True)
-                )
-            if self.errors:
-                continue
-            backgrounds += per_text.pop("", 0)  # empty label files
-            class_images = [0] * nc
-            class_instances = [0] * nc
-            for text, count in per_text.items():
-                for cls, rows in _decode(text or "").items():
-                    class_images[cls] += count
-                    class_instances[cls] += rows * count
-            images.sort()
-            labels.sort()
-            splits[split_name] = SplitManifest(
-                name=split_name,
-                definition=split.definition,
-                images=tuple(images),
-                labels=tuple(labels),
-                backgrounds=backgrounds,
-                class_images=tuple(class_images),
-                class_instances=tuple(class_instances),
-            )
+            manifest = self._split_manifest(split_name, split, label_names, info, checked)
+            if manifest is not None:
+                splits[split_name] = manifest
         self._raise_errors()
         return Manifest(class_names=self.src.class_names, splits=splits)
+
+    def _split_manifest(
+        self,
+        split_name: str,
+        split: SplitSource,
+        label_names: dict[tuple[str, str], list[str]],
+        info: dict[str, _Folder],
+        checked: set[str],
+    ) -> SplitManifest | None:
+        """One split's manifest; ``None`` once errors were found (they are raised later)."""
+        root = self.src.root
+        images: list[FileEntry] = []
+        labels: list[FileEntry] = []
+        per_text: Counter[str | None] = Counter()  # label counts text -> images
+        backgrounds = 0
+        for folder, files in split.folders.items():
+            images += _entries(_rel_head(folder, root), *_columns(info[folder], files))
+            label_folder = label_dir_for(folder)
+            lf = info.get(label_folder)
+            if lf is None:  # no label folder
+                backgrounds += len(files)
+                continue
+            found = list(map(lf.index().get, label_names[split_name, folder]))
+            missing = found.count(None)
+            backgrounds += missing
+            used = cast("list[int]", [i for i in found if i is not None] if missing else found)
+            texts = [lf.counts[i] for i in used]
+            per_text.update(texts)
+            self._check_classes(texts, label_folder, lf, checked)
+            labels += _entries(_rel_head(label_folder, root), *_used_columns(lf, used))
+        if self.errors:
+            return None
+        backgrounds += per_text.pop("", 0)  # empty label files
+        class_images, class_instances = _class_totals(per_text, len(self.src.class_names))
+        images.sort()
+        labels.sort()
+        return SplitManifest(
+            name=split_name,
+            definition=split.definition,
+            images=tuple(images),
+            labels=tuple(labels),
+            backgrounds=backgrounds,
+            class_images=tuple(class_images),
+            class_instances=tuple(class_instances),
+        )
+
+    def _check_classes(
+        self, texts: list[str | None], label_folder: str, lf: _Folder, checked: set[str]
+    ) -> None:
+        """Record an error for each label counts text not checked yet that names a class
+        id out of range (the first label file that has it named)."""
+        nc = len(self.src.class_names)
+        for text in set(texts) - checked:
+            checked.add(text or "")
+            if text and max(_decode(text)) >= nc:
+                path = label_folder + os.sep + lf.names[lf.counts.index(text)]
+                self._error(path, self._class_error(path, nc))
 
     def _class_error(self, path: str, nc: int) -> str:
         try:
@@ -419,6 +419,51 @@ def _decode(text: str) -> dict[int, int]:
     if counts and min(counts) < 0:
         raise _CacheDamaged(text)
     return counts
+
+
+def _stat_all(folder: str, names: list[str], fd: int | None) -> list[os.stat_result] | None:
+    """The stats of all ``names`` when every one is a regular file, else ``None``."""
+    try:
+        if fd is not None:
+            sts = [os.stat(n, dir_fd=fd) for n in names]
+        else:
+            sts = [os.stat(folder + os.sep + n) for n in names]
+    except OSError:
+        return None
+    return sts if all(map(S_ISREG, [st.st_mode for st in sts])) else None
+
+
+def _columns(f: _Folder, files: list[str]) -> tuple[list[str], list[int], list[str]]:
+    """``(names, sizes, hashes)`` of ``files`` (sorted names of ``f``)."""
+    if files == f.names:
+        return files, f.sizes, f.hashes
+    picked = list(map(f.index().__getitem__, files))
+    return files, [f.sizes[i] for i in picked], [f.hashes[i] for i in picked]
+
+
+def _used_columns(lf: _Folder, used: list[int]) -> tuple[list[str], list[int], list[str]]:
+    """``(names, sizes, hashes)`` of the label files at indices ``used`` (once each)."""
+    distinct = set(used)
+    if len(distinct) == len(lf.names):  # every label file of the folder
+        return lf.names, lf.sizes, lf.hashes
+    unique = sorted(distinct)
+    return [lf.names[i] for i in unique], [lf.sizes[i] for i in unique], [lf.hashes[i] for i in unique]
+
+
+def _entries(head: str, names: list[str], sizes: list[int], hashes: list[str]) -> Iterator[FileEntry]:
+    """File entries ``head + name`` built column-wise (one C-level pass)."""
+    return map(_new_tuple, repeat(FileEntry), zip(map(head.__add__, names), sizes, hashes, strict=True))
+
+
+def _class_totals(per_text: Counter[str | None], nc: int) -> tuple[list[int], list[int]]:
+    """``(images, instances)`` per class from ``{label counts text: images}``."""
+    class_images = [0] * nc
+    class_instances = [0] * nc
+    for text, count in per_text.items():
+        for cls, rows in _decode(text or "").items():
+            class_images[cls] += count
+            class_instances[cls] += rows * count
+    return class_images, class_instances
 
 
 def _rel_head(folder: str, root: str) -> str:

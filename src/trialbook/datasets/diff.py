@@ -207,34 +207,50 @@ def _class_counts(split: SplitManifest | None, names: tuple[str, ...]) -> dict[s
 def _split_text(split: SplitDiff, limit: int) -> list[str]:
     if split.status == "unchanged":
         return [f"{split.split}: unchanged"]
+    lines = [_split_head(split)]
+    if split.status == "changed":
+        lines += _changed_files(split, limit)
+    lines += _class_lines(split, limit)
+    return lines
+
+
+def _split_head(split: SplitDiff) -> str:
+    """The first line about a split that is not unchanged."""
     if split.status == "added":
-        head = f"{split.split}: new split ({split.images_after} images)"
-    elif split.status == "removed":
-        head = f"{split.split}: split removed (had {split.images_before} images)"
-    else:
-        head = (
-            f"{split.split}: {len(split.added)} added, {len(split.removed)} removed, "
-            f"{len(split.changed)} changed ({split.images_before} -> "
-            f"{split.images_after} images)"
-        )
-    lines = [head]
-    if split.status == "changed" and split.definition_changed:
+        return f"{split.split}: new split ({split.images_after} images)"
+    if split.status == "removed":
+        return f"{split.split}: split removed (had {split.images_before} images)"
+    return (
+        f"{split.split}: {len(split.added)} added, {len(split.removed)} removed, "
+        f"{len(split.changed)} changed ({split.images_before} -> "
+        f"{split.images_after} images)"
+    )
+
+
+def _changed_files(split: SplitDiff, limit: int) -> list[str]:
+    """A changed split's definition change and example files, with a count of the rest."""
+    lines = []
+    if split.definition_changed:
         lines.append(
             f"  definition: {_list_or_none(split.definition_before)} -> "
             f"{_list_or_none(split.definition_after)}"
         )
-    if split.status == "changed":
-        examples = _examples(split, limit)
-        lines.extend(f"  {mark} {path}" for mark, path in examples)
-        hidden = len(split.added) + len(split.removed) + len(split.changed) - len(examples)
-        if hidden > 0:
-            lines.append(f"  ... and {hidden} more file{'s' if hidden != 1 else ''}")
-    for delta in split.classes[:limit]:
-        lines.append(
-            f"  {delta.name}: images {_signed(delta.images_delta)} ({delta.images_before} -> "
-            f"{delta.images_after}), instances {_signed(delta.instances_delta)} "
-            f"({delta.instances_before} -> {delta.instances_after})"
-        )
+    examples = _examples(split, limit)
+    lines.extend(f"  {mark} {path}" for mark, path in examples)
+    hidden = len(split.added) + len(split.removed) + len(split.changed) - len(examples)
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more file{'s' if hidden != 1 else ''}")
+    return lines
+
+
+def _class_lines(split: SplitDiff, limit: int) -> list[str]:
+    """Up to ``limit`` classes whose counts changed, with a count of the rest."""
+    lines = [
+        f"  {delta.name}: images {_signed(delta.images_delta)} ({delta.images_before} -> "
+        f"{delta.images_after}), instances {_signed(delta.instances_delta)} "
+        f"({delta.instances_before} -> {delta.instances_after})"
+        for delta in split.classes[:limit]
+    ]
     if len(split.classes) > limit:
         lines.append(f"  ... and {len(split.classes) - limit} more classes changed")
     return lines

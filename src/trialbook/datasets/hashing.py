@@ -57,7 +57,7 @@ class MissingFile(Exception):
     """The file does not exist (or a folder on its path is not a folder)."""
 
 
-def hash_file(path: str, *, label: bool = False) -> Hashed:
+def hash_dataset_file(path: str, *, label: bool = False) -> Hashed:
     """Hash ``path`` (and count label rows when ``label``). The stat is taken from the open
     file, so the hash belongs to the size, mtime and inode returned with it."""
     for attempt in range(3):
@@ -117,74 +117,106 @@ def _read_exact(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
+# (hashed files, label files that do not exist, (path, message) errors)
+_BatchResult = tuple[list[Hashed], list[str], list[tuple[str, str]]]
+# A small label file read in one call, its rows counted with the others of its batch:
+# (path, size, mtime_ns, inode, hash, content)
+_ReadLabel = tuple[str, int, int, int, str, bytes]
+_new_tuple = tuple.__new__  # builds a Hashed without NamedTuple's slower __new__
+
+
+def _read_small(path: str) -> tuple[os.stat_result, bytes] | None:
+    """The stat and the content of a small regular file read in one call: the common case,
+    kept cheap. ``None`` when the file needs :func:`hash_dataset_file` (large, not regular,
+    a short read, an error other than a missing file, whose wording that function gives);
+    raises ``FileNotFoundError`` / ``NotADirectoryError`` for a missing file."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_size > CHUNK or not S_ISREG(st.st_mode):
+            return None
+        data = os.read(fd, st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return (st, data) if len(data) == st.st_size else None
+
+
 def _hash_batch(batch: Sequence[tuple[str, bool, int]]) -> _BatchResult:
+    """Hash a batch of ``(path, is_label, size hint)``: small files inline, the rest (and
+    every error) through :func:`hash_dataset_file`; label rows counted together at the end."""
     hashed: list[Hashed] = []
     missing: list[str] = []
     errors: list[tuple[str, str]] = []
-    # Small label files read in one call: (path, size, mtime, inode, hash, content), their
-    # rows counted together at the end.
-    labels: list[tuple[str, int, int, int, str, bytes]] = []
-    # The common case (a small regular file read in one call) inline; the rest, including
-    # every error, through hash_file.
-    open_, fstat, read, close, flags = os.open, os.fstat, os.read, os.close, _OPEN_FLAGS
-    new = tuple.__new__
+    labels: list[_ReadLabel] = []
     for path, label, _ in batch:
         try:
-            fd = open_(path, flags)
-        except (FileNotFoundError, NotADirectoryError):
+            small = _read_small(path)
+            if small is None:
+                hashed.append(hash_dataset_file(path, label=label))
+                continue
+        except (FileNotFoundError, NotADirectoryError, MissingFile):
             if label:
                 missing.append(path)  # no label file: a background image
             else:
                 errors.append((path, f"cannot read image {path}: no such file"))
             continue
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            try:
-                st = fstat(fd)
-                size = st.st_size
-                if size <= CHUNK and S_ISREG(st.st_mode):
-                    data = read(fd, size)
-                    if len(data) == size:
-                        digest = blake3(data).hexdigest()
-                        if label:
-                            labels.append((path, size, st.st_mtime_ns, st.st_ino, digest, data))
-                        else:
-                            hashed.append(new(Hashed, (path, size, st.st_mtime_ns, st.st_ino, digest, None)))
-                        continue
-            except OSError:
-                pass
-            finally:
-                close(fd)
-        try:
-            hashed.append(hash_file(path, label=label))
-        except MissingFile:
-            if label:
-                missing.append(path)
-            else:
-                errors.append((path, f"cannot read image {path}: no such file"))
         except InvalidInput as exc:
             errors.append((path, str(exc)))
+            continue
+        st, data = small
+        digest = blake3(data).hexdigest()
+        if label:
+            labels.append((path, st.st_size, st.st_mtime_ns, st.st_ino, digest, data))
+        else:
+            hashed.append(_new_tuple(Hashed, (path, st.st_size, st.st_mtime_ns, st.st_ino, digest, None)))
     if labels:
-        together = label_counts_many([r[5] for r in labels])
-        texts: list[str | None] = []
-        if together is not None:
-            texts += together
-        else:  # something unusual: file by file, to word the error
-            for path, *_, data in labels:
-                try:
-                    texts.append(label_counts(data, path))
-                except InvalidInput as exc:
-                    errors.append((path, str(exc)))
-                    texts.append(None)
-        for (path, size, mtime, inode, digest, _), text in zip(labels, texts, strict=True):
-            if text is not None:
-                hashed.append(new(Hashed, (path, size, mtime, inode, digest, text)))
+        hashed += _count_labels(labels, errors)
     return hashed, missing, errors
 
 
-# (hashed files, label files that do not exist, (path, message) errors)
-_BatchResult = tuple[list[Hashed], list[str], list[tuple[str, str]]]
+def _count_labels(labels: list[_ReadLabel], errors: list[tuple[str, str]]) -> list[Hashed]:
+    """The label files read inline, with their rows counted: all together, or file by file
+    when that fails, to word the error (added to ``errors``)."""
+    together = label_counts_many([r[5] for r in labels])
+    texts: list[str | None] = list(together) if together is not None else _count_one_by_one(labels, errors)
+    return [
+        _new_tuple(Hashed, (path, size, mtime, inode, digest, text))
+        for (path, size, mtime, inode, digest, _), text in zip(labels, texts, strict=True)
+        if text is not None
+    ]
+
+
+def _count_one_by_one(labels: list[_ReadLabel], errors: list[tuple[str, str]]) -> list[str | None]:
+    texts: list[str | None] = []
+    for path, *_, data in labels:
+        try:
+            texts.append(label_counts(data, path))
+        except InvalidInput as exc:
+            errors.append((path, str(exc)))
+            texts.append(None)
+    return texts
+
+
+def batches_of(files: Sequence[tuple[str, bool, int]]) -> list[Sequence[tuple[str, bool, int]]]:
+    """``files`` cut into batches of at most ``BATCH_FILES`` files, a batch ending once its
+    size hints reach ``BATCH_BYTES``."""
+    batches: list[Sequence[tuple[str, bool, int]]] = []
+    start = batch_bytes = 0
+    for i, item in enumerate(files, 1):
+        batch_bytes += item[2]
+        if i - start >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+            batches.append(files[start:i])
+            start, batch_bytes = i, 0
+    if start < len(files):
+        batches.append(files[start:])
+    return batches
 
 
 def hash_many(
@@ -197,15 +229,7 @@ def hash_many(
     that do not exist, and ``(path, message)`` errors; every file is attempted, so all
     problems can be reported at once. Results come in no particular order."""
     threads = threads or default_threads()
-    batches: list[Sequence[tuple[str, bool, int]]] = []
-    start = batch_bytes = 0
-    for i, item in enumerate(files, 1):
-        batch_bytes += item[2]
-        if i - start >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-            batches.append(files[start:i])
-            start, batch_bytes = i, 0
-    if start < len(files):
-        batches.append(files[start:])
+    batches = batches_of(files)
     hashed: list[Hashed] = []
     missing: list[str] = []
     errors: list[tuple[str, str]] = []
@@ -220,7 +244,18 @@ def hash_many(
     if threads <= 1 or len(batches) <= 1:
         for batch in batches:
             collect(_hash_batch(batch), len(batch))
-        return hashed, missing, errors
+    else:
+        _hash_on_pool(batches, threads, collect)
+    return hashed, missing, errors
+
+
+def _hash_on_pool(
+    batches: list[Sequence[tuple[str, bool, int]]],
+    threads: int,
+    collect: Callable[[_BatchResult, int], None],
+) -> None:
+    """Hash ``batches`` on ``threads`` threads, each result to ``collect`` as it comes; on
+    an error (or an interrupt) the batches not started are cancelled."""
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trialbook-hash") as pool:
         pending = {pool.submit(_hash_batch, b): len(b) for b in batches}
         try:
@@ -230,4 +265,3 @@ def hash_many(
             for future in pending:
                 future.cancel()
             raise
-    return hashed, missing, errors

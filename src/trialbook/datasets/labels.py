@@ -65,14 +65,9 @@ def label_counts_many(datas: list[bytes]) -> list[str] | None:
     """``label_counts`` of many files at once, in a few passes over their concatenation
     (much cheaper than one call per small file); None when any file needs the careful
     one-by-one check."""
-    kept: list[bytes] = []
-    empty: list[bool] = []
-    for data in datas:  # one final line end each; the separator brings its own
-        if data.endswith(b"\n"):
-            data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
-        empty.append(not data)
-        if data:
-            kept.append(data)
+    # one final line end each; the separator brings its own
+    trimmed = [_without_final_line_end(data) for data in datas]
+    kept = [data for data in trimmed if data]
     if not kept:
         return [""] * len(datas)
     blob = _SEPARATOR.join(kept)
@@ -85,15 +80,13 @@ def label_counts_many(datas: list[bytes]) -> list[str] | None:
     if len(parts) != len(kept):
         return None
     texts = iter(parts)
-    out: list[str] = []
-    for is_empty in empty:
-        if is_empty:
-            out.append("")
-        else:
-            tokens = next(texts).split()
-            tokens.sort()
-            out.append(_encode(tokens))
-    return out
+    return [_encode(sorted(next(texts).split())) if data else "" for data in trimmed]
+
+
+def _without_final_line_end(data: bytes) -> bytes:
+    if data.endswith(b"\n"):
+        return data[:-2] if data.endswith(b"\r\n") else data[:-1]
+    return data
 
 
 def count_rows(data: bytes, path: str) -> dict[int, int]:
@@ -121,13 +114,8 @@ def _fast_row_heads(data: bytes, separators: int = 0) -> list[bytes] | None:
         if data.count(b"~") != separators:
             return None  # a "~" that is not a separator's
         shapes.discard(b"~")
-    if not shapes <= _GOOD_SHAPES:
-        fullmatch = _NUMBER_RE.fullmatch
-        for shape in shapes - _GOOD_SHAPES:
-            if not fullmatch(shape):
-                return None
-            if len(_GOOD_SHAPES) < _MAX_SHAPES:
-                _GOOD_SHAPES.add(shape)
+    if not shapes <= _GOOD_SHAPES and not _all_numbers(shapes - _GOOD_SHAPES):
+        return None
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a bare "\r" line end
     heads = _ROW_HEAD_RE.findall(data)
@@ -137,6 +125,17 @@ def _fast_row_heads(data: bytes, separators: int = 0) -> list[bytes] | None:
     if separators and heads.count(b"~") != separators:
         return None  # a separator not where it belongs
     return heads
+
+
+def _all_numbers(shapes: set[bytes]) -> bool:
+    """True when every field shape is a number's (each one remembered as good)."""
+    fullmatch = _NUMBER_RE.fullmatch
+    for shape in shapes:
+        if not fullmatch(shape):
+            return False
+        if len(_GOOD_SHAPES) < _MAX_SHAPES:
+            _GOOD_SHAPES.add(shape)
+    return True
 
 
 def _count_lines(data: bytes, path: str) -> dict[int, int]:

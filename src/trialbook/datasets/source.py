@@ -246,18 +246,7 @@ def _from_folder(folder: Path) -> DatasetSource:
             f"dataset folder {root} has no data.yaml and no images/train folder; give a "
             "data.yaml, or lay the folder out as images/{train,val[,test]} + labels/..."
         )
-    names: tuple[str, ...] | None = None
-    for candidate in CLASS_LIST_NAMES:
-        path = root / candidate
-        if path.is_file():
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidInput(f"cannot read class names {path}: {explain_error(exc)}") from None
-            names = tuple(line.strip() for line in lines if line.strip())
-            if not names:
-                raise InvalidInput(f"class names file {path} is empty")
-            break
+    names = _class_list(root)
     if names is None:
         raise InvalidInput(
             f"dataset folder {root}: no class names found; add a data.yaml with 'names', or a "
@@ -272,6 +261,24 @@ def _from_folder(folder: Path) -> DatasetSource:
             continue
         splits[split] = _make_split(split, [str(_resolve(path, str(path)))], root)
     return DatasetSource(root=str(root), config=None, class_names=names, splits=splits)
+
+
+def _class_list(root: Path) -> tuple[str, ...] | None:
+    """The class names of the first class list file (``classes.txt``, ``names.txt``) in
+    ``root``, one per line; ``None`` when there is none."""
+    for candidate in CLASS_LIST_NAMES:
+        path = root / candidate
+        if not path.is_file():
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read class names {path}: {explain_error(exc)}") from None
+        names = tuple(line.strip() for line in lines if line.strip())
+        if not names:
+            raise InvalidInput(f"class names file {path} is empty")
+        return names
+    return None
 
 
 # -- listing images --------------------------------------------------------------------------
@@ -302,44 +309,26 @@ def _make_split(split: str, entries: list[str], root: Path) -> SplitSource:
     return SplitSource(name=split, definition=definition, entries=tuple(entries), folders=folders)
 
 
+# A folder to walk, with the (device, inode) of it and its ancestors, to catch loops.
+_Walk = tuple[str, dict[tuple[int, int], str]]
+
+
 def _walk_images(folder: str, out: dict[str, list[str]]) -> set[str]:
     """Add every image under ``folder`` to ``out`` as ``{folder: names}`` (recursive,
     symlinks followed, hidden names skipped as glob does) and return the folders that
     were already there; raise on a symlink loop."""
-    try:
-        top = os.stat(folder)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read folder {folder}: {explain_error(exc)}") from None
-    suffixes = _IMAGE_SUFFIXES
+    top = _stat_folder(folder)
     seen_before: set[str] = set()
-    # Each stack item carries the (device, inode) of its ancestors, to catch loops.
-    stack: list[tuple[str, dict[tuple[int, int], str]]] = [(folder, {(top.st_dev, top.st_ino): folder})]
+    stack: list[_Walk] = [(folder, {(top.st_dev, top.st_ino): folder})]
     while stack:
         path, ancestors = stack.pop()
         try:
             names = os.listdir(path)
         except OSError as exc:
             raise InvalidInput(f"cannot read folder {path}: {explain_error(exc)}") from None
-        images = [n for n in names if n.endswith(suffixes) or n.lower().endswith(suffixes)]
+        images = [n for n in names if n.endswith(_IMAGE_SUFFIXES) or n.lower().endswith(_IMAGE_SUFFIXES)]
         if len(images) < len(names):  # other names: find the subfolders among them
-            try:
-                with os.scandir(path) as it:
-                    subs = [
-                        e.path
-                        for e in it
-                        if not e.name.startswith(".") and not e.name.lower().endswith(suffixes) and e.is_dir()
-                    ]
-            except OSError as exc:
-                raise InvalidInput(f"cannot read folder {path}: {explain_error(exc)}") from None
-            for sub in sorted(subs):
-                try:
-                    st = os.stat(sub)
-                except OSError as exc:
-                    raise InvalidInput(f"cannot read folder {sub}: {explain_error(exc)}") from None
-                key = (st.st_dev, st.st_ino)
-                if key in ancestors:
-                    raise InvalidInput(f"symlink loop: {sub} leads back to {ancestors[key]}")
-                stack.append((sub, {**ancestors, key: sub}))
+            stack += _subfolders(path, ancestors)
         # A folder named like an image is taken as one, as glob does; reading it then
         # fails with a clear error.
         images = [n for n in images if not n.startswith(".")]
@@ -348,6 +337,35 @@ def _walk_images(folder: str, out: dict[str, list[str]]) -> set[str]:
                 seen_before.add(path)
             out.setdefault(path, []).extend(images)
     return seen_before
+
+
+def _subfolders(path: str, ancestors: dict[tuple[int, int], str]) -> list[_Walk]:
+    """The folders in ``path`` not named like images nor hidden, sorted, each with its
+    ancestors; raise on a symlink loop."""
+    try:
+        with os.scandir(path) as it:
+            subs = [
+                e.path
+                for e in it
+                if not e.name.startswith(".") and not e.name.lower().endswith(_IMAGE_SUFFIXES) and e.is_dir()
+            ]
+    except OSError as exc:
+        raise InvalidInput(f"cannot read folder {path}: {explain_error(exc)}") from None
+    found: list[_Walk] = []
+    for sub in sorted(subs):
+        st = _stat_folder(sub)
+        key = (st.st_dev, st.st_ino)
+        if key in ancestors:
+            raise InvalidInput(f"symlink loop: {sub} leads back to {ancestors[key]}")
+        found.append((sub, {**ancestors, key: sub}))
+    return found
+
+
+def _stat_folder(folder: str) -> os.stat_result:
+    try:
+        return os.stat(folder)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read folder {folder}: {explain_error(exc)}") from None
 
 
 def _iter_list_file(listing: str, root: str) -> Iterator[tuple[int, str]]:

@@ -5,10 +5,13 @@ imports this package, so ``import trialbook`` and ``trialbook --help`` stay ligh
 
 * ``app``: the application factory, error mapping, security headers, static files and
   plotly.js from the installed ``plotly`` package (no CDN);
-* ``api``: the JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``);
+* ``json_api``: the JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``);
 * ``pages``: server-rendered Jinja2 pages (``templates/``) with a little JavaScript
   (``static/``);
-* ``data``: the read models both build on: the store, the services and ``core``; no SQL.
+* ``responses``: strict JSON responses and the mapping of errors to statuses;
+* ``filters``: the templates' Jinja2 filters (numbers and times from ``core.format``).
+
+Both the API and the pages call ``trialbook.services`` only: no store calls, no SQL.
 """
 
 from __future__ import annotations

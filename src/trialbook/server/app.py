@@ -2,17 +2,14 @@
 own static files and plotly.js read from the installed ``plotly`` package (no CDN).
 
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the store's
-blocking calls never run on the event loop. They call ``trialbook.server.data`` (the
-store, the services and ``core``), never SQL.
+blocking calls never run on the event loop. They call ``trialbook.services`` only, never the
+store or SQL.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from fastapi import FastAPI, Request
@@ -21,7 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trialbook.api import Book
-from trialbook.errors import Conflict, InvalidInput, NotFound, TrialbookError
+from trialbook.errors import NotFound, TrialbookError
+from trialbook.server import filters, json_api, pages
+from trialbook.server.responses import JsonResponse, dumps, error_status
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -34,35 +33,6 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
-
-
-def _clean(value: Any) -> Any:
-    """A copy of ``value`` that JSON can carry: NaN and infinities become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def dumps(value: Any, **kwargs: Any) -> str:
-    """Strict JSON (no NaN tokens, which browsers refuse); compact unless ``indent``."""
-    kwargs.setdefault("separators", (",", ":"))
-    try:
-        return json.dumps(value, allow_nan=False, default=str, **kwargs)
-    except ValueError:
-        return json.dumps(_clean(value), allow_nan=False, default=str, **kwargs)
-
-
-class JsonResponse(Response):
-    """JSON rendered straight from plain dicts (no per-item encoder walk)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return dumps(content).encode("utf-8")
 
 
 def plotly_js_path() -> Path:
@@ -99,19 +69,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def error_status(exc: TrialbookError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, InvalidInput):
-        return 400
-    return 500
-
-
 def make_templates() -> jinja2.Environment:
-    from trialbook.server import render
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=True,
@@ -121,7 +79,7 @@ def make_templates() -> jinja2.Environment:
     )
     env.policies["json.dumps_function"] = dumps
     env.policies["json.dumps_kwargs"] = {}
-    render.install(env)
+    filters.install(env)
     return env
 
 
@@ -129,7 +87,6 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
     """The web UI and JSON API over ``book``. Pages showing a run in progress poll for new
     epochs every ``poll_interval`` seconds."""
     from trialbook import __version__
-    from trialbook.server import api, pages
 
     app = FastAPI(
         title="trialbook",
@@ -158,7 +115,7 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
             plotly_js_path(), media_type="text/javascript", headers={"cache-control": "public, max-age=86400"}
         )
 
-    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(json_api.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(SecurityHeaders)

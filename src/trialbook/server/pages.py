@@ -1,4 +1,4 @@
-"""The server-rendered pages. Each calls ``trialbook.server.data`` once or twice and
+"""The server-rendered pages. Each calls ``trialbook.services`` once or twice and
 renders a template (autoescaped); charts get their numbers from a JSON block in the page
 (``<script type="application/json">``, escaped by ``tojson``) and draw with plotly.js."""
 
@@ -12,8 +12,12 @@ from fastapi.responses import HTMLResponse
 
 from trialbook.api import Book
 from trialbook.errors import TrialbookError
-from trialbook.server import data
-from trialbook.server.app import error_status
+from trialbook.server.responses import error_status
+from trialbook.services import compare as compare_service
+from trialbook.services import datasets as dataset_service
+from trialbook.services import decisions as decision_service
+from trialbook.services import projects as project_service
+from trialbook.services import runs as run_service
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -45,7 +49,7 @@ def render_error(request: Request, status: int, message: str) -> HTMLResponse:
 
 @router.get("/")
 def home(request: Request) -> HTMLResponse:
-    overview = data.projects_overview(_book(request))
+    overview = project_service.list_projects(_book(request))
     return render(request, "home.html", page="home", title="Projects", overview=overview)
 
 
@@ -63,8 +67,8 @@ def project(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> HTMLResponse:
     book = _book(request)
-    summary = data.project_summary(book, project)
-    table = data.runs_page(
+    summary = project_service.project_info(book, project)
+    table = run_service.runs_table(
         book,
         project,
         status=[status] if status else [],
@@ -123,8 +127,8 @@ def compare(
     baseline: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     book = _book(request)
-    view = data.compare_view(
-        book, project, runs, metric=metric or None, baseline=baseline or None, record=True
+    view = compare_service.compare_runs(
+        book, runs, project=project, metric=metric or None, baseline=baseline or None, record=True
     )
     return render(
         request,
@@ -140,8 +144,8 @@ def compare(
 @router.get("/projects/{project}/runs/{run}")
 def run(request: Request, project: str, run: str) -> HTMLResponse:
     book = _book(request)
-    view = data.run_view(book, project, run)
-    curves = data.history(book, project, run)
+    view = run_service.show_run(book, run, project=project, decisions=True)
+    curves = run_service.history(book, run, project=project)
     return render(
         request,
         "run.html",
@@ -157,12 +161,12 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
 @router.get("/datasets")
 def datasets(request: Request, a: str = "", b: str = "") -> HTMLResponse:
     book = _book(request)
-    view = data.datasets_view(book)
+    view = dataset_service.datasets_overview(book)
     diff = None
     diff_error = None
     if a and b:
         try:
-            diff = data.dataset_diff(book, a, b)
+            diff = dataset_service.diff(book, a, b, files=dataset_service.DIFF_FILES_SHOWN)
         except TrialbookError as exc:
             diff_error = f"{exc} (error {error_status(exc)})"
     return render(
@@ -181,5 +185,5 @@ def datasets(request: Request, a: str = "", b: str = "") -> HTMLResponse:
 
 @router.get("/decisions")
 def decisions(request: Request, project: str | None = None) -> HTMLResponse:
-    view = data.decisions_view(_book(request), project or None)
+    view = decision_service.list_decisions(_book(request), project or None)
     return render(request, "decisions.html", page="decisions", title="Decisions", view=view)

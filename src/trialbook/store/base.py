@@ -1,9 +1,43 @@
-"""The one store interface. Batch-first: single-item calls are sugar over batches."""
+"""The store interface: where a book keeps its records, split by aggregate.
+
+``Store`` is the whole interface; each part is a ``Protocol`` of its own, so that a
+reader (or a new home, such as the HTTP remote store to come) can take one aggregate at
+a time:
+
+=================  =====================================================================
+``ProjectStore``   projects and their protocol, with the protocol's audit history
+``RunStore``       runs: create, look up, set status, lineage
+``MetricStore``    metric points, batch-first, and the per-series summary kept on write
+``RecordStore``    what is recorded about a run: evaluations, artifacts, notes
+``DecisionStore``  decisions, comparisons and ships
+``DatasetStore``   content-addressed dataset versions and their immutable tags
+``QueryStore``     reads shaped for the UI and the API: one page, one line per run
+=================  =====================================================================
+
+The contract, for every home:
+
+* Methods take and return entities from ``trialbook.core.entities`` (frozen
+  dataclasses) and plain values; never rows, cursors or database exceptions.
+* Errors are ``trialbook.errors.NotFound`` (the project, run, tag... named does not
+  exist), ``Conflict`` (the request contradicts what is stored) and ``InvalidInput``
+  (an argument is not acceptable). Every write is atomic: when it raises, nothing of it
+  is stored.
+* Lookups of one thing raise ``NotFound``; lookups of many (``run_ids``, ``names``) leave
+  out what does not exist, and methods returning ``{run id: ...}`` hold every run id
+  asked for (an empty value for an unknown one), unless the docstring says otherwise.
+* "Oldest first" means by creation (or record) time; runs created at the same instant
+  by id (``core.runs.run_order``).
+* Batch-first: ``log_batch`` takes many points; single-point logging is sugar above it.
+* Test-split evaluations are sealed: their numbers come back only with ``reveal=True``.
+* The store checks references and uniqueness; the rules of the discipline (names,
+  pinning, gates, the protocol's values) are checked above it, in ``services``.
+
+``tests/store/contract/`` runs the same tests on every home.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from trialbook.core.entities import (
@@ -14,77 +48,106 @@ from trialbook.core.entities import (
     Evaluation,
     Note,
     Project,
+    ProjectCounts,
     ProtocolChange,
     RunRecord,
     RunRow,
+    RunsPage,
     SeriesSummary,
+    Ship,
 )
+
+__all__ = [
+    "DatasetStore",
+    "DecisionStore",
+    "MetricStore",
+    "PointTuple",
+    "ProjectStore",
+    "QueryStore",
+    "RecordStore",
+    "RunStore",
+    "Store",
+]
 
 # (key, epoch, value); a NaN value is stored and counted in SeriesSummary.nan_count.
 PointTuple = tuple[str, int, float]
 
 
-@dataclass(frozen=True)
-class Ship:
-    """One ``trialbook ship``: the run marked deployed, on a WIN decision or forced."""
+@runtime_checkable
+class ProjectStore(Protocol):
+    """Projects and their protocol (``core.entities.Protocol``), every change audited."""
 
-    id: int
-    project: str
-    run_id: str
-    decision_id: str | None
-    forced: bool
-    reason: str | None
-    who: str
-    at: float
+    def ensure_project(self, name: str) -> Project:
+        """The project named ``name``, created with the default protocol if there is none
+        (a creation by another process meanwhile is not an error).
 
+        Raises ``InvalidInput`` for a name that ``create_project`` refuses."""
+        ...
 
-@dataclass(frozen=True)
-class RunsPage:
-    """One page of a project's runs (``Store.runs_page``): ``total`` runs match the
-    filters; ``summaries`` holds the ranking key's summary by run id (absent: no value)."""
+    def create_project(self, name: str) -> Project:
+        """A new project named ``name`` with the default protocol, as stored.
 
-    total: int
-    runs: list[RunRecord]
-    summaries: dict[str, SeriesSummary]
+        Raises ``Conflict`` when the name is taken, ``InvalidInput`` unless the name is
+        1 to 200 characters."""
+        ...
 
+    def get_project(self, name: str) -> Project:
+        """The project named ``name``. Raises ``NotFound``."""
+        ...
 
-@dataclass(frozen=True)
-class ProjectCounts:
-    """Counts of one project (``Store.project_counts``)."""
+    def list_projects(self) -> list[Project]:
+        """Every project, by name; ``[]`` for an empty book."""
+        ...
 
-    project: str
-    runs: int
-    running: int
-    note_debt: int
+    def update_protocol(
+        self, name: str, changes: Mapping[str, Any], *, reason: str | None, who: str
+    ) -> Project:
+        """Set protocol fields of project ``name`` (``{field: new value}``; values are
+        stored as given, JSON-compatible) and return the project as stored after.
+
+        Each field whose value changes leaves one ``ProtocolChange`` (old, new, reason,
+        who, one time for the whole call); a field set to its current value leaves none.
+        Raises ``NotFound`` for an unknown project, ``InvalidInput`` naming any field
+        that is not a ``Protocol`` field (and then changes nothing)."""
+        ...
+
+    def protocol_history(self, name: str) -> list[ProtocolChange]:
+        """The protocol changes of project ``name``, in the order they were made;
+        ``[]`` if never changed. Raises ``NotFound``."""
+        ...
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Where a book keeps its records. Implemented by ``SqlStore``.
+class RunStore(Protocol):
+    """Runs: names unique in a project, ids chosen by the client, status as stored
+    (the status a reader sees is ``core.runs.effective_status``)."""
 
-    Every method raises ``NotFound`` / ``Conflict`` / ``InvalidInput`` from
-    ``trialbook.errors``; none leaks a database exception or a row object.
-    """
+    def create_run(self, run: RunRecord) -> RunRecord:
+        """Store a new run (its ``id`` is the client's) and return it as stored.
 
-    uri: str
+        Raises ``NotFound`` when ``run.project`` does not exist (create it first:
+        ``ensure_project``), ``Conflict`` when the project already has a run of that
+        name, or a run with that id exists."""
+        ...
 
-    # projects and protocol -------------------------------------------------
-    def ensure_project(self, name: str) -> Project: ...
-    def create_project(self, name: str) -> Project: ...
-    def get_project(self, name: str) -> Project: ...
-    def list_projects(self) -> list[Project]: ...
-    def update_protocol(
-        self, name: str, changes: Mapping[str, Any], *, reason: str | None, who: str
-    ) -> Project: ...
-    def protocol_history(self, name: str) -> list[ProtocolChange]: ...
+    def get_run(self, project: str, name: str) -> RunRecord:
+        """The run ``name`` of ``project``. Raises ``NotFound`` (no such project or run)."""
+        ...
 
-    # runs -------------------------------------------------------------------
-    def create_run(self, run: RunRecord) -> RunRecord: ...
-    def get_run(self, project: str, name: str) -> RunRecord: ...
-    def get_run_by_id(self, run_id: str) -> RunRecord: ...
-    def find_runs(self, name: str) -> list[RunRecord]: ...
-    def list_runs(self, project: str | None = None) -> list[RunRecord]: ...
-    def run_rows(self, project: str, key: str) -> list[RunRow]: ...
+    def get_run_by_id(self, run_id: str) -> RunRecord:
+        """The run with id ``run_id``. Raises ``NotFound``."""
+        ...
+
+    def find_runs(self, name: str) -> list[RunRecord]:
+        """The runs named ``name`` in any project (names are unique only per project), by
+        project name; ``[]`` if none."""
+        ...
+
+    def list_runs(self, project: str | None = None) -> list[RunRecord]:
+        """The runs of ``project`` (of every project for ``None``), oldest first.
+        Raises ``NotFound`` for a project that does not exist."""
+        ...
+
     def set_run_status(
         self,
         run_id: str,
@@ -92,41 +155,171 @@ class Store(Protocol):
         *,
         ended_at: float | None = None,
         heartbeat_at: float | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Set the stored status of a run and its ``ended_at`` (``None`` clears it, as
+        when a run is resumed); ``heartbeat_at`` is set only when given.
 
-    # metrics ------------------------------------------------------------------
+        Raises ``InvalidInput`` unless ``status`` is one of ``core.entities.RUN_STATUSES``,
+        ``NotFound`` for an unknown run."""
+        ...
+
+    def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]:
+        """The runs of ``project`` with these names, in the order given (a repeated name
+        once; unknown names are left out, the caller says which). Raises ``NotFound`` for
+        an unknown project."""
+        ...
+
+    def run_names(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """``{run id: name}`` for these ids; unknown ids are left out (not ``""``)."""
+        ...
+
+    def child_runs(self, run_id: str) -> list[RunRecord]:
+        """The runs whose parent is ``run_id``, oldest first; ``[]`` if none (also for an
+        unknown id)."""
+        ...
+
+
+@runtime_checkable
+class MetricStore(Protocol):
+    """Metric series: per-epoch points and the summary of each series, kept on write.
+
+    A point is ``(key, epoch, value)``; keys, epochs and values are checked before they
+    reach the store (``core.metrics.check_metrics``). Logging one (key, epoch) again keeps
+    the last value. NaN is stored and comes back as NaN; it never counts as a best or
+    final value. The summary of a series (``SeriesSummary``) is ``core.metrics.summarize``
+    of its points, whatever the order of the batches (appends, back-fills, rewrites)."""
+
     def log_batch(
         self,
         run_id: str,
         points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
         *,
         heartbeat_at: float | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
+        the same series-major, ``{key: {epoch: value}}`` (a key with no points adds
+        nothing). Inside a batch too, the last value of a (key, epoch) wins. With
+        ``heartbeat_at`` the run's heartbeat is set in the same transaction (an empty
+        batch then only beats).
+
+        Raises ``NotFound`` for an unknown run."""
+        ...
+
     def get_summaries(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None
-    ) -> dict[str, dict[str, SeriesSummary]]: ...
-    def get_history(self, run_ids: Iterable[str], key: str) -> dict[str, list[tuple[int, float]]]: ...
-    def get_all_history(self, run_id: str) -> dict[str, list[tuple[int, float]]]: ...
+    ) -> dict[str, dict[str, SeriesSummary]]:
+        """``{run id: {key: summary}}`` of these runs' series (of ``keys`` only, when
+        given). Every id asked for is present; a series with no points is absent."""
+        ...
 
-    # evaluations, artifacts, notes ---------------------------------------------
-    def add_evaluation(self, evaluation: Evaluation) -> Evaluation: ...
-    def list_evaluations(self, run_ids: Iterable[str], *, reveal: bool = False) -> list[Evaluation]: ...
-    def add_artifact(self, artifact: Artifact) -> Artifact: ...
-    def list_artifacts(self, run_id: str) -> list[Artifact]: ...
-    def set_note(self, run_id: str, fields: Mapping[str, str], *, who: str) -> Note: ...
-    def get_notes(self, run_ids: Iterable[str]) -> dict[str, Note]: ...
-    def note_history(self, run_id: str) -> list[Note]: ...
+    def get_history(self, run_ids: Iterable[str], key: str) -> dict[str, list[tuple[int, float]]]:
+        """``{run id: [(epoch, value), ...]}`` of series ``key``, by epoch. Every id asked
+        for is present (``[]`` when it has no such series)."""
+        ...
 
-    # decisions -----------------------------------------------------------------
-    def add_decision(self, decision: Decision) -> Decision: ...
-    def list_decisions(self, project: str | None = None) -> list[Decision]: ...
+    def get_all_history(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
+        """``{key: [(epoch, value), ...]}`` of every series of one run, by epoch; ``{}``
+        for a run without points (also for an unknown id)."""
+        ...
 
-    # the discipline: notes search, comparisons, ships ---------------------------
-    def search_notes(self, text: str, *, project: str | None = None, limit: int = 50) -> list[Note]: ...
+    def history_since(
+        self,
+        run_ids: Iterable[str],
+        keys: Iterable[str] | None = None,
+        since_epoch: int | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, float]]]]:
+        """``{run id: {key: [(epoch, value), ...]}}`` of the points after ``since_epoch``
+        (every point for ``None``) of ``keys`` (every key for ``None``), by epoch. Every id
+        asked for is present; a key with no such points is absent."""
+        ...
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """What is recorded about a run besides its metrics: evaluations (test ones sealed),
+    artifacts (names and digests; the bytes live in the book's blob folder,
+    ``store.registry.OpenedBook.blob_dir``) and the note, every version kept."""
+
+    def add_evaluation(self, evaluation: Evaluation) -> Evaluation:
+        """Store an evaluation and return it as given. NaN metric and per-class values are
+        stored as ``None`` (JSON has no NaN).
+
+        Raises ``NotFound`` for an unknown run, ``Conflict`` for an id already used."""
+        ...
+
+    def list_evaluations(self, run_ids: Iterable[str], *, reveal: bool = False) -> list[Evaluation]:
+        """The evaluations of these runs, oldest first. A sealed (test) evaluation comes
+        back without its numbers (``metrics`` and ``per_class_ap`` empty,
+        ``confusion_matrix`` and ``latency_ms`` ``None``) unless ``reveal`` is true,
+        which only a decision passes. Unknown run ids contribute nothing."""
+        ...
+
+    def add_artifact(self, artifact: Artifact) -> Artifact:
+        """Record an artifact of a run and return it as given (the bytes are stored by the
+        caller under ``artifact.digest``).
+
+        Raises ``NotFound`` for an unknown run, ``Conflict`` for an id already used."""
+        ...
+
+    def list_artifacts(self, run_id: str) -> list[Artifact]:
+        """The artifacts of a run, oldest first; ``[]`` if none (also for an unknown id)."""
+        ...
+
+    def set_note(self, run_id: str, fields: Mapping[str, str], *, who: str) -> Note:
+        """Set some fields of a run's note (the others keep their text) and return the
+        note as stored: a new version (1 for the first), kept in ``note_history``.
+
+        Raises ``InvalidInput`` for a field that is not hypothesis, change, result, next
+        or text, or a value that is not a string; ``NotFound`` for an unknown run."""
+        ...
+
+    def get_notes(self, run_ids: Iterable[str]) -> dict[str, Note]:
+        """``{run id: note}``, the current version; a run without a note is absent."""
+        ...
+
+    def note_history(self, run_id: str) -> list[Note]:
+        """Every version of a run's note, oldest first (``updated_at`` is when that
+        version was written); ``[]`` if it never had one."""
+        ...
+
+    def search_notes(self, text: str, *, project: str | None = None, limit: int = 50) -> list[Note]:
+        """The current notes (of ``project``'s runs, when given) holding every word of
+        ``text`` in any field, best match first, at most ``limit`` (taken between 1 and
+        1000). Words match by their stem (``pallet`` finds ``pallets``); punctuation and
+        search operators in ``text`` are plain text, never syntax.
+
+        Raises ``InvalidInput`` when ``text`` has no words, ``NotFound`` for an unknown
+        project."""
+        ...
+
+
+@runtime_checkable
+class DecisionStore(Protocol):
+    """Decisions (immutable once added), the comparisons made on a project, and ships."""
+
+    def add_decision(self, decision: Decision) -> Decision:
+        """Store a decision and return it as given. Decisions are never changed.
+
+        Raises ``NotFound`` for an unknown project, ``Conflict`` for an id already used."""
+        ...
+
+    def list_decisions(self, project: str | None = None) -> list[Decision]:
+        """The decisions of ``project`` (of every project for ``None``), oldest first
+        (by ``at``); ``[]`` also for a project that does not exist."""
+        ...
+
     def record_comparison(
         self, project: str, run_ids: Sequence[str], metric: str, *, exploratory: bool, who: str
-    ) -> None: ...
-    def first_comparison_at(self, project: str) -> float | None: ...
+    ) -> None:
+        """Remember that runs of ``project`` were compared on ``metric`` now (exploratory:
+        on another metric than the protocol's). Raises ``NotFound``."""
+        ...
+
+    def first_comparison_at(self, project: str) -> float | None:
+        """When runs of ``project`` were first compared not exploratorily; ``None`` if
+        never. Raises ``NotFound``."""
+        ...
+
     def ship_run(
         self,
         project: str,
@@ -136,19 +329,73 @@ class Store(Protocol):
         forced: bool,
         reason: str | None,
         who: str,
-    ) -> Ship: ...
-    def list_ships(self, project: str) -> list[Ship]: ...
+    ) -> Ship:
+        """Make ``run_id`` the project's shipped run (``Project.shipped_run_id``) and
+        return the new ``Ship``; earlier ships stay in ``list_ships``.
 
-    # dataset versions -----------------------------------------------------------
-    def add_dataset_version(self, version: DatasetVersion) -> DatasetVersion: ...
-    def get_dataset_version(self, name: str, digest: str) -> DatasetVersion: ...
-    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]: ...
-    def add_tagged_version(self, version: DatasetVersion, tag: str) -> DatasetTag: ...
-    def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag: ...
-    def get_tag(self, name: str, tag: str) -> DatasetTag: ...
-    def list_tags(self, name: str | None = None) -> list[DatasetTag]: ...
+        Raises ``NotFound`` for an unknown project or a run not in it."""
+        ...
 
-    # pages: reads shaped for the web UI and the API (one page, not the whole project) ----
+    def list_ships(self, project: str) -> list[Ship]:
+        """Every ship of ``project``, oldest first (the last is the shipped run); ``[]``
+        if none. Raises ``NotFound``."""
+        ...
+
+
+@runtime_checkable
+class DatasetStore(Protocol):
+    """Dataset versions, identified by (name, digest), and tags ``name:tag`` bound to
+    one digest for good."""
+
+    def add_dataset_version(self, version: DatasetVersion) -> DatasetVersion:
+        """Record a version and return the one stored: recording a (name, digest) again
+        is a no-op that returns the first record."""
+        ...
+
+    def get_dataset_version(self, name: str, digest: str) -> DatasetVersion:
+        """The version of dataset ``name`` whose digest is ``digest`` or starts with it.
+        Raises ``NotFound`` when none does, or when the prefix fits several."""
+        ...
+
+    def list_dataset_versions(self, name: str | None = None) -> list[DatasetVersion]:
+        """The versions of dataset ``name`` (of every dataset for ``None``), by name, then
+        oldest first."""
+        ...
+
+    def add_tagged_version(self, version: DatasetVersion, tag: str) -> DatasetTag:
+        """``add_dataset_version`` and ``set_tag`` in one transaction: when the tag is
+        refused (``Conflict``), the version is not recorded either."""
+        ...
+
+    def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag:
+        """Bind ``name:tag`` to ``digest`` and return the tag. Tags never move: binding the
+        digest it already has is a no-op; another one raises ``Conflict`` naming the bound
+        digest. (The digest is not checked against the recorded versions.)"""
+        ...
+
+    def get_tag(self, name: str, tag: str) -> DatasetTag:
+        """The tag ``name:tag``. Raises ``NotFound``."""
+        ...
+
+    def list_tags(self, name: str | None = None) -> list[DatasetTag]:
+        """The tags of dataset ``name`` (of every dataset for ``None``), by name, then
+        oldest first."""
+        ...
+
+
+@runtime_checkable
+class QueryStore(Protocol):
+    """Reads shaped for pages (the web UI and the API): a project of 10,000 runs is read
+    one page, or one line per run, at a time; the ranking, the filters, the counts and
+    the paging are the store's. Each follows a rule of ``core`` exactly (its SQL twin is
+    tested against it in ``tests/store/test_sql_twins.py``)."""
+
+    def run_rows(self, project: str, key: str) -> list[RunRow]:
+        """One line per run of ``project``, oldest first, with the summary of series
+        ``key`` (``None`` values and ``count`` 0 for a run without it) and whether the
+        note has text (``core.notes.has_text``). Raises ``NotFound``."""
+        ...
+
     def runs_page(
         self,
         project: str,
@@ -164,21 +411,65 @@ class Store(Protocol):
         offset: int = 0,
         limit: int = 50,
         stale_before: float | None = None,
-    ) -> RunsPage: ...
-    def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]: ...
-    def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]: ...
-    def run_names(self, run_ids: Iterable[str]) -> dict[str, str]: ...
-    def child_runs(self, run_id: str) -> list[RunRecord]: ...
-    def project_datasets(self, project: str) -> list[str]: ...
-    def series_keys(self, run_ids: Iterable[str]) -> list[str]: ...
+    ) -> RunsPage:
+        """One page (``offset``, ``limit``) of the runs of ``project`` that pass the
+        filters, the total that pass, and the summaries of ``key`` of the page's runs.
+
+        Filters (all must hold): ``statuses``, effective statuses
+        (``core.runs.effective_status`` with ``stale_before``, ``now - timeout``; without
+        it the stored status); ``dataset``, a ``NAME:TAG`` (``""``: runs with none);
+        ``tag``, ``KEY`` (has the tag) or ``KEY=VALUE``; ``text``, a part of the run's
+        name, case-insensitive, taken literally.
+
+        ``sort``: ``"rank"`` ranks by the best value of ``key`` under ``direction``
+        exactly as ``core.ranking.rank(..., tiebreak=core.runs.run_order)`` (``descending``
+        is ignored); ``"best"`` and ``"final"`` sort by that value (``descending``
+        defaults to best first / highest first), ``"epochs"`` by point count (most
+        first; no points counts 0), ``"name"``, ``"created"``, ``"status"``,
+        ``"dataset"`` (ascending by default). Runs without a value come last either way;
+        ties oldest first.
+
+        Raises ``InvalidInput`` for another ``sort``, a ``limit`` outside 1..500 or a
+        negative ``offset``; ``NotFound`` for an unknown project."""
+        ...
+
+    def project_counts(self, stale_before: float | None = None) -> dict[str, ProjectCounts]:
+        """``{project name: counts}`` of every project (an empty one too): its runs, those
+        whose effective status is running (``stale_before`` as in ``runs_page``) and its
+        finished runs in note debt (``core.notes.note_debt``)."""
+        ...
+
+    def project_datasets(self, project: str) -> list[str]:
+        """The dataset references (``NAME:TAG``) the runs of ``project`` name, sorted,
+        each once. Raises ``NotFound``."""
+        ...
+
+    def series_keys(self, run_ids: Iterable[str]) -> list[str]:
+        """The metric keys any of these runs logged a point of, sorted; ``[]`` for none."""
+        ...
+
     def sparklines(
         self, run_ids: Iterable[str], key: str, points: int = 48
-    ) -> dict[str, list[tuple[int, float]]]: ...
-    def history_since(
-        self,
-        run_ids: Iterable[str],
-        keys: Iterable[str] | None = None,
-        since_epoch: int | None = None,
-    ) -> dict[str, dict[str, list[tuple[int, float]]]]: ...
+    ) -> dict[str, list[tuple[int, float]]]:
+        """``{run id: [(epoch, value), ...]}``: about ``points`` to ``2 * points`` points of
+        each run's series ``key``, evenly spaced by epoch, always with its last epoch, by
+        epoch (NaN stays NaN). Every id asked for is present."""
+        ...
 
-    def close(self) -> None: ...
+
+@runtime_checkable
+class Store(
+    ProjectStore, RunStore, MetricStore, RecordStore, DecisionStore, DatasetStore, QueryStore, Protocol
+):
+    """One book's records: every aggregate's interface, plus where it is and ``close``.
+
+    Open one with ``trialbook.store.open_store(uri)`` (or ``open_book(uri)``, which also
+    says where the book keeps artifact bytes and its caches). Implemented by
+    ``store.sql.SqlStore`` (SQLite, PostgreSQL)."""
+
+    uri: str
+    """The book's URI as given to ``open_store`` (the book's folder for a folder URI)."""
+
+    def close(self) -> None:
+        """Release the store's connections. The store is not used after."""
+        ...

@@ -13,6 +13,6 @@ carries an ``import.source`` tag, and a source already in the book is skipped.
 ``common.ImportReport`` says what was imported, skipped and what failed.
 """
 
-from trialbook.integrations.importers.common import ImportedRun, ImportReport, Problem, SkippedRun
+from trialbook.integrations.importers.common import ImportedRun, ImportProblem, ImportReport, SkippedRun
 
-__all__ = ["ImportReport", "ImportedRun", "Problem", "SkippedRun"]
+__all__ = ["ImportProblem", "ImportReport", "ImportedRun", "SkippedRun"]

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook.core import metrics as metric_rules
 from trialbook.core import naming
 from trialbook.core.entities import Artifact, RunRecord
+from trialbook.core.metrics import finite_number
 from trialbook.errors import NotFound, TrialbookError
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class MissingDependency(TrialbookError):
 
 
 @dataclass(frozen=True)
-class Problem:
+class ImportProblem:
     """Something that could not be read (or was read with a caveat), and where."""
 
     path: str
@@ -73,17 +74,17 @@ class Problem:
 class SourceError(Exception):
     """A source that cannot be imported; ``problems`` says every place that was wrong."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[ImportProblem]) -> None:
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
 
 
-def capped(problems: list[Problem], path: str) -> list[Problem]:
+def capped(problems: list[ImportProblem], path: str) -> list[ImportProblem]:
     """At most ``MAX_PROBLEMS_PER_SOURCE`` problems, plus one line counting the rest."""
     if len(problems) <= MAX_PROBLEMS_PER_SOURCE:
         return problems
     rest = len(problems) - MAX_PROBLEMS_PER_SOURCE
-    return [*problems[:MAX_PROBLEMS_PER_SOURCE], Problem(path, f"... and {rest} more problems")]
+    return [*problems[:MAX_PROBLEMS_PER_SOURCE], ImportProblem(path, f"... and {rest} more problems")]
 
 
 @dataclass
@@ -110,7 +111,7 @@ class ParsedRun:
     pinned: bool = False
     split_digests: dict[str, str] = field(default_factory=dict)
     new_project_protocol: dict[str, Any] = field(default_factory=dict)  # if the project is new
-    warnings: list[Problem] = field(default_factory=list)
+    warnings: list[ImportProblem] = field(default_factory=list)
 
     @property
     def source(self) -> str:
@@ -168,8 +169,8 @@ class ImportReport:
     tool: str
     imported: list[ImportedRun] = field(default_factory=list)
     skipped: list[SkippedRun] = field(default_factory=list)
-    failed: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
+    failed: list[ImportProblem] = field(default_factory=list)
+    warnings: list[ImportProblem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -186,22 +187,25 @@ class ImportReport:
         }
 
 
-def finite(value: float, counter: list[Problem], where: Problem) -> float:
-    """``value``, or NaN for an infinity (remembering ``where`` the first one was)."""
-    if math.isinf(value):
+def finite(value: float, counter: list[ImportProblem], where: ImportProblem) -> float:
+    """``value`` if it is a finite number (``core.metrics.finite_number``) or NaN (kept as
+    NaN); an infinity becomes NaN and ``where`` is added to ``counter``."""
+    number = finite_number(value)
+    if number is not None:
+        return number
+    if not math.isnan(value):
         counter.append(where)
-        return math.nan
-    return value
+    return math.nan
 
 
-def infinity_warning(run: ParsedRun, found: list[Problem]) -> None:
+def infinity_warning(run: ParsedRun, found: list[ImportProblem]) -> None:
     """Tag and warn about infinite values stored as NaN (see the module docstring)."""
     if not found:
         return
     run.tags[TAG_INFINITE] = str(len(found))
     first = found[0]
     run.warnings.append(
-        Problem(
+        ImportProblem(
             first.path,
             f"{len(found)} infinite value(s) stored as NaN "
             f"(trialbook keeps no infinities); the first: "
@@ -274,7 +278,7 @@ class Writer:
             self.report.failed.extend(exc.problems)
             return None
         except (TrialbookError, OSError) as exc:
-            self.report.failed.append(Problem(run.path, str(exc)))
+            self.report.failed.append(ImportProblem(run.path, str(exc)))
             return None
         self.report.warnings.extend(run.warnings)
         self.report.imported.append(
@@ -300,19 +304,19 @@ class Writer:
             try:
                 metric_rules.check_key(key)
             except TrialbookError as exc:
-                problems.append(Problem(run.path, str(exc)))
+                problems.append(ImportProblem(run.path, str(exc)))
                 continue
             negative = [e for e in series if e < 0]
             if negative:
                 problems.append(
-                    Problem(
+                    ImportProblem(
                         run.path,
                         f"metric {key!r} has negative step(s) {negative[:3]}; trialbook epochs are >= 0",
                     )
                 )
         if run.artifacts and self.book.blobs is None:
             problems.append(
-                Problem(
+                ImportProblem(
                     run.path,
                     f"{self.book.uri} keeps no artifact files, so "
                     "the weights cannot be stored: set "
@@ -322,7 +326,7 @@ class Writer:
             )
         for _, path in run.artifacts:
             if not path.is_file():
-                problems.append(Problem(str(path), "weights file is missing or not a file"))
+                problems.append(ImportProblem(str(path), "weights file is missing or not a file"))
         if problems:
             raise SourceError(problems)
 
@@ -350,7 +354,7 @@ class Writer:
             if run.name_given:
                 raise SourceError(
                     [
-                        Problem(
+                        ImportProblem(
                             run.path,
                             f"project {run.project!r} already has a run named {name!r}: pick another --name",
                         )
@@ -361,7 +365,7 @@ class Writer:
             if self._taken(run.project, name):
                 raise SourceError(
                     [
-                        Problem(
+                        ImportProblem(
                             run.path,
                             f"project {run.project!r} already has runs named {renamed_from!r} and {name!r}",
                         )
@@ -369,7 +373,7 @@ class Writer:
                 )
             run.tags[TAG_ORIGINAL_NAME] = renamed_from
             run.warnings.append(
-                Problem(
+                ImportProblem(
                     run.path,
                     f"project {run.project!r} already has a run named {renamed_from!r}; imported as {name!r}",
                 )
@@ -441,19 +445,31 @@ def text_tags(values: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in values.items() if v is not None}
 
 
+def read_text(path: Path, *, encoding: str = "utf-8") -> str:
+    """A text file's content with its line endings made ``\n`` (as ``open`` reads text), or
+    ``SourceError`` naming the file when it cannot be read or is not UTF-8 (with the
+    offset of the first bad byte)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError([ImportProblem(str(path), f"cannot be read: {exc.strerror or exc}")]) from exc
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise SourceError([ImportProblem(str(path), f"is not UTF-8 text (byte {exc.start})")]) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_yaml(path: Path) -> Any:
     """A YAML file's content, or ``SourceError`` naming the file (and line) when it cannot
     be read, is not UTF-8 or is not valid YAML."""
     import yaml
 
+    text = read_text(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SourceError([Problem(str(path), f"cannot be read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise SourceError([Problem(str(path), f"is not UTF-8 text (byte {exc.start})")]) from exc
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SourceError([Problem(str(path), f"is not valid YAML: {problem}", line)]) from exc
+        raise SourceError([ImportProblem(str(path), f"is not valid YAML: {problem}", line)]) from exc

@@ -52,18 +52,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trialbook.core.metrics import finite_number
 from trialbook.errors import InvalidInput
 from trialbook.integrations.importers.common import (
     TAG_PATH,
+    ImportProblem,
     ImportReport,
     ParsedRun,
-    Problem,
     SkippedRun,
     SourceError,
     Writer,
     capped,
     finite,
     infinity_warning,
+    read_text,
     read_yaml,
 )
 
@@ -129,10 +131,10 @@ def _seconds(ms: Any) -> float | None:
     if ms is None or isinstance(ms, bool):
         return None
     try:
-        value = float(ms)
+        value = finite_number(float(ms))
     except (TypeError, ValueError):
         return None
-    return value / 1000.0 if math.isfinite(value) else None
+    return value / 1000.0 if value is not None else None
 
 
 class _RunData:
@@ -151,7 +153,7 @@ class _RunData:
         self.tags: dict[str, str] = {}
         # key -> step -> (timestamp, order, value); the largest (timestamp, order) wins
         self.points: dict[str, dict[int, tuple[int, int, float]]] = defaultdict(dict)
-        self.infinities: list[Problem] = []
+        self.infinities: list[ImportProblem] = []
         self._order = 0
 
     def add_point(self, key: str, step: int, timestamp: int, value: float) -> None:
@@ -208,7 +210,7 @@ class _RunData:
 def _yaml(path: Path) -> dict[str, Any]:
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise SourceError([Problem(str(path), "is not a mapping (not an MLflow meta.yaml)", 1)])
+        raise SourceError([ImportProblem(str(path), "is not a mapping (not an MLflow meta.yaml)", 1)])
     return data
 
 
@@ -223,13 +225,33 @@ def _files(folder: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(folder).as_posix(), path
 
 
-def _read_text(path: Path) -> str:
+_METRIC_LINE = "timestamp value [step]"
+
+
+def _metric_line(line: str) -> tuple[int, float, int] | str:
+    """``(timestamp, value, step)`` of a line of a metric file, or what is wrong with it."""
+    parts = line.split()
+    if len(parts) < 2:
+        return f"expected '{_METRIC_LINE}', got {line.strip()!r}"
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SourceError([Problem(str(path), f"cannot be read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise SourceError([Problem(str(path), f"is not UTF-8 text (byte {exc.start})")]) from exc
+        return int(parts[0]), float(parts[1]), int(parts[2]) if len(parts) > 2 else 0
+    except ValueError:
+        return f"expected '{_METRIC_LINE}' as numbers, got {line.strip()!r}"
+
+
+def _read_metric_file(data: _RunData, key: str, path: Path, problems: list[ImportProblem]) -> None:
+    """Add the points of the file store's metric file ``path`` to ``data``; bad lines go
+    to ``problems``."""
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        parsed = _metric_line(line)
+        if isinstance(parsed, str):
+            problems.append(ImportProblem(str(path), parsed, lineno))
+            continue
+        timestamp, value, step = parsed
+        where = ImportProblem(str(path), f"metric {key!r} step {step}", lineno)
+        data.add_point(key, step, timestamp, finite(value, data.infinities, where))
 
 
 def _read_run_folder(folder: Path, meta: dict[str, Any], experiment: str) -> _RunData:
@@ -239,36 +261,13 @@ def _read_run_folder(folder: Path, meta: dict[str, Any], experiment: str) -> _Ru
     data.status = _status(meta.get("status"))
     data.start, data.end = _seconds(meta.get("start_time")), _seconds(meta.get("end_time"))
     data.user = meta.get("user_id") or None
-    problems: list[Problem] = []
     for key, path in _files(folder / "params"):
-        data.params[key] = _param_value(_read_text(path))
+        data.params[key] = _param_value(read_text(path))
     for key, path in _files(folder / "tags"):
-        data.tags[key] = _read_text(path)
+        data.tags[key] = read_text(path)
+    problems: list[ImportProblem] = []
     for key, path in _files(folder / "metrics"):
-        for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) < 2:
-                problems.append(
-                    Problem(str(path), f"expected 'timestamp value [step]', got {line.strip()!r}", lineno)
-                )
-                continue
-            try:
-                timestamp = int(parts[0])
-                value = float(parts[1])
-                step = int(parts[2]) if len(parts) > 2 else 0
-            except ValueError:
-                problems.append(
-                    Problem(
-                        str(path),
-                        f"expected 'timestamp value [step]' as numbers, got {line.strip()!r}",
-                        lineno,
-                    )
-                )
-                continue
-            value = finite(value, data.infinities, Problem(str(path), f"metric {key!r} step {step}", lineno))
-            data.add_point(key, step, timestamp, value)
+        _read_metric_file(data, key, path, problems)
     if problems:
         raise SourceError(capped(problems, str(folder)))
     return data
@@ -300,39 +299,57 @@ def read_file_store(
         raise InvalidInput(f"{root} is not an MLflow file store: no <experiment>/meta.yaml in it")
     runs: list[ParsedRun] = []
     for folder in experiments:
+        runs += _read_experiment(folder, report, writer)
+    return runs
+
+
+def _read_experiment(folder: Path, report: ImportReport, writer: Writer | None) -> list[ParsedRun]:
+    """The live runs of one experiment folder (a deleted experiment is reported skipped)."""
+    try:
+        exp_meta = _yaml(folder / "meta.yaml")
+    except SourceError as exc:
+        report.failed.extend(exc.problems)
+        return []
+    if "run_uuid" in exp_meta or "run_id" in exp_meta:
+        return []  # root was a run folder's parent by mistake; not an experiment
+    exp_name = str(exp_meta.get("name") or f"mlflow-{folder.name}")
+    if exp_meta.get("lifecycle_stage") == "deleted":
+        report.skipped.append(SkippedRun(str(folder), f"experiment {exp_name!r} is deleted in MLflow"))
+        return []
+    runs: list[ParsedRun] = []
+    for run_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if run_dir.name in _EXPERIMENT_RESERVED:
+            continue
         try:
-            exp_meta = _yaml(folder / "meta.yaml")
+            run = _read_run_dir(run_dir, exp_name, report, writer)
         except SourceError as exc:
             report.failed.extend(exc.problems)
             continue
-        if "run_uuid" in exp_meta or "run_id" in exp_meta:
-            continue  # root was a run folder's parent by mistake; not an experiment
-        exp_name = str(exp_meta.get("name") or f"mlflow-{folder.name}")
-        if exp_meta.get("lifecycle_stage") == "deleted":
-            report.skipped.append(SkippedRun(str(folder), f"experiment {exp_name!r} is deleted in MLflow"))
-            continue
-        for run_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-            if run_dir.name in _EXPERIMENT_RESERVED:
-                continue
-            meta_path = run_dir / "meta.yaml"
-            if not meta_path.is_file():
-                if (run_dir / "metrics").is_dir() or (run_dir / "params").is_dir():
-                    report.failed.append(Problem(str(run_dir), "run folder without meta.yaml"))
-                continue
-            try:
-                meta = _yaml(meta_path)
-                if "run_uuid" not in meta and "run_id" not in meta:
-                    continue  # not a run (an MLflow 3 logged model kept elsewhere, say)
-                run_id = str(meta.get("run_id") or meta.get("run_uuid"))
-                if writer is not None and writer.already_imported(TOOL, run_id, str(run_dir)):
-                    continue
-                if meta.get("lifecycle_stage") == "deleted":
-                    report.skipped.append(SkippedRun(str(run_dir), "run is deleted in MLflow"))
-                    continue
-                runs.append(_read_run_folder(run_dir, meta, exp_name).parsed())
-            except SourceError as exc:
-                report.failed.extend(exc.problems)
+        if run is not None:
+            runs.append(run)
     return runs
+
+
+def _read_run_dir(
+    run_dir: Path, experiment: str, report: ImportReport, writer: Writer | None
+) -> ParsedRun | None:
+    """One run folder of an experiment, or ``None`` when it is not a run, was imported
+    already or is deleted (the last two reported); raises ``SourceError``."""
+    meta_path = run_dir / "meta.yaml"
+    if not meta_path.is_file():
+        if (run_dir / "metrics").is_dir() or (run_dir / "params").is_dir():
+            report.failed.append(ImportProblem(str(run_dir), "run folder without meta.yaml"))
+        return None
+    meta = _yaml(meta_path)
+    if "run_uuid" not in meta and "run_id" not in meta:
+        return None  # not a run (an MLflow 3 logged model kept elsewhere, say)
+    run_id = str(meta.get("run_id") or meta.get("run_uuid"))
+    if writer is not None and writer.already_imported(TOOL, run_id, str(run_dir)):
+        return None
+    if meta.get("lifecycle_stage") == "deleted":
+        report.skipped.append(SkippedRun(str(run_dir), "run is deleted in MLflow"))
+        return None
+    return _read_run_folder(run_dir, meta, experiment).parsed()
 
 
 # --------------------------------------------------------------------------- sqlite
@@ -394,32 +411,40 @@ def _read_db(
         data = _RunData(run_uuid, at, exp_name)
         data.name, data.status, data.user = name or None, _status(status), user
         data.start, data.end = _seconds(start), _seconds(end)
-        for key, value in conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,)):
-            data.params[key] = _param_value(value if value is not None else "")
-        for key, value in conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_uuid,)):
-            if value is not None:
-                data.tags[key] = value
-        problems: list[Problem] = []
-        for key, value, timestamp, step, is_nan in conn.execute(
-            "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? "
-            "ORDER BY key, step, timestamp",
-            (run_uuid,),
-        ):
-            try:
-                number = math.nan if is_nan else float(value)
-                step_i, ts = int(step or 0), int(timestamp or 0)
-            except (TypeError, ValueError):
-                problems.append(
-                    Problem(at, f"metric {key!r}: value {value!r} at step {step!r} is not a number")
-                )
-                continue
-            number = finite(number, data.infinities, Problem(at, f"metric {key!r} step {step_i}"))
-            data.add_point(key, step_i, ts, number)
+        problems = _read_db_run(conn, data)
         if problems:
             report.failed.extend(capped(problems, at))
             continue
         runs.append(data.parsed())
     return runs
+
+
+def _read_db_run(conn: sqlite3.Connection, data: _RunData) -> list[ImportProblem]:
+    """Fill ``data`` with the params, tags and metrics of its run; the values that are
+    not numbers are returned as problems."""
+    run_uuid, at = data.run_id, data.path
+    for key, value in conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,)):
+        data.params[key] = _param_value(value if value is not None else "")
+    for key, value in conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run_uuid,)):
+        if value is not None:
+            data.tags[key] = value
+    problems: list[ImportProblem] = []
+    for key, value, timestamp, step, is_nan in conn.execute(
+        "SELECT key, value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? "
+        "ORDER BY key, step, timestamp",
+        (run_uuid,),
+    ):
+        try:
+            number = math.nan if is_nan else float(value)
+            step_i, ts = int(step or 0), int(timestamp or 0)
+        except (TypeError, ValueError):
+            problems.append(
+                ImportProblem(at, f"metric {key!r}: value {value!r} at step {step!r} is not a number")
+            )
+            continue
+        number = finite(number, data.infinities, ImportProblem(at, f"metric {key!r} step {step_i}"))
+        data.add_point(key, step_i, ts, number)
+    return problems
 
 
 # --------------------------------------------------------------------------- import

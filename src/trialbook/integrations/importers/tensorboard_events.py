@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from trialbook.integrations.importers.common import (
     TAG_PATH,
+    ImportProblem,
     ImportReport,
     MissingDependency,
     ParsedRun,
-    Problem,
     SkippedRun,
     SourceError,
     Writer,
@@ -141,84 +141,109 @@ def _framing(path: Path) -> tuple[list[int], int | None, int | None]:
 
 def read_event_folder(
     folder: str | os.PathLike[str],
-) -> tuple[dict[str, dict[int, tuple[float, float]]], list[Problem], list[Problem]]:
+) -> tuple[dict[str, dict[int, tuple[float, float]]], list[ImportProblem], list[ImportProblem]]:
     """``({tag: {step: (wall_time, value)}}, warnings, infinities)`` of the scalar
     summaries in the event files of ``folder`` (not its subfolders). Raises
     ``SourceError`` for a damaged file."""
-    tb = _tensorboard()
-    folder = Path(folder)
-    scalar_class = tb.summary_pb2.DATA_CLASS_SCALAR
-    initial_metadata: dict[str, Any] = {}
-    scalar_tags: set[str] = set()
-    scalars: dict[str, dict[int, tuple[float, float]]] = {}
-    warnings: list[Problem] = []
-    infinities: list[Problem] = []
-    problems: list[Problem] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and _is_event_file(p.name)):
+    reader = _ScalarReader(_tensorboard())
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and _is_event_file(p.name)):
+        reader.read_file(path)
+    if reader.problems:
+        raise SourceError(reader.problems)
+    return reader.scalars, reader.warnings, reader.infinities
+
+
+def _framing_problem(
+    path: Path, offsets: list[int], read: int, cut_at: int | None, damaged_at: int | None
+) -> tuple[ImportProblem | None, ImportProblem | None]:
+    """``(problem, warning)`` of a file whose framing is as :func:`_framing` found it and
+    of which TensorBoard's reader read ``read`` records."""
+    if read < len(offsets) or damaged_at is not None:
+        bad = min(read, len(offsets))
+        at = offsets[bad] if bad < len(offsets) else damaged_at
+        return (
+            ImportProblem(
+                str(path),
+                f"record {bad + 1} (byte {at}) is damaged (checksum mismatch); TensorBoard reads "
+                f"only the {read} record(s) before it",
+            ),
+            None,
+        )
+    if cut_at is not None:
+        return None, ImportProblem(
+            str(path),
+            f"the last record (byte {cut_at}) is cut short, as when a writer stops mid-write; "
+            f"the {read} complete record(s) are imported",
+        )
+    return None, None
+
+
+class _ScalarReader:
+    """The scalars of the event files of one folder, read file by file (the summary
+    metadata carries over from one file to the next, as in TensorBoard)."""
+
+    def __init__(self, tb: SimpleNamespace) -> None:
+        self.tb = tb
+        self.scalar_class = tb.summary_pb2.DATA_CLASS_SCALAR
+        self.initial_metadata: dict[str, Any] = {}
+        self.scalar_tags: set[str] = set()
+        self.scalars: dict[str, dict[int, tuple[float, float]]] = {}
+        self.warnings: list[ImportProblem] = []
+        self.infinities: list[ImportProblem] = []
+        self.problems: list[ImportProblem] = []
+
+    def read_file(self, path: Path) -> None:
         try:
             offsets, cut_at, damaged_at = _framing(path)
-            records = list(tb.loader.RawEventFileLoader(str(path)).Load())
+            records = list(self.tb.loader.RawEventFileLoader(str(path)).Load())
         except OSError as exc:
-            problems.append(Problem(str(path), f"cannot be read: {exc.strerror or exc}"))
-            continue
-        if len(records) < len(offsets) or damaged_at is not None:
-            bad = min(len(records), len(offsets))
-            at = offsets[bad] if bad < len(offsets) else damaged_at
-            problems.append(
-                Problem(
-                    str(path),
-                    f"record {bad + 1} (byte {at}) is damaged "
-                    f"(checksum mismatch); TensorBoard reads only the "
-                    f"{len(records)} record(s) before it",
-                )
-            )
-            continue
-        if cut_at is not None:
-            warnings.append(
-                Problem(
-                    str(path),
-                    f"the last record (byte {cut_at}) is cut short, "
-                    "as when a writer stops mid-write; the "
-                    f"{len(records)} complete record(s) are imported",
-                )
-            )
+            self.problems.append(ImportProblem(str(path), f"cannot be read: {exc.strerror or exc}"))
+            return
+        problem, warning = _framing_problem(path, offsets, len(records), cut_at, damaged_at)
+        if problem is not None:
+            self.problems.append(problem)
+            return
+        if warning is not None:
+            self.warnings.append(warning)
         for index, record in enumerate(records):
             try:
-                event = tb.event_pb2.Event.FromString(record)
+                event = self.tb.event_pb2.Event.FromString(record)
             except Exception as exc:  # protobuf's DecodeError
-                problems.append(
-                    Problem(
+                self.problems.append(
+                    ImportProblem(
                         str(path),
                         f"record {index + 1} (byte {offsets[index]}) is not a TensorBoard event: {exc}",
                     )
                 )
-                break
-            event = tb.data_compat.migrate_event(event)
-            for migrated in tb.dataclass_compat.migrate_event(event, initial_metadata):
-                if not migrated.HasField("summary"):
-                    continue
+                return
+            self._add_event(path, event)
+
+    def _add_event(self, path: Path, event: Any) -> None:
+        event = self.tb.data_compat.migrate_event(event)
+        for migrated in self.tb.dataclass_compat.migrate_event(event, self.initial_metadata):
+            if migrated.HasField("summary"):
                 for value in migrated.summary.value:
-                    if value.metadata.data_class == scalar_class:
-                        scalar_tags.add(value.tag)
-                    if value.tag not in scalar_tags or not value.HasField("tensor"):
-                        continue
-                    try:
-                        number = float(tb.tensor_util.make_ndarray(value.tensor).item())
-                    except (TypeError, ValueError) as exc:
-                        problems.append(
-                            Problem(str(path), f"scalar {value.tag!r} at step {migrated.step}: {exc}")
-                        )
-                        continue
-                    number = finite(
-                        number, infinities, Problem(str(path), f"scalar {value.tag!r} step {migrated.step}")
-                    )
-                    series = scalars.setdefault(value.tag, {})
-                    old = series.get(migrated.step)
-                    if old is None or migrated.wall_time >= old[0]:
-                        series[migrated.step] = (migrated.wall_time, number)
-    if problems:
-        raise SourceError(problems)
-    return scalars, warnings, infinities
+                    self._add_value(path, migrated, value)
+
+    def _add_value(self, path: Path, event: Any, value: Any) -> None:
+        """One summary value: kept when its tag is a scalar's (the last by wall time)."""
+        if value.metadata.data_class == self.scalar_class:
+            self.scalar_tags.add(value.tag)
+        if value.tag not in self.scalar_tags or not value.HasField("tensor"):
+            return
+        try:
+            number = float(self.tb.tensor_util.make_ndarray(value.tensor).item())
+        except (TypeError, ValueError) as exc:
+            self.problems.append(
+                ImportProblem(str(path), f"scalar {value.tag!r} at step {event.step}: {exc}")
+            )
+            return
+        where = ImportProblem(str(path), f"scalar {value.tag!r} step {event.step}")
+        number = finite(number, self.infinities, where)
+        series = self.scalars.setdefault(value.tag, {})
+        old = series.get(event.step)
+        if old is None or event.wall_time >= old[0]:
+            series[event.step] = (event.wall_time, number)
 
 
 def _run_name(folder: Path, root: Path) -> str:

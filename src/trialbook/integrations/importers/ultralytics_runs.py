@@ -46,19 +46,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialbook.core import config as config_rules
+from trialbook.core.metrics import finite_number
 from trialbook.errors import InvalidInput
 from trialbook.integrations.importers.common import (
     TAG_ORIGINAL_NAME,
     TAG_PATH,
+    ImportProblem,
     ImportReport,
     ParsedRun,
-    Problem,
     SourceError,
     Writer,
     capped,
     finite,
     infinity_warning,
     mtime,
+    read_text,
     read_yaml,
     text_tags,
 )
@@ -139,8 +141,8 @@ class ResultsTable:
         columns: list[str],
         series: dict[str, dict[int, float]],
         epochs: list[int],
-        infinities: list[Problem],
-        duplicates: list[Problem],
+        infinities: list[ImportProblem],
+        duplicates: list[ImportProblem],
     ) -> None:
         self.path = path
         self.columns = columns
@@ -161,93 +163,136 @@ class ResultsTable:
 def read_results_csv(path: str | os.PathLike[str]) -> ResultsTable:
     """Parse a ``results.csv``; raise ``SourceError`` naming every bad line."""
     path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise SourceError([Problem(where, f"cannot be read: {exc.strerror or exc}")]) from exc
-    except UnicodeDecodeError as exc:
-        raise SourceError([Problem(where, f"is not UTF-8 text (byte {exc.start})")]) from exc
-    lines = text.splitlines()
+    lines = read_text(path, encoding="utf-8-sig").splitlines()
+    names, trailing_comma = _header(lines, str(path))
+    rows = _Rows(str(path), names, trailing_comma)
+    for lineno, line in enumerate(lines[1:], start=2):
+        if line.strip():
+            rows.add(lineno, line)
+    return rows.table(path)
+
+
+def _header(lines: list[str], where: str) -> tuple[list[str], bool]:
+    """The column names of the header line and whether it ends with a comma; raises
+    ``SourceError`` for a missing or bad header."""
     if not lines or not lines[0].strip():
-        raise SourceError([Problem(where, "is empty: no header line", 1)])
+        raise SourceError([ImportProblem(where, "is empty: no header line", 1)])
     names = [c.strip() for c in lines[0].split(",")]
     trailing_comma = len(names) > 1 and names[-1] == ""
     if trailing_comma:
         names.pop()
-    problems: list[Problem] = []
+    problems = _header_problems(names, where)
+    if problems:
+        raise SourceError(problems)
+    return names, trailing_comma
+
+
+def _header_problems(names: list[str], where: str) -> list[ImportProblem]:
+    problems: list[ImportProblem] = []
     if "epoch" not in names:
-        problems.append(Problem(where, "the header has no 'epoch' column", 1))
+        problems.append(ImportProblem(where, "the header has no 'epoch' column", 1))
     if any(not n for n in names):
-        problems.append(Problem(where, "the header has an empty column name", 1))
+        problems.append(ImportProblem(where, "the header has an empty column name", 1))
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            problems.append(Problem(where, f"the header names column {n!r} twice", 1))
+            problems.append(ImportProblem(where, f"the header names column {n!r} twice", 1))
         seen.add(n)
-    if problems:
-        raise SourceError(problems)
-    epoch_at = names.index("epoch")
-    columns = [n for n in names if n != "epoch"]
-    series: dict[str, dict[int, float]] = {c: {} for c in columns}
-    epochs: list[int] = []
-    first_line: dict[int, int] = {}
-    infinities: list[Problem] = []
-    duplicates: list[Problem] = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        cells = line.split(",")
-        if trailing_comma and len(cells) == len(names) + 1 and not cells[-1].strip():
-            cells.pop()
-        if len(cells) != len(names):
-            problems.append(
-                Problem(where, f"{len(cells)} cells, but the header has {len(names)} columns", lineno)
-            )
-            continue
-        raw_epoch = cells[epoch_at].strip()
+    return problems
+
+
+class _Rows:
+    """The rows of a ``results.csv`` read one by one into series; every problem is kept
+    and raised at the end (:meth:`table`)."""
+
+    def __init__(self, where: str, names: list[str], trailing_comma: bool) -> None:
+        self.where = where
+        self.names = names
+        self.trailing_comma = trailing_comma
+        self.epoch_at = names.index("epoch")
+        self.columns = [n for n in names if n != "epoch"]
+        self.series: dict[str, dict[int, float]] = {c: {} for c in self.columns}
+        self.epochs: list[int] = []
+        self.first_line: dict[int, int] = {}
+        self.infinities: list[ImportProblem] = []
+        self.duplicates: list[ImportProblem] = []
+        self.problems: list[ImportProblem] = []
+
+    def add(self, lineno: int, line: str) -> None:
+        """Read one (non-blank) row."""
+        cells = self._cells(lineno, line)
+        if cells is None:
+            return
+        raw_epoch = cells[self.epoch_at].strip()
         epoch = _epoch(raw_epoch)
         if epoch is None:
-            problems.append(Problem(where, f"epoch {raw_epoch!r} is not a whole number >= 0", lineno))
-            continue
+            self._problem(lineno, f"epoch {raw_epoch!r} is not a whole number >= 0")
+            return
+        row = self._values(lineno, epoch, cells)
+        self._keep(lineno, epoch, row)
+
+    def table(self, path: Path) -> ResultsTable:
+        if self.problems:
+            raise SourceError(capped(self.problems, self.where))
+        return ResultsTable(path, self.columns, self.series, self.epochs, self.infinities, self.duplicates)
+
+    def _problem(self, lineno: int, message: str) -> None:
+        self.problems.append(ImportProblem(self.where, message, lineno))
+
+    def _cells(self, lineno: int, line: str) -> list[str] | None:
+        """The row's cells (a trailing comma dropped when the header has one too)."""
+        cells = line.split(",")
+        width = len(self.names)
+        if self.trailing_comma and len(cells) == width + 1 and not cells[-1].strip():
+            cells.pop()
+        if len(cells) != width:
+            self._problem(lineno, f"{len(cells)} cells, but the header has {width} columns")
+            return None
+        return cells
+
+    def _values(self, lineno: int, epoch: int, cells: list[str]) -> dict[str, float]:
+        """``{column: value}`` of the row's readable cells; ``nan`` and empty are NaN."""
         row: dict[str, float] = {}
-        for name, cell in zip(names, cells, strict=True):
+        for name, cell in zip(self.names, cells, strict=True):
             if name == "epoch":
                 continue
-            text_value = cell.strip()
-            if text_value.lower() in _NAN_TEXT:
+            text = cell.strip()
+            if text.lower() in _NAN_TEXT:
                 row[name] = math.nan
                 continue
             try:
-                value = float(text_value)
+                value = float(text)
             except ValueError:
-                problems.append(Problem(where, f"column {name!r}: {text_value!r} is not a number", lineno))
+                self._problem(lineno, f"column {name!r}: {text!r} is not a number")
                 continue
-            row[name] = finite(value, infinities, Problem(where, f"column {name!r} epoch {epoch}", lineno))
-        if epoch in first_line:
-            duplicates.append(
-                Problem(
-                    where,
-                    f"epoch {epoch} appears again (first on line {first_line[epoch]}); the later row is kept",
+            where = ImportProblem(self.where, f"column {name!r} epoch {epoch}", lineno)
+            row[name] = finite(value, self.infinities, where)
+        return row
+
+    def _keep(self, lineno: int, epoch: int, row: dict[str, float]) -> None:
+        """Store the row under its epoch; a later row for an epoch already seen wins."""
+        if epoch in self.first_line:
+            self.duplicates.append(
+                ImportProblem(
+                    self.where,
+                    f"epoch {epoch} appears again (first on line {self.first_line[epoch]}); "
+                    "the later row is kept",
                     lineno,
                 )
             )
         else:
-            first_line[epoch] = lineno
-            epochs.append(epoch)
+            self.first_line[epoch] = lineno
+            self.epochs.append(epoch)
         for name, value in row.items():
-            series[name][epoch] = value
-    if problems:
-        raise SourceError(capped(problems, where))
-    return ResultsTable(path, columns, series, epochs, infinities, duplicates)
+            self.series[name][epoch] = value
 
 
 def _epoch(text: str) -> int | None:
     try:
-        value = float(text)
+        value = finite_number(float(text))
     except ValueError:
         return None
-    if not math.isfinite(value) or value < 0 or value != int(value):
+    if value is None or value < 0 or value != int(value):
         return None
     return int(value)
 
@@ -264,7 +309,7 @@ def _settings(folder: Path) -> tuple[Path | None, dict[str, Any]]:
             data = {}
         if not isinstance(data, dict):
             raise SourceError(
-                [Problem(str(path), f"holds a {type(data).__name__}, not a mapping of settings", 1)]
+                [ImportProblem(str(path), f"holds a {type(data).__name__}, not a mapping of settings", 1)]
             )
         hyp_file = folder / "hyp.yaml"
         if file_name == "opt.yaml" and not isinstance(data.get("hyp"), dict) and hyp_file.is_file():
@@ -288,44 +333,50 @@ def _int(value: Any) -> int | None:
 
 
 # --------------------------------------------------------------------------- folders
-def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:
+def find_run_folders(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[ImportProblem]]:
     """Run folders in ``paths``: each path that holds ``results.csv``, else every folder
     under it that does (hidden folders and ``weights/`` are not entered). Sorted, each once."""
-    found: list[Path] = []
-    problems: list[Problem] = []
-    seen: set[Path] = set()
+    found: dict[Path, None] = {}  # in order, each once
+    problems: list[ImportProblem] = []
     for given in paths:
-        root = Path(given).resolve()
-        if not root.exists():
-            problems.append(Problem(str(given), "no such file or folder"))
+        root = _search_root(given)
+        if isinstance(root, ImportProblem):
+            problems.append(root)
             continue
-        if root.is_file():
-            if root.name == RESULTS:
-                root = root.parent
-            else:
-                problems.append(
-                    Problem(
-                        str(given), f"is a file; give a run folder (with {RESULTS}) or a folder holding some"
-                    )
-                )
-                continue
-        here: list[Path] = []
-        if (root / RESULTS).is_file():
-            here.append(root)
-        else:
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "weights")
-                if RESULTS in filenames:
-                    here.append(Path(dirpath))
+        here = _run_folders_under(root)
         if not here:
             problems.append(
-                Problem(str(given), f"holds no Ultralytics run folder (no {RESULTS} in it or below it)")
+                ImportProblem(str(given), f"holds no Ultralytics run folder (no {RESULTS} in it or below it)")
             )
-        for folder in sorted(here):
-            if folder not in seen:
-                seen.add(folder)
-                found.append(folder)
-    return found, problems
+        found.update(dict.fromkeys(sorted(here)))
+    return list(found), problems
+
+
+def _search_root(given: str | os.PathLike[str]) -> Path | ImportProblem:
+    """The folder to look in for ``given`` (a ``results.csv`` stands for its folder), or
+    the problem with it."""
+    root = Path(given).resolve()
+    if not root.exists():
+        return ImportProblem(str(given), "no such file or folder")
+    if not root.is_file():
+        return root
+    if root.name == RESULTS:
+        return root.parent
+    return ImportProblem(
+        str(given), f"is a file; give a run folder (with {RESULTS}) or a folder holding some"
+    )
+
+
+def _run_folders_under(root: Path) -> list[Path]:
+    """``root`` if it is a run folder, else the run folders below it."""
+    if (root / RESULTS).is_file():
+        return [root]
+    here: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "weights")
+        if RESULTS in filenames:
+            here.append(Path(dirpath))
+    return here
 
 
 def parse_run_folder(
@@ -344,13 +395,7 @@ def parse_run_folder(
     yolov5 = (settings_path is not None and settings_path.name == "opt.yaml") or any(
         _V5_MARKERS.match(c) for c in table.columns
     )
-    series = table.series
-    if yolov5:
-        renamed: dict[str, dict[int, float]] = {}
-        for key, values in series.items():
-            new = normalise_yolov5_key(key)
-            renamed[new if new not in series or new == key else key] = values
-        series = renamed
+    series = _yolov8_keys(table.series) if yolov5 else table.series
     task = detect_task(series, args)
     planned = _int(args.get("epochs"))
     recorded = len(table.epochs)
@@ -383,21 +428,36 @@ def parse_run_folder(
     run.tags = text_tags(tags)
     if weights:
         run.artifacts = [(w, folder / "weights" / w) for w in WEIGHTS if (folder / "weights" / w).is_file()]
-    # times: settings are written when training starts, results.csv after every epoch
-    results_time = mtime(folder / RESULTS) or 0.0
-    ended = max([results_time, *(mtime(p) or 0.0 for _, p in run.artifacts)])
-    started = mtime(settings_path) if settings_path is not None else None
-    if started is None:
-        started = results_time - (table.last_time or 0.0)
-    run.created_at = min(started, ended)
-    run.ended_at = ended
+    run.created_at, run.ended_at = _times(folder, settings_path, table, run.artifacts)
     if recorded == 0:
         run.warnings.append(
-            Problem(str(folder / RESULTS), "holds no epoch rows: the run is imported without metrics")
+            ImportProblem(str(folder / RESULTS), "holds no epoch rows: the run is imported without metrics")
         )
     run.warnings.extend(table.duplicates)
     infinity_warning(run, table.infinities)
     return run
+
+
+def _yolov8_keys(series: dict[str, dict[int, float]]) -> dict[str, dict[int, float]]:
+    """YOLOv5 series under their YOLOv8 keys (a key whose new name is taken keeps its own)."""
+    renamed: dict[str, dict[int, float]] = {}
+    for key, values in series.items():
+        new = normalise_yolov5_key(key)
+        renamed[new if new not in series or new == key else key] = values
+    return renamed
+
+
+def _times(
+    folder: Path, settings_path: Path | None, table: ResultsTable, artifacts: list[tuple[str, Path]]
+) -> tuple[float, float]:
+    """``(created, ended)``: settings are written when training starts, results.csv after
+    every epoch (see the module docstring)."""
+    results_time = mtime(folder / RESULTS) or 0.0
+    ended = max([results_time, *(mtime(p) or 0.0 for _, p in artifacts)])
+    started = mtime(settings_path) if settings_path is not None else None
+    if started is None:
+        started = results_time - (table.last_time or 0.0)
+    return min(started, ended), ended
 
 
 # --------------------------------------------------------------------------- import
@@ -440,14 +500,8 @@ def import_ultralytics(
 
 
 def _pin(book: Book, ref: str) -> dict[str, Any]:
-    """The dataset fields for runs pinned by import to ``ref`` (as ``versions.pin_run``
+    """The dataset fields for runs pinned by import to ``ref`` (as a run started on it
     records them, less the check of the working files, which cannot be redone)."""
-    from trialbook import versions
+    from trialbook.api import pinned_digests
 
-    version = versions.resolve(book, ref)
-    splits = {
-        s: info["digest"]
-        for s, info in version.splits.items()
-        if isinstance(info, dict) and info.get("digest")
-    }
-    return {"dataset": ref, "split_digests": {"dataset": version.digest, **splits}}
+    return {"dataset": ref, "split_digests": pinned_digests(book.dataset_version(ref))}

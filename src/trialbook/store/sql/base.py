@@ -1,4 +1,4 @@
-"""Shared plumbing of the SQL store mixins: the database handle, upserts, ids."""
+"""Shared plumbing of the SQL store mixins: the database handle, upserts, ids, checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trialbook.errors import Conflict, NotFound
 from trialbook.store.sql.engine import Database
+from trialbook.store.sql.schema import projects, runs
 
 
 def new_id() -> str:
@@ -34,10 +36,20 @@ class SqlBase:
         return postgresql.insert(table)
 
     def _project_id(self, conn: Connection, name: str) -> str:
-        from trialbook.errors import NotFound
-        from trialbook.store.sql.schema import projects
-
+        """The id of project ``name``; ``NotFound`` if there is none."""
         pid = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).scalar()
         if pid is None:
             raise NotFound(f"no project named {name!r}")
         return str(pid)
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        """``NotFound`` unless run ``run_id`` exists (checked here, so that a missing run
+        is never a foreign-key error of the driver)."""
+        if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise NotFound(f"no run with id {run_id!r}")
+
+    def _require_new(self, conn: Connection, table: sa.Table, id_: str, what: str) -> None:
+        """``Conflict`` if ``table`` already holds a row with id ``id_`` (ids are the
+        client's: a replayed write must not pass as a second record)."""
+        if conn.execute(sa.select(table.c.id).where(table.c.id == id_)).first() is not None:
+            raise Conflict(f"{what} id {id_!r} is already taken")

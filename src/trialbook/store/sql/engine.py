@@ -10,7 +10,6 @@ readers use deferred transactions on connections marked ``query_only``.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,7 +177,3 @@ def upgrade(conn: Connection) -> None:
 
 def _redact(url: str) -> str:
     return sa.engine.make_url(url).render_as_string(hide_password=True).replace("+psycopg", "")
-
-
-def default_user() -> str:
-    return os.environ.get("TRIALBOOK_USER") or os.environ.get("USER") or "unknown"

@@ -1,9 +1,12 @@
-"""Metric series: points upserted in batches, each series' summary kept on write.
+"""Metric series (``MetricStore``): points upserted in batches, each series' summary
+kept on write.
 
 A batch that only appends epochs after a series' last epoch updates the summary from
 the batch alone; a batch that rewrites or back-fills epochs (a resumed run, a re-logged
 epoch) recomputes that series' summary from its stored points. Logging one
-(key, epoch) twice keeps the last value.
+(key, epoch) twice keeps the last value. Either way the summary equals
+``core.metrics.summarize`` of the stored points (``tests/store/test_sql_twins.py``).
+NaN is stored as NULL (SQLite cannot store NaN; one convention on both dialects).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from trialbook.core.metrics import direction_of, is_better, summarize
 from trialbook.errors import NotFound
 from trialbook.store.base import PointTuple
 from trialbook.store.sql.base import SqlBase
-from trialbook.store.sql.schema import points, runs, series
+from trialbook.store.sql.schema import points as points_t
+from trialbook.store.sql.schema import runs, series
 
 _SUMMARY_FIELDS = (
     "count",
@@ -94,6 +98,10 @@ class MetricsMixin(SqlBase):
         found = {r.key: r for r in rows}
         missing = [k for k in keys if k not in found]
         if missing:
+            # a run's first point of a key: check the run here rather than let the
+            # database's foreign key fail (with a driver exception)
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise NotFound(f"no run with id {run_id!r}")
             conn.execute(
                 series.insert(),
                 [
@@ -110,18 +118,16 @@ class MetricsMixin(SqlBase):
     def log_batch(
         self,
         run_id: str,
-        batch: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
+        points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
         *,
         heartbeat_at: float | None = None,
     ) -> None:
-        """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
-        the same series-major, ``{key: {epoch: value}}``."""
         by_key: Mapping[str, Mapping[int, float]]
-        if isinstance(batch, Mapping):
-            by_key = {k: v for k, v in batch.items() if v}  # a key with no points adds nothing
+        if isinstance(points, Mapping):
+            by_key = {k: v for k, v in points.items() if v}  # a key with no points adds nothing
         else:
             grouped: dict[str, dict[int, float]] = defaultdict(dict)
-            for key, epoch, value in batch:
+            for key, epoch, value in points:
                 grouped[key][epoch] = value  # last value wins inside a batch too
             by_key = grouped
         with self.db.write() as conn:
@@ -149,7 +155,7 @@ class MetricsMixin(SqlBase):
                 new = sorted(epochs.items())
                 if row.last_epoch is not None and new[0][0] <= row.last_epoch:
                     stored = conn.execute(
-                        sa.select(points.c.epoch, points.c.value).where(points.c.series_id == row.id)
+                        sa.select(points_t.c.epoch, points_t.c.value).where(points_t.c.series_id == row.id)
                     ).all()
                     s = summarize(((e, _nan(v)) for e, v in stored), row.direction)
                     s["last_epoch"] = max(e for e, _ in stored)
@@ -178,8 +184,8 @@ class MetricsMixin(SqlBase):
         return out
 
     def get_history(self, run_ids: Iterable[str], key: str) -> dict[str, list[tuple[int, float]]]:
-        """Points of ``key`` for each run, by epoch. One query, fetched in one go from the
-        driver (row-by-row fetching through SQLAlchemy costs more than the query)."""
+        # one query, fetched in one go from the driver (row-by-row fetching through
+        # SQLAlchemy costs more than the query)
         ids = list(run_ids)
         out: dict[str, list[tuple[int, float]]] = {rid: [] for rid in ids}
         if not ids:
@@ -199,13 +205,36 @@ class MetricsMixin(SqlBase):
 
     def get_all_history(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
         q = (
-            sa.select(series.c.key, points.c.epoch, points.c.value)
-            .join(points, points.c.series_id == series.c.id)
+            sa.select(series.c.key, points_t.c.epoch, points_t.c.value)
+            .join(points_t, points_t.c.series_id == series.c.id)
             .where(series.c.run_id == run_id)
-            .order_by(series.c.key, points.c.epoch)
+            .order_by(series.c.key, points_t.c.epoch)
         )
         out: dict[str, list[tuple[int, float]]] = defaultdict(list)
         with self.db.read() as conn:
             for key, epoch, value in conn.execute(q):
                 out[key].append((epoch, _nan(value)))
         return dict(out)
+
+    def history_since(
+        self,
+        run_ids: Iterable[str],
+        keys: Iterable[str] | None = None,
+        since_epoch: int | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, float]]]]:
+        ids = list(run_ids)
+        q = (
+            sa.select(series.c.run_id, series.c.key, points_t.c.epoch, points_t.c.value)
+            .join(points_t, points_t.c.series_id == series.c.id)
+            .where(series.c.run_id.in_(ids))
+            .order_by(series.c.run_id, series.c.key, points_t.c.epoch)
+        )
+        if keys is not None:
+            q = q.where(series.c.key.in_(list(keys)))
+        if since_epoch is not None:
+            q = q.where(points_t.c.epoch > since_epoch)
+        out: dict[str, dict[str, list[tuple[int, float]]]] = {rid: defaultdict(list) for rid in ids}
+        with self.db.read() as conn:
+            for rid, key, epoch, value in conn.execute(q):
+                out[rid][key].append((epoch, _nan(value)))
+        return {rid: dict(v) for rid, v in out.items()}

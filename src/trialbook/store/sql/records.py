@@ -1,4 +1,4 @@
-"""Evaluations (test ones sealed), artifacts, notes with history, and decisions."""
+"""Evaluations (test ones sealed) and artifacts: ``RecordStore`` less the notes (``notes``)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trialbook.core.entities import Artifact, Decision, Evaluation, Note
-from trialbook.errors import InvalidInput, NotFound
-from trialbook.store.sql.base import SqlBase, now
-from trialbook.store.sql.schema import (
-    artifacts,
-    decisions,
-    evaluations,
-    note_history,
-    notes,
-    projects,
-    runs,
-)
-
-NOTE_COLUMNS = ("hypothesis", "change", "result", "next", "text")
+from trialbook.core.entities import Artifact, Evaluation
+from trialbook.store.sql.base import SqlBase
+from trialbook.store.sql.schema import artifacts, evaluations
 
 
 def _json_numbers(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,19 +36,12 @@ def _evaluation(row: Any, reveal: bool) -> Evaluation:
     )
 
 
-def _note(run_id: str, row: Any, at_field: str) -> Note:
-    return Note(
-        run_id=run_id,
-        **{c: getattr(row, c) for c in NOTE_COLUMNS},
-        version=row.version,
-        updated_at=getattr(row, at_field),
-    )
-
-
 class RecordsMixin(SqlBase):
     # evaluations -------------------------------------------------------------------
     def add_evaluation(self, evaluation: Evaluation) -> Evaluation:
         with self.db.write() as conn:
+            self._require_run(conn, evaluation.run_id)
+            self._require_new(conn, evaluations, evaluation.id, "evaluation")
             conn.execute(
                 evaluations.insert().values(
                     id=evaluation.id,
@@ -79,8 +61,6 @@ class RecordsMixin(SqlBase):
         return evaluation
 
     def list_evaluations(self, run_ids: Iterable[str], *, reveal: bool = False) -> list[Evaluation]:
-        """Evaluations of these runs, oldest first. Sealed (test) ones carry no numbers
-        unless ``reveal`` is true, which only a decision passes."""
         q = (
             sa.select(evaluations)
             .where(evaluations.c.run_id.in_(list(run_ids)))
@@ -92,6 +72,8 @@ class RecordsMixin(SqlBase):
     # artifacts ---------------------------------------------------------------------
     def add_artifact(self, artifact: Artifact) -> Artifact:
         with self.db.write() as conn:
+            self._require_run(conn, artifact.run_id)
+            self._require_new(conn, artifacts, artifact.id, "artifact")
             conn.execute(
                 artifacts.insert().values(
                     id=artifact.id,
@@ -115,95 +97,6 @@ class RecordsMixin(SqlBase):
                     digest=r.digest,
                     size=r.size,
                     created_at=r.created_at,
-                )
-                for r in conn.execute(q)
-            ]
-
-    # notes ---------------------------------------------------------------------------
-    def set_note(self, run_id: str, fields: Mapping[str, str], *, who: str) -> Note:
-        """Update some fields of a run's note; every version is kept in the history."""
-        unknown = [k for k in fields if k not in NOTE_COLUMNS]
-        if unknown:
-            raise InvalidInput(f"unknown note field(s): {', '.join(unknown)}; use {', '.join(NOTE_COLUMNS)}")
-        for k, v in fields.items():
-            if not isinstance(v, str):
-                raise InvalidInput(f"note field {k!r} must be text, got {type(v).__name__}")
-        at = now()
-        with self.db.write() as conn:
-            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
-                raise NotFound(f"no run with id {run_id!r}")
-            row = conn.execute(sa.select(notes).where(notes.c.run_id == run_id)).first()
-            current = {c: (getattr(row, c) if row else "") for c in NOTE_COLUMNS}
-            current.update(fields)
-            version = (row.version if row else 0) + 1
-            if row is None:
-                conn.execute(
-                    notes.insert().values(run_id=run_id, version=version, who=who, updated_at=at, **current)
-                )
-            else:
-                conn.execute(
-                    notes.update()
-                    .where(notes.c.run_id == run_id)
-                    .values(version=version, who=who, updated_at=at, **current)
-                )
-            conn.execute(
-                note_history.insert().values(run_id=run_id, version=version, who=who, at=at, **current)
-            )
-        return Note(run_id=run_id, version=version, updated_at=at, **current)
-
-    def get_notes(self, run_ids: Iterable[str]) -> dict[str, Note]:
-        q = sa.select(notes).where(notes.c.run_id.in_(list(run_ids)))
-        with self.db.read() as conn:
-            return {r.run_id: _note(r.run_id, r, "updated_at") for r in conn.execute(q)}
-
-    def note_history(self, run_id: str) -> list[Note]:
-        q = sa.select(note_history).where(note_history.c.run_id == run_id).order_by(note_history.c.version)
-        with self.db.read() as conn:
-            return [_note(run_id, r, "at") for r in conn.execute(q)]
-
-    # decisions -------------------------------------------------------------------------
-    def add_decision(self, decision: Decision) -> Decision:
-        with self.db.write() as conn:
-            pid = self._project_id(conn, decision.project)
-            conn.execute(
-                decisions.insert().values(
-                    id=decision.id,
-                    project_id=pid,
-                    candidate_id=decision.candidate_id,
-                    baseline_id=decision.baseline_id,
-                    verdict=decision.verdict,
-                    gates=decision.gates,
-                    protocol=decision.protocol,
-                    test_split_digest=decision.test_split_digest,
-                    revealed=decision.revealed,
-                    who=decision.who,
-                    at=decision.at,
-                )
-            )
-        return decision
-
-    def list_decisions(self, project: str | None = None) -> list[Decision]:
-        q = (
-            sa.select(decisions, projects.c.name.label("project"))
-            .join(projects, projects.c.id == decisions.c.project_id)
-            .order_by(decisions.c.at)
-        )
-        if project is not None:
-            q = q.where(projects.c.name == project)
-        with self.db.read() as conn:
-            return [
-                Decision(
-                    id=r.id,
-                    project=r.project,
-                    candidate_id=r.candidate_id,
-                    baseline_id=r.baseline_id,
-                    verdict=r.verdict,
-                    gates=list(r.gates),
-                    protocol=dict(r.protocol),
-                    test_split_digest=r.test_split_digest,
-                    revealed=bool(r.revealed),
-                    who=r.who,
-                    at=r.at,
                 )
                 for r in conn.execute(q)
             ]

@@ -1,15 +1,16 @@
-"""Runs: creation (names unique in a project), lookup and status."""
+"""Runs (``RunStore``): creation (names unique in a project), lookups, status, lineage."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
-from trialbook.core.entities import RUN_STATUSES, RunRecord, RunRow
+from trialbook.core.entities import RUN_STATUSES, RunRecord
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.store.sql.base import SqlBase
-from trialbook.store.sql.schema import note_written, notes, projects, runs, series
+from trialbook.store.sql.schema import projects, runs
 
 _RUN_COLUMNS = [c for c in runs.c if c.name != "project_id"] + [projects.c.name.label("project")]
 
@@ -38,10 +39,16 @@ def _select() -> sa.Select[Any]:
     return sa.select(*_RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
 
 
+# "oldest first" (core.runs.run_order)
+OLDEST_FIRST = (runs.c.created_at, runs.c.id)
+
+
 class RunsMixin(SqlBase):
     def create_run(self, run: RunRecord) -> RunRecord:
         with self.db.write() as conn:
             pid = self._project_id(conn, run.project)
+            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run.id)).first():
+                raise Conflict(f"a run with id {run.id!r} already exists")
             taken = conn.execute(
                 sa.select(runs.c.id).where(runs.c.project_id == pid, runs.c.name == run.name)
             ).first()
@@ -87,13 +94,12 @@ class RunsMixin(SqlBase):
         return _run(row)
 
     def find_runs(self, name: str) -> list[RunRecord]:
-        """Runs named ``name`` in any project (names are unique only per project)."""
         with self.db.read() as conn:
             rows = conn.execute(_select().where(runs.c.name == name).order_by(projects.c.name)).all()
         return [_run(r) for r in rows]
 
     def list_runs(self, project: str | None = None) -> list[RunRecord]:
-        q = _select().order_by(runs.c.created_at)
+        q = _select().order_by(*OLDEST_FIRST)
         if project is not None:
             q = q.where(projects.c.name == project)
         with self.db.read() as conn:
@@ -120,67 +126,24 @@ class RunsMixin(SqlBase):
             if done.rowcount == 0:
                 raise NotFound(f"no run with id {run_id!r}")
 
-    def run_rows(self, project: str, key: str) -> list[RunRow]:
-        """Every run of ``project`` with the summary of ``key``, in one query (the runs
-        table: no config, env or tags are read)."""
+    def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]:
+        wanted = list(dict.fromkeys(names))
         with self.db.read() as conn:
             self._project_id(conn, project)
-            rows = conn.execute(_RUN_ROWS, {"project": project, "key": key}).all()
-        return [
-            RunRow(
-                id=i,
-                name=n,
-                status=st,
-                created_at=ca,
-                heartbeat_at=hb,
-                parent_id=pid,
-                parent_name=pn,
-                dataset=ds,
-                pinned=bool(pin),
-                legacy_name=bool(leg),
-                best=b,
-                best_epoch=be,
-                final=f,
-                final_epoch=fe,
-                count=c or 0,
-                has_note=bool(nc),
-            )
-            for i, n, st, ca, hb, pid, pn, ds, pin, leg, b, be, f, fe, c, nc in rows
-        ]
+            rows = {
+                r.name: _run(r)
+                for r in conn.execute(_select().where(projects.c.name == project, runs.c.name.in_(wanted)))
+            }
+        return [rows[n] for n in wanted if n in rows]
 
+    def run_names(self, run_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(set(run_ids))
+        if not ids:
+            return {}
+        with self.db.read() as conn:
+            return dict(conn.execute(sa.select(runs.c.id, runs.c.name).where(runs.c.id.in_(ids))).all())
 
-def _run_rows_query() -> sa.Select[Any]:
-    """Runs of a project (bind ``project``) with one series' summary (bind ``key``) and
-    whether their note has any text. Built once: SQLAlchemy caches its compiled form."""
-    parent = runs.alias("parent")
-    return (
-        sa.select(
-            runs.c.id,
-            runs.c.name,
-            runs.c.status,
-            runs.c.created_at,
-            runs.c.heartbeat_at,
-            runs.c.parent_id,
-            parent.c.name,
-            runs.c.dataset,
-            runs.c.pinned,
-            runs.c.legacy_name,
-            series.c.best,
-            series.c.best_epoch,
-            series.c.final,
-            series.c.final_epoch,
-            series.c["count"],
-            note_written(),
-        )
-        .select_from(
-            runs.join(projects, projects.c.id == runs.c.project_id)
-            .outerjoin(parent, parent.c.id == runs.c.parent_id)
-            .outerjoin(series, sa.and_(series.c.run_id == runs.c.id, series.c.key == sa.bindparam("key")))
-            .outerjoin(notes, notes.c.run_id == runs.c.id)
-        )
-        .where(projects.c.name == sa.bindparam("project"))
-        .order_by(runs.c.created_at)
-    )
-
-
-_RUN_ROWS = _run_rows_query()
+    def child_runs(self, run_id: str) -> list[RunRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute(_select().where(runs.c.parent_id == run_id).order_by(*OLDEST_FIRST)).all()
+        return [_run(r) for r in rows]

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from trialbook.core.entities import NOTE_BLANKS
 
 SCHEMA_HEAD = "0003"
 
@@ -214,8 +220,29 @@ dataset_tags = sa.Table(
 )
 
 
+class _trim_blanks(FunctionElement[str]):
+    """``trim_blanks(X, Y)``: ``X`` without the characters of ``Y`` at either end; SQLite
+    ``trim(X, Y)``, PostgreSQL ``btrim(X, Y)`` (one spelling both have)."""
+
+    type = sa.Text()
+    name = "trim_blanks"
+    inherit_cache = True
+
+
+@compiles(_trim_blanks)
+def _trim_blanks_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"trim({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_trim_blanks, "postgresql")
+def _trim_blanks_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"btrim({compiler.process(element.clauses, **kw)})"
+
+
 def note_written() -> sa.ColumnElement[bool]:
-    """SQL for ``core.notes.note_debt``'s test of a note: some field holds more than blanks.
-    Queries over thousands of runs count note debt with it instead of loading notes."""
+    """The SQL twin of ``core.notes.has_text`` on the ``notes`` table: some field holds a
+    character that is not one of ``core.entities.NOTE_BLANKS``. Queries over thousands
+    of runs count note debt with it instead of loading notes; ``tests/store/
+    test_sql_twins.py`` holds it equal to the Python rule on both dialects."""
     fields = notes.c.hypothesis + notes.c.change + notes.c.result + notes.c.next + notes.c.text
-    return sa.func.trim(fields) != ""
+    return _trim_blanks(fields, sa.literal(NOTE_BLANKS, sa.Text())) != ""

@@ -1,0 +1,433 @@
+"""Human output of the CLI (rich tables). JSON output never passes through here."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from trialbook.core.curves import sparkline
+from trialbook.core.format import num as fmt
+from trialbook.core.format import short_digest, when
+
+if TYPE_CHECKING:
+    from trialbook.services.compare import Comparison
+    from trialbook.services.datasets import DatasetDiff, DataStatus, VersionView
+    from trialbook.services.decisions import DecisionsList, DecisionView, ShipResult
+    from trialbook.services.lint import LintReport, NameSuggestion, NoiseReport
+    from trialbook.services.notes import NoteDraft, NoteHistory, NoteSearch, RunNote
+    from trialbook.services.projects import ProjectInfo, ProjectsOverview, ProtocolChanged
+    from trialbook.services.runs import RunsTable, RunView
+
+__all__ = ["console", "esc", "fmt", "sparkline", "when"]
+
+# Piped output keeps whole lines (names and digests are not cut to 80 columns).
+console = Console(
+    width=None if sys.stdout.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160)
+)
+
+
+def status_text(status: str) -> str:
+    color = {"finished": "green", "running": "cyan", "failed": "red", "crashed": "magenta"}
+    return f"[{color.get(status, 'white')}]{status}[/]"
+
+
+def runs_table(table: RunsTable) -> None:
+    label = " [yellow](exploratory)[/]" if table.get("exploratory") else ""
+    t = Table(title=f"{table['project']}: runs ranked by {table['metric']}{label}", title_justify="left")
+    for col in ("#", "run", "status", "dataset", "parent", "best", "final", "@epoch", "epochs", "note"):
+        t.add_column(
+            col,
+            justify="right" if col in ("#", "best", "final", "@epoch", "epochs") else "left",
+            no_wrap=col in ("run", "dataset", "parent"),
+        )
+    for i, r in enumerate(table["runs"], 1):
+        dataset = r["dataset"] if r["pinned"] else "[red]UNPINNED[/]"
+        name = r["name"] + (" [yellow](legacy name)[/]" if r.get("legacy_name") else "")
+        t.add_row(
+            str(i),
+            name,
+            status_text(r["status"]),
+            dataset or "-",
+            r["parent"] or "-",
+            fmt(r["best"]),
+            fmt(r["final"]),
+            fmt(r["epoch_of_best"]),
+            str(r["epochs"]),
+            "yes" if r["has_note"] else "[yellow]note debt[/]",
+        )
+    console.print(t)
+
+
+def run_detail(d: RunView) -> None:
+    console.print(f"[bold]{d['project']}/{d['name']}[/]  {status_text(d['status'])}  id {d['id'][:12]}")
+    dataset = d["dataset"] if d["pinned"] else "[red]UNPINNED[/]"
+    console.print(
+        f"dataset: {dataset}    parent: {d['parent'] or '-'}    "
+        f"started {when(d['created_at'])}    ended {when(d['ended_at'])}"
+    )
+    git = d["env"].get("git")
+    if git:
+        dirty = " (dirty)" if git.get("dirty") else ""
+        console.print(f"git: {git.get('branch')} {str(git.get('commit'))[:10]}{dirty}")
+    if d["config"]:
+        cfg = Table(title="config", title_justify="left", show_header=False)
+        cfg.add_column("key")
+        cfg.add_column("value")
+        for k, v in d["config"].items():
+            cfg.add_row(k, str(v))
+        console.print(cfg)
+    if d["summary"]:
+        s = Table(title="metrics", title_justify="left")
+        for col in ("key", "best", "final", "@epoch", "epochs"):
+            s.add_column(col)
+        for k, v in d["summary"].items():
+            nan = f" ({v['nan_count']} NaN)" if v["nan_count"] else ""
+            s.add_row(k, fmt(v["best"]), fmt(v["final"]), fmt(v["epoch_of_best"]), f"{v['epochs']}{nan}")
+        console.print(s)
+    for ev in d["evaluations"]:
+        if ev["sealed"]:
+            console.print(
+                f"evaluation [bold]{ev['split']}[/]: [yellow]sealed[/] (revealed only by `trialbook decide`)"
+            )
+            continue
+        metrics = ", ".join(f"{k}={fmt(v)}" for k, v in (ev["metrics"] or {}).items())
+        console.print(f"evaluation [bold]{ev['split']}[/]: {metrics}")
+        if ev["per_class_ap"]:
+            console.print(
+                "  per-class AP: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in ev["per_class_ap"].items())
+            )
+        if ev["latency_ms"] is not None:
+            console.print(f"  latency: {ev['latency_ms']:.2f} ms on {ev['device'] or '?'}")
+    for a in d["artifacts"]:
+        console.print(f"artifact: {a['name']} ({a['size']} bytes, {a['digest'][:12]})")
+    note = d["note"]
+    if note:
+        console.print("[bold]note[/]")
+        for f in ("hypothesis", "change", "result", "next", "text"):
+            if note[f]:
+                console.print(f"  {f}: {note[f]}")
+    else:
+        console.print("[yellow]no note yet (note debt)[/]")
+
+
+def dataset_counts(version: VersionView) -> None:
+    """Per-split totals and per-class images / instances of one version."""
+    names = version.get("class_names") or []
+    t = Table(title="per split and class (images / instances)", title_justify="left")
+    t.add_column("split")
+    t.add_column("images", justify="right")
+    t.add_column("instances", justify="right")
+    t.add_column("background", justify="right")
+    for name in names:
+        t.add_column(name, justify="right")
+    for split, c in version["splits"].items():
+        per = {row["name"]: row for row in c.get("classes", [])}
+        cells = [f"{per.get(n, {}).get('images', 0)} / {per.get(n, {}).get('instances', 0)}" for n in names]
+        t.add_row(
+            split, str(c.get("images", 0)), str(c.get("instances", 0)), str(c.get("backgrounds", 0)), *cells
+        )
+    console.print(t)
+
+
+def dataset_list(items: list[VersionView]) -> None:
+    t = Table(title="dataset versions", title_justify="left")
+    for col in ("dataset", "version", "tags", "images (train/val/test)", "created", "source"):
+        t.add_column(col, no_wrap=col in ("dataset", "version"))
+    for v in items:
+        counts = "/".join(str(v["splits"].get(s, {}).get("images", "-")) for s in ("train", "val", "test"))
+        t.add_row(
+            v["name"],
+            v["short"],
+            ", ".join(v["tags"]) or "-",
+            counts,
+            when(v["created_at"]),
+            v["source"] or "-",
+        )
+    console.print(t)
+
+
+def dataset_diff(d: DatasetDiff | DataStatus, left: str, right: str) -> None:
+    """Files added / removed / changed per split, and per-class deltas."""
+    if d["clean"]:
+        console.print(f"[green]clean[/]: {right} matches {left}")
+        return
+    console.print(f"[yellow]{right} differs from {left}[/]")
+    for split, s in d.get("splits", {}).items():
+        added, removed, changed = s.get("added", []), s.get("removed", []), s.get("changed", [])
+        if not (added or removed or changed or s.get("classes")):
+            continue
+        console.print(
+            f"  [bold]{split}[/]: +{len(added)} added, -{len(removed)} removed, ~{len(changed)} changed"
+        )
+        for label, paths in (("+", added), ("-", removed), ("~", changed)):
+            for p in paths[:5]:
+                console.print(f"    {label} {p}")
+            if len(paths) > 5:
+                console.print(f"    {label} ... and {len(paths) - 5} more")
+        for c in s.get("classes", []):
+            console.print(
+                f"    {c['name']}: images {c['images_before']} -> {c['images_after']} "
+                f"({c['images_delta']:+d}), instances {c['instances_before']} -> "
+                f"{c['instances_after']} ({c['instances_delta']:+d})"
+            )
+
+
+# --------------------------------------------------------------------------- the discipline
+# (project, name, compare, decide, decisions, ship, note(s), lint, noise)
+def esc(value: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def _plain(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def project_info(d: ProjectInfo) -> None:
+    shipped = f"    shipped: [bold]{esc(d['shipped'])}[/]" if d.get("shipped") else ""
+    console.print(f"[bold]project {esc(d['name'])}[/]  {d['runs']} runs, {d['decisions']} decisions{shipped}")
+    t = Table(title="protocol", title_justify="left", show_header=False)
+    t.add_column("field")
+    t.add_column("value")
+    for k, v in d["protocol"].items():
+        t.add_row(k, esc(v) if v is not None else "[yellow]not set[/]")
+    console.print(t)
+    if d["history"]:
+        h = Table(title="protocol history", title_justify="left")
+        for col in ("when", "field", "old", "new", "reason", "who"):
+            h.add_column(col)
+        for c in d["history"]:
+            field = c["field"] + (" [yellow](after runs were compared)[/]" if c["after_comparison"] else "")
+            h.add_row(
+                when(c["at"]),
+                field,
+                esc(fmt(c["old"])),
+                esc(fmt(c["new"])),
+                esc(c["reason"] or "-"),
+                esc(c["who"]),
+            )
+        console.print(h)
+    else:
+        console.print("protocol history: none (the defaults)")
+    for s in d["test_splits"]:
+        burned = " [red]burned[/]" if s["burned"] else ""
+        console.print(
+            f"test split {s['short']}: {s['reveals_used']} of {s['test_budget']} reveals used{burned}"
+        )
+    for ship in d["ships"]:
+        how = f"forced: {esc(ship['reason'])}" if ship["forced"] else "on a WIN decision"
+        console.print(f"shipped {esc(ship['run'])} {when(ship['at'])} by {esc(ship['who'])} ({how})")
+
+
+def protocol_changed(d: ProtocolChanged) -> None:
+    if not d["changed"]:
+        console.print("nothing changed (the protocol already had these values)")
+    for c in d["changed"]:
+        console.print(f"{c['field']}: {esc(fmt(c['old']))} -> [bold]{esc(fmt(c['new']))}[/]")
+    project_info(d)
+
+
+def name_suggestion(d: NameSuggestion) -> None:
+    console.print(f"[bold]{esc(d['name'])}[/]")
+    if d["changed"]:
+        t = Table(title=f"config against {d['parent']}", title_justify="left")
+        for col in ("key", d["parent"], "new"):
+            t.add_column(esc(col))
+        for k, (old, new) in d["changed"].items():
+            t.add_row(esc(k), esc(fmt(old)), esc(fmt(new)))
+        console.print(t)
+    else:
+        console.print(f"the config is the same as {esc(d['parent'])}'s")
+
+
+def compare_table(d: Comparison) -> None:
+    label = " [yellow](exploratory)[/]" if d["exploratory"] else ""
+    for w in d["warnings"]:
+        console.print(f"[yellow]warning:[/] {esc(w)}")
+    if not d["comparable"]:
+        console.print("[red]NOT COMPARABLE[/]: the runs were validated on different val splits")
+    t = Table(title=f"{d['project']}: compared on {esc(d['metric'])}{label}", title_justify="left")
+    for col in (
+        "#",
+        "run",
+        "dataset",
+        "val split",
+        "best",
+        "final",
+        "@epoch",
+        "converged @",
+        "95% @",
+        "drops",
+        "max drawdown",
+        "curve",
+    ):
+        t.add_column(
+            col,
+            justify="right"
+            if col in ("#", "best", "final", "@epoch", "converged @", "95% @", "drops", "max drawdown")
+            else "left",
+            no_wrap=col in ("run", "dataset", "curve"),
+        )
+    for i, r in enumerate(d["runs"], 1):
+        dataset = esc(r["dataset"] or "-") if r["pinned"] else "[red]UNPINNED[/]"
+        t.add_row(
+            str(i),
+            esc(r["name"]),
+            dataset,
+            short_digest(r["val_split"]),
+            fmt(r["best"]),
+            fmt(r["final"]),
+            fmt(r["epoch_of_best"]),
+            fmt(r["convergence_epoch"]),
+            fmt(r["epochs_to_95pct"]),
+            str(r["drop_count"]),
+            fmt(r["max_drawdown"]),
+            sparkline([v for _, v in r["curve"]]),
+        )
+    console.print(t)
+    if d["config_diff"]:
+        names = [r["name"] for r in d["runs"]]
+        c = Table(title="config keys that differ", title_justify="left")
+        c.add_column("key")
+        for n in names:
+            c.add_column(esc(n))
+        for k, values in d["config_diff"].items():
+            c.add_row(esc(k), *(esc(fmt(values.get(n))) for n in names))
+        console.print(c)
+    elif len(d["runs"]) > 1:
+        console.print("configs: identical")
+
+
+def decision(d: DecisionView) -> None:
+    _plain(d["text"])
+
+
+def decisions_list(d: DecisionsList) -> None:
+    if not d["decisions"]:
+        console.print("no decisions yet")
+    for x in d["decisions"]:
+        color = "green" if x["verdict"] == "WIN" else "yellow"
+        console.print(
+            f"[bold]{when(x['at'])}[/] by {esc(x['who'])}: [{color}]{x['verdict']}[/]  "
+            f"(decision {x['id'][:12]})"
+        )
+        _plain(x["text"])
+        console.print()
+
+
+def ship_result(d: ShipResult) -> None:
+    if d["already_shipped"]:
+        console.print(f"{esc(d['run'])} is already the shipped run of {esc(d['project'])}")
+        return
+    how = (
+        f"[yellow]forced[/]: {esc(d['reason'])}"
+        if d["forced"]
+        else f"on WIN decision {str(d['decision_id'])[:12]}"
+    )
+    prev = f" (was {esc(d['previous'])})" if d["previous"] else ""
+    console.print(f"shipped [bold]{esc(d['run'])}[/] in {esc(d['project'])}{prev}, {how}")
+
+
+def note_view(d: RunNote) -> None:
+    note = d["note"]
+    if not note:
+        console.print(f"{esc(d['run'])}: [yellow]no note yet[/]")
+        return
+    console.print(f"[bold]{esc(d['run'])}[/] note (version {note['version']}, {when(note['updated_at'])})")
+    for f in ("hypothesis", "change", "result", "next", "text"):
+        if note[f]:
+            console.print(f"  {f}: {esc(note[f])}")
+
+
+def note_draft(d: NoteDraft) -> None:
+    against = f"against {esc(d['parent'])}" if d["parent"] else "(no parent run)"
+    console.print(f"[bold]{esc(d['run'])}[/] result draft {against}:")
+    _plain(f"  {d['draft']}")
+    if d["saved"]:
+        console.print("saved as the note's result")
+    else:
+        console.print("(not saved; add --save to write it in the note)")
+
+
+def note_history(d: NoteHistory) -> None:
+    if not d["history"]:
+        console.print(f"{esc(d['run'])}: no note yet")
+        return
+    t = Table(title=f"{esc(d['run'])}: note history", title_justify="left")
+    for col in ("version", "when", "hypothesis", "change", "result", "next", "text"):
+        t.add_column(col)
+    for v in d["history"]:
+        t.add_row(
+            str(v["version"]),
+            when(v["at"]),
+            *(esc(v[f]) for f in ("hypothesis", "change", "result", "next", "text")),
+        )
+    console.print(t)
+
+
+def notes_search(d: NoteSearch) -> None:
+    if not d["hits"]:
+        console.print(f"no note matches {esc(d['query'])}")
+        return
+    t = Table(title=f"notes matching {esc(d['query'])}", title_justify="left")
+    for col in ("run", "hypothesis", "change", "result", "next"):
+        t.add_column(col, no_wrap=col == "run")
+    for h in d["hits"]:
+        t.add_row(
+            esc(f"{h['project']}/{h['run']}"),
+            *(esc(h[f]) for f in ("hypothesis", "change", "result", "next")),
+        )
+    console.print(t)
+
+
+def lint_report(d: LintReport) -> None:
+    if d["problems"]:
+        t = Table(title=f"lint: {len(d['problems'])} problem(s)", title_justify="left")
+        for col in ("project", "run", "kind", "detail"):
+            t.add_column(col, no_wrap=col in ("run", "kind"))
+        for p in d["problems"]:
+            t.add_row(esc(p["project"]), esc(p["run"] or "-"), p["kind"], esc(p["detail"]))
+        console.print(t)
+    else:
+        console.print("[green]lint: no problems[/]")
+    if d["notices"]:
+        console.print(
+            "legacy-named (imported with their old names): " + ", ".join(esc(n["run"]) for n in d["notices"])
+        )
+
+
+def noise_estimate(d: NoiseReport) -> None:
+    console.print(f"[bold]{esc(d['project'])}[/]: noise of {esc(d['metric'])}")
+    _plain(d["message"])
+    if d["enough"]:
+        verb = "set" if d["applied"] else "suggested (add --apply to set it)"
+        console.print(
+            f"noise threshold {d['suggested_noise']:.3f} {verb}; the protocol had {d['current_noise']}"
+        )
+    else:
+        console.print(f"keeping the protocol's noise threshold {d['current_noise']}")
+
+
+def projects_list(d: ProjectsOverview) -> None:
+    if not d["projects"]:
+        console.print(f"the book at {esc(d['book'])} has no projects yet")
+        return
+    t = Table(title=f"projects in {esc(d['book'])}", title_justify="left")
+    for col in ("project", "metric", "runs", "running", "note debt", "decisions", "shipped"):
+        t.add_column(col, justify="right" if col in ("runs", "running", "note debt", "decisions") else "left")
+    for p in d["projects"]:
+        t.add_row(
+            esc(p["name"]),
+            esc(p["metric"]),
+            str(p["runs"]),
+            str(p["running"]),
+            str(p["note_debt"]),
+            str(p["decisions"]),
+            esc(p["shipped"] or "-"),
+        )
+    console.print(t)

@@ -1,0 +1,51 @@
+"""How the server answers: strict JSON from plain dicts, and trialbook's errors as HTTP
+statuses (404 ``NotFound``, 409 ``Conflict``, 400 ``InvalidInput``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from fastapi.responses import Response
+
+from trialbook.errors import Conflict, InvalidInput, NotFound, TrialbookError
+
+
+def _clean(value: Any) -> Any:
+    """A copy of ``value`` that JSON can carry: NaN and infinities become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """Strict JSON (no NaN tokens, which browsers refuse); compact unless ``indent``."""
+    kwargs.setdefault("separators", (",", ":"))
+    try:
+        return json.dumps(value, allow_nan=False, default=str, **kwargs)
+    except ValueError:
+        return json.dumps(_clean(value), allow_nan=False, default=str, **kwargs)
+
+
+class JsonResponse(Response):
+    """JSON rendered straight from plain dicts (no per-item encoder walk)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def error_status(exc: TrialbookError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, InvalidInput):
+        return 400
+    return 500

@@ -1,0 +1,181 @@
+"""The book's hygiene: lint (bad names, note debt, unpinned runs, burned test splits,
+metric changes after comparison), the noise estimate from seed-only repeats, and run
+names suggested from a config's difference to the parent run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+
+from trialbook.api import Book
+from trialbook.core import discipline as rules
+from trialbook.core.config import diff, flatten
+from trialbook.core.noise import estimate_noise
+from trialbook.core.runs import effective_status
+from trialbook.core.suggest import suggest_name
+from trialbook.errors import InvalidInput, NotFound
+from trialbook.services.notes import open_evaluations
+from trialbook.services.projects import compared_at, pick_project, set_protocol
+
+
+class LintProblem(TypedDict):
+    project: str
+    run: str | None
+    kind: str
+    detail: str
+
+
+class LintReport(TypedDict):
+    """``lint --json``."""
+
+    projects: list[str]
+    problems: list[LintProblem]
+    notices: list[LintProblem]
+
+
+class NoiseReport(TypedDict):
+    """``noise --json``: the estimate of ``core.noise`` and whether it was applied."""
+
+    project: str
+    metric: str
+    current_noise: float
+    enough: bool
+    message: str
+    runs_used: int
+    seeds: list[Any]
+    values: list[float]
+    mean: float | None
+    std: float | None
+    range: float | None
+    suggested_noise: float | None
+    config: dict[str, Any]
+    applied: bool
+
+
+class NameSuggestion(TypedDict):
+    name: str
+    project: str
+    parent: str
+    changed: dict[str, list[Any]]
+
+
+def _problem(p: rules.Problem) -> LintProblem:
+    return {"project": p.project, "run": p.run, "kind": p.kind, "detail": p.detail}
+
+
+def lint(book: Book, project: str | None = None) -> LintReport:
+    """Bad names, note debt, unpinned runs, burned test splits and metric changes after
+    comparison; runs imported with their old names are listed apart as notices."""
+    names = (
+        [book.store.get_project(project).name] if project else [p.name for p in book.store.list_projects()]
+    )
+    every = book.store.list_decisions()
+    now = time.time()
+    found: list[rules.Problem] = []
+    for name in names:
+        proto = book.store.get_project(name).protocol
+        runs = book.store.list_runs(name)
+        notes = book.store.get_notes([r.id for r in runs])
+        for r in runs:
+            found += rules.lint_run(r, effective_status(r, now), notes.get(r.id), proto.naming_pattern)
+        found += rules.burned_splits(rules.reveals_by_split(every, name), proto.test_budget, name)
+        changes = rules.metric_changes_after_comparison(
+            book.store.protocol_history(name), compared_at(book, name)
+        )
+        found += rules.metric_change_problems(changes, name)
+    return {
+        "projects": names,
+        "problems": [_problem(p) for p in found if p.kind != rules.LEGACY_NAME],
+        "notices": [_problem(p) for p in found if p.kind == rules.LEGACY_NAME],
+    }
+
+
+def noise(book: Book, project: str | None = None, *, apply: bool = False) -> NoiseReport:
+    """Estimate the run-to-run spread of the protocol metric from finished runs whose
+    configs differ only in ``seed`` (``core.noise``), and suggest a threshold; ``apply``
+    sets it in the protocol (audited) when there is enough evidence."""
+    name = pick_project(book, project)
+    proto = book.store.get_project(name).protocol
+    now = time.time()
+    runs = [r for r in book.store.list_runs(name) if effective_status(r, now) == "finished"]
+    ids = [r.id for r in runs]
+    summaries = book.store.get_summaries(ids, [proto.metric])
+    evaluations = open_evaluations(book, ids)
+    pairs = []
+    for r in runs:
+        s = summaries[r.id].get(proto.metric)
+        value, _, _ = rules.comparison_value(evaluations[r.id], proto.metric, s.best if s else None)
+        pairs.append((r.config, value))
+    estimate = estimate_noise(pairs)
+    applied = False
+    if (
+        apply
+        and estimate.enough
+        and estimate.suggested_noise is not None
+        and estimate.suggested_noise != proto.noise
+    ):
+        set_protocol(
+            book, name, {"noise": estimate.suggested_noise}, reason=f"trialbook noise: {estimate.message}"
+        )
+        applied = True
+    return {
+        "project": name,
+        "metric": proto.metric,
+        "current_noise": proto.noise,
+        "enough": estimate.enough,
+        "message": estimate.message,
+        "runs_used": estimate.runs_used,
+        "seeds": list(estimate.seeds),
+        "values": list(estimate.values),
+        "mean": estimate.mean,
+        "std": estimate.std,
+        "range": estimate.value_range,
+        "suggested_noise": estimate.suggested_noise,
+        "config": dict(estimate.config),
+        "applied": applied,
+    }
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run config from a YAML or JSON file (an Ultralytics ``args.yaml`` works)."""
+    import yaml
+
+    file = Path(path)
+    is_json = file.suffix.lower() == ".json"
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise NotFound(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"config file {file} is not valid {'JSON' if is_json else 'YAML'}: {exc}"
+        ) from None
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            f"config file {file} must hold a mapping of keys to values, not {type(data).__name__}"
+        )
+    return dict(data)
+
+
+def suggest_run_name(
+    book: Book, parent: str, config_path: str | os.PathLike[str], project: str | None = None
+) -> NameSuggestion:
+    """``<next version>_<what changed>`` from the config's difference to the parent's."""
+    run = book.run(parent, project)
+    config = load_config(config_path)
+    proto = book.store.get_project(run.project).protocol
+    existing = {r.name for r in book.store.list_runs(run.project)}
+    name = suggest_name(run.name, run.config, config, existing=existing, pattern=proto.naming_pattern)
+    changed = diff(flatten(run.config), flatten(config))
+    return {
+        "name": name,
+        "project": run.project,
+        "parent": run.name,
+        "changed": {k: [old, new] for k, (old, new) in changed.items()},
+    }

@@ -1,0 +1,254 @@
+"""Projects and their protocol: create, show, change (audited), and the overview of
+every project of a book."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+from trialbook import settings
+from trialbook.api import Book
+from trialbook.core import discipline as rules
+from trialbook.core.entities import ProtocolChange, Ship
+from trialbook.core.format import short_digest
+from trialbook.core.runs import HEARTBEAT_TIMEOUT_S
+from trialbook.errors import InvalidInput
+
+
+class ProtocolChangeView(TypedDict):
+    field: str
+    old: Any
+    new: Any
+    reason: str | None
+    who: str
+    at: float
+    after_comparison: bool
+
+
+class ShipView(TypedDict):
+    run: str
+    decision_id: str | None
+    forced: bool
+    reason: str | None
+    who: str
+    at: float
+
+
+class TestSplitUse(TypedDict):
+    project: str
+    digest: str | None
+    short: str
+    reveals_used: int
+    test_budget: int
+    burned: bool
+
+
+class ProjectInfo(TypedDict):
+    """``project show --json`` and ``GET /api/v1/projects/P``."""
+
+    name: str
+    id: str
+    created_at: float
+    protocol: dict[str, Any]
+    history: list[ProtocolChangeView]
+    compared_at: float | None
+    metric_changes_after_comparison: list[ProtocolChangeView]
+    shipped: str | None
+    ships: list[ShipView]
+    runs: int
+    running: int
+    note_debt: int
+    decisions: int
+    test_splits: list[TestSplitUse]
+
+
+class FieldChange(TypedDict):
+    field: str
+    old: Any
+    new: Any
+
+
+class ProtocolChanged(ProjectInfo):
+    """``project set --json``: the project after the change, and what changed."""
+
+    changed: list[FieldChange]
+
+
+class ProjectLine(TypedDict):
+    name: str
+    metric: str
+    direction: str
+    runs: int
+    running: int
+    note_debt: int
+    shipped: str | None
+    decisions: int
+    created_at: float
+
+
+class ProjectsOverview(TypedDict):
+    """``projects --json`` and ``GET /api/v1/projects``."""
+
+    book: str
+    projects: list[ProjectLine]
+
+
+def stale_before(now: float | None = None) -> float:
+    """Runs stored as running whose heartbeat is older than this are shown as crashed."""
+    return (time.time() if now is None else now) - HEARTBEAT_TIMEOUT_S
+
+
+def pick_project(book: Book, project: str | None) -> str:
+    """``project``, or the book's only project; a clear error when there are several."""
+    if project:
+        book.store.get_project(project)
+        return project
+    names = [p.name for p in book.store.list_projects()]
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InvalidInput(f"the book at {book.uri} has no projects yet")
+    raise InvalidInput(f"the book holds several projects ({', '.join(names)}): choose one with --project")
+
+
+def compared_at(book: Book, project: str) -> float | None:
+    """When runs of ``project`` were first compared on the protocol metric: the first
+    recorded (non-exploratory) compare or the first decision, whichever came first."""
+    times = [d.at for d in book.store.list_decisions(project)]
+    first = book.store.first_comparison_at(project)
+    if first is not None:
+        times.append(first)
+    return min(times, default=None)
+
+
+def _change_view(change: ProtocolChange, after: float | None) -> ProtocolChangeView:
+    return {
+        "field": change.field,
+        "old": change.old,
+        "new": change.new,
+        "reason": change.reason,
+        "who": change.who,
+        "at": change.at,
+        "after_comparison": change.field == "metric" and after is not None and change.at >= after,
+    }
+
+
+def ship_view(ship: Ship, names: Mapping[str, str]) -> ShipView:
+    return {
+        "run": names.get(ship.run_id, ship.run_id),
+        "decision_id": ship.decision_id,
+        "forced": ship.forced,
+        "reason": ship.reason,
+        "who": ship.who,
+        "at": ship.at,
+    }
+
+
+def test_splits(used: Mapping[str | None, int], budget: int, project: str) -> list[TestSplitUse]:
+    """Reveals used per test split of ``project`` (``core.discipline.reveals_by_split``)."""
+    return [
+        {
+            "project": project,
+            "digest": d,
+            "short": short_digest(d),
+            "reveals_used": n,
+            "test_budget": budget,
+            "burned": n >= budget,
+        }
+        for d, n in used.items()
+    ]
+
+
+def project_info(book: Book, name: str) -> ProjectInfo:
+    """The project's protocol, its audit history, ships, counts and test-split use."""
+    project = book.store.get_project(name)
+    proto = project.protocol
+    first = compared_at(book, name)
+    history = book.store.protocol_history(name)
+    ships = book.store.list_ships(name)
+    shipped_ids: Sequence[str] = [project.shipped_run_id] if project.shipped_run_id else []
+    names = book.store.run_names([*shipped_ids, *(s.run_id for s in ships)])
+    counts = book.store.project_counts(stale_before()).get(name)
+    decisions = book.store.list_decisions()
+    return {
+        "name": project.name,
+        "id": project.id,
+        "created_at": project.created_at,
+        "protocol": proto.to_dict(),
+        "history": [_change_view(h, first) for h in history],
+        "compared_at": first,
+        "metric_changes_after_comparison": [
+            _change_view(h, first) for h in rules.metric_changes_after_comparison(history, first)
+        ],
+        "shipped": names.get(project.shipped_run_id) if project.shipped_run_id else None,
+        "ships": [ship_view(s, names) for s in ships],
+        "runs": counts.runs if counts else 0,
+        "running": counts.running if counts else 0,
+        "note_debt": counts.note_debt if counts else 0,
+        "decisions": sum(1 for d in decisions if d.project == name),
+        "test_splits": test_splits(rules.reveals_by_split(decisions, name), proto.test_budget, name),
+    }
+
+
+def create_project(
+    book: Book, name: str, changes: Mapping[str, Any] | None = None, reason: str | None = None
+) -> ProjectInfo:
+    """Create a project with the default protocol, then apply ``changes`` (audited)."""
+    book.store.create_project(name)
+    if changes:
+        set_protocol(book, name, changes, reason or "set when the project was created")
+    return project_info(book, name)
+
+
+def set_protocol(
+    book: Book, name: str, changes: Mapping[str, Any], reason: str | None = None
+) -> ProtocolChanged:
+    """Change protocol fields; each change is an audit record with who, when, old, new
+    and ``reason``. A new comparison metric after runs were compared needs a reason."""
+    project = book.store.get_project(name)
+    if not changes:
+        raise InvalidInput(
+            f"project set {name}: nothing to change; give e.g. --noise 0.01 "
+            "or --latency-budget 8 --device jetson-orin-nx"
+        )
+    reason = (reason or "").strip() or None
+    checked = rules.check_protocol_changes(
+        project.protocol, changes, project=name, reason=reason, compared=compared_at(book, name) is not None
+    )
+    before = project.protocol.to_dict()
+    updated = book.store.update_protocol(name, checked, reason=reason, who=settings.who())
+    after = updated.protocol.to_dict()
+    changed: list[FieldChange] = [
+        {"field": k, "old": before.get(k), "new": after.get(k)}
+        for k in checked
+        if before.get(k) != after.get(k)
+    ]
+    return {**project_info(book, name), "changed": changed}
+
+
+def list_projects(book: Book) -> ProjectsOverview:
+    """Every project with its run counts, shipped run and decisions."""
+    projects = book.store.list_projects()
+    counts = book.store.project_counts(stale_before())
+    shipped = book.store.run_names(p.shipped_run_id for p in projects if p.shipped_run_id)
+    decisions: dict[str, int] = {}
+    for d in book.store.list_decisions():
+        decisions[d.project] = decisions.get(d.project, 0) + 1
+    lines: list[ProjectLine] = []
+    for p in projects:
+        c = counts.get(p.name)
+        lines.append(
+            {
+                "name": p.name,
+                "metric": p.protocol.metric,
+                "direction": p.protocol.direction,
+                "runs": c.runs if c else 0,
+                "running": c.running if c else 0,
+                "note_debt": c.note_debt if c else 0,
+                "shipped": shipped.get(p.shipped_run_id) if p.shipped_run_id else None,
+                "decisions": decisions.get(p.name, 0),
+                "created_at": p.created_at,
+            }
+        )
+    return {"book": book.uri, "projects": lines}

@@ -1,0 +1,73 @@
+"""Configuration in one place: every ``TRIALBOOK_*`` variable trialbook reads, the cache
+and spool folders, and who the current user is.
+
+Nothing else in trialbook reads ``os.environ`` for its own settings; each value is read
+when asked for (not at import), so a test or a script that sets a variable before calling
+trialbook is obeyed. The README's "Configuration" table lists the same names.
+
+* ``TRIALBOOK_URI``: the book (a folder, ``sqlite:///PATH``, ``postgresql://...``);
+  default: the nearest ``.trialbook/`` from the current folder up;
+* ``TRIALBOOK_ARTIFACTS``: where a database book keeps artifact files (a folder book
+  keeps them in its ``blobs/``); default: none;
+* ``TRIALBOOK_USER``: the name recorded as "who"; default ``$USER``, else ``unknown``;
+* ``TRIALBOOK_SPOOL``: where points that could not be written wait; default
+  ``~/.trialbook-spool``;
+* ``XDG_CACHE_HOME``: the stat cache of a database book goes in its ``trialbook/``;
+  default ``~/.cache``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "ARTIFACTS_VAR",
+    "SPOOL_VAR",
+    "URI_VAR",
+    "USER_VAR",
+    "artifacts_dir",
+    "book_uri",
+    "spool_dir",
+    "user_cache_dir",
+    "who",
+]
+
+URI_VAR = "TRIALBOOK_URI"
+ARTIFACTS_VAR = "TRIALBOOK_ARTIFACTS"
+USER_VAR = "TRIALBOOK_USER"
+SPOOL_VAR = "TRIALBOOK_SPOOL"
+
+
+def _get(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def book_uri() -> str | None:
+    """``$TRIALBOOK_URI``, or None when it is unset or blank."""
+    return _get(URI_VAR)
+
+
+def artifacts_dir() -> Path | None:
+    """``$TRIALBOOK_ARTIFACTS`` as a folder, or None."""
+    value = _get(ARTIFACTS_VAR)
+    return Path(os.path.expanduser(value)) if value else None
+
+
+def who() -> str:
+    """The name recorded with decisions, protocol changes, notes and ships:
+    ``$TRIALBOOK_USER``, else ``$USER``, else ``unknown``."""
+    return _get(USER_VAR) or _get("USER") or "unknown"
+
+
+def user_cache_dir() -> Path:
+    """trialbook's folder in the user's cache (``$XDG_CACHE_HOME/trialbook``)."""
+    base = _get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "trialbook"
+
+
+def spool_dir() -> Path:
+    """Where points that could not be written are kept until they are replayed."""
+    value = _get(SPOOL_VAR)
+    return Path(os.path.expanduser(value)) if value else Path.home() / ".trialbook-spool"

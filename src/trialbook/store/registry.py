@@ -1,0 +1,186 @@
+"""Open a book from its URI: a registry of openers by URI scheme.
+
+=============================================  ==============================================
+URI                                            the book
+=============================================  ==============================================
+a folder (no ``scheme://``)                    embedded SQLite, ``<folder>/book.db``; a folder
+                                               that holds ``.trialbook/`` means that book
+``sqlite:///path/to/book.db``                  embedded SQLite in that file
+``postgresql://user@host:port/db``             PostgreSQL (the ``postgres`` extra); also
+                                               ``postgres://`` and ``postgresql+psycopg://``
+``http://``, ``https://``                      the remote store: not available yet
+=============================================  ==============================================
+
+An opener returns an ``OpenedBook``: the store, and where the book keeps what is not in
+the database. An embedded book keeps artifact bytes in ``<folder>/blobs`` and the stat
+cache of dataset fingerprints in ``<folder>/cache``, beside ``book.db``; a database book
+keeps artifact bytes where ``$TRIALBOOK_ARTIFACTS`` says (``settings.artifacts_dir()``;
+none when unset) and its stat cache in the user's cache (``settings.user_cache_dir()``).
+
+A new home registers itself with ``register(scheme, opener)`` (after mlflow's
+``StoreRegistry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trialbook import settings
+from trialbook.errors import InvalidInput
+from trialbook.store.base import Store
+
+__all__ = [
+    "BOOK_DIR",
+    "DB_FILE",
+    "FOLDER",
+    "OpenedBook",
+    "Opener",
+    "open_book",
+    "open_store",
+    "register",
+    "scheme_of",
+    "schemes",
+    "sql_url",
+]
+
+BOOK_DIR = ".trialbook"
+DB_FILE = "book.db"
+FOLDER = ""  # the scheme of a URI without one: a folder
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+REMOTE_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class OpenedBook:
+    """An opened book: its store, where artifact bytes live (``None``: nowhere
+    configured, so artifacts cannot be stored) and where its caches go."""
+
+    store: Store
+    blob_dir: Path | None
+    cache_dir: Path
+
+
+# ``opener(uri, create)``: ``create`` is whether a missing embedded book may be made.
+Opener = Callable[[str, bool], OpenedBook]
+
+_OPENERS: dict[str, Opener] = {}
+
+
+def register(scheme: str, opener: Opener) -> None:
+    """Open URIs of ``scheme`` (``"postgresql"`` for ``postgresql://...``; ``FOLDER`` for
+    a path) with ``opener``, replacing any opener it had."""
+    _OPENERS[scheme.lower()] = opener
+
+
+def schemes() -> list[str]:
+    """The registered schemes, sorted (``FOLDER``, ``""``, first)."""
+    return sorted(_OPENERS)
+
+
+def scheme_of(uri: str) -> str:
+    """The scheme of ``uri`` in lower case, ``FOLDER`` for a path."""
+    return uri.split("://", 1)[0].lower() if "://" in uri else FOLDER
+
+
+def open_book(uri: str, *, create: bool = True) -> OpenedBook:
+    """Open the book ``uri`` names (see the module docstring). With ``create=False`` a
+    missing embedded book is an error instead of being made.
+
+    Raises ``InvalidInput`` for a scheme no opener is registered for, the remote store, or
+    a missing book; ``SchemaOutOfDate`` for a database book that needs ``trialbook db
+    upgrade``."""
+    opener = _OPENERS.get(scheme_of(uri))
+    if opener is None:
+        raise _unknown_scheme(uri)
+    return opener(uri, create)
+
+
+def open_store(uri: str, *, create: bool = True) -> Store:
+    """The store of the book ``uri`` names (``open_book(uri).store``)."""
+    return open_book(uri, create=create).store
+
+
+def sql_url(uri: str) -> str:
+    """The SQLAlchemy URL of a book URI (a folder, ``sqlite:///``, ``postgresql://``).
+
+    Raises ``InvalidInput`` for any other URI (the remote store has none)."""
+    scheme = scheme_of(uri)
+    if scheme in POSTGRES_SCHEMES:
+        return "postgresql+psycopg://" + uri.split("://", 1)[1]
+    if scheme == "sqlite":
+        return f"sqlite:///{_sqlite_path(uri)}"
+    if scheme in REMOTE_SCHEMES:
+        raise _no_remote(uri)
+    if scheme != FOLDER:
+        raise _unknown_scheme(uri)
+    return f"sqlite:///{_folder(uri) / DB_FILE}"
+
+
+def _unknown_scheme(uri: str) -> InvalidInput:
+    return InvalidInput(f"unknown book URI scheme in {uri!r}; use a folder, sqlite:///PATH or postgresql://")
+
+
+def _no_remote(uri: str) -> InvalidInput:
+    return InvalidInput(f"{uri}: the remote (HTTP) store is not available in this version yet")
+
+
+# the openers ----------------------------------------------------------------------------
+def _folder(uri: str) -> Path:
+    folder = Path(uri)
+    if (folder / BOOK_DIR).is_dir():
+        folder = folder / BOOK_DIR
+    return folder
+
+
+def _sqlite_path(uri: str) -> Path:
+    prefix = "sqlite:///"
+    if uri[: len(prefix)].lower() != prefix or len(uri) == len(prefix):
+        raise InvalidInput(f"{uri!r}: an SQLite book URI is sqlite:///PATH/TO/book.db")
+    return Path(uri[len(prefix) :])
+
+
+def _embedded(url: str, path: Path, display: str, create: bool) -> OpenedBook:
+    from trialbook.store.sql.store import SqlStore
+
+    if not path.parent.exists():
+        if not create:
+            raise InvalidInput(f"no book at {path.parent}: run `trialbook init` first")
+        path.parent.mkdir(parents=True)
+    return OpenedBook(
+        store=SqlStore(url, display_uri=display),
+        blob_dir=path.parent / "blobs",
+        cache_dir=path.parent / "cache",
+    )
+
+
+def _open_folder(uri: str, create: bool) -> OpenedBook:
+    folder = _folder(uri)
+    return _embedded(f"sqlite:///{folder / DB_FILE}", folder / DB_FILE, str(folder), create)
+
+
+def _open_sqlite(uri: str, create: bool) -> OpenedBook:
+    return _embedded(sql_url(uri), _sqlite_path(uri), uri, create)
+
+
+def _open_postgres(uri: str, create: bool) -> OpenedBook:
+    from trialbook.store.sql.store import SqlStore
+
+    return OpenedBook(
+        store=SqlStore(sql_url(uri), display_uri=uri),
+        blob_dir=settings.artifacts_dir(),
+        cache_dir=settings.user_cache_dir(),
+    )
+
+
+def _remote(uri: str, create: bool) -> OpenedBook:
+    raise _no_remote(uri)
+
+
+register(FOLDER, _open_folder)
+register("sqlite", _open_sqlite)
+for _scheme in POSTGRES_SCHEMES:
+    register(_scheme, _open_postgres)
+for _scheme in REMOTE_SCHEMES:
+    register(_scheme, _remote)

@@ -1,0 +1,75 @@
+"""MetricStore: points in batches, the summary kept on write, histories."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from trialbook.errors import NotFound
+
+from .builders import MAP, make_run
+
+
+def test_log_batch_keeps_summary_on_write(store):
+    r = make_run(store)
+    store.log_batch(
+        r.id,
+        [(MAP, e, v) for e, v in enumerate([0.1, 0.3, 0.25])]
+        + [("train/box_loss", e, v) for e, v in enumerate([2.0, 1.5, 1.7])],
+        heartbeat_at=time.time(),
+    )
+    s = store.get_summaries([r.id])[r.id]
+    assert (s[MAP].best, s[MAP].best_epoch, s[MAP].final, s[MAP].final_epoch) == (0.3, 1, 0.25, 2)
+    assert s[MAP].direction == "max" and s["train/box_loss"].direction == "min"
+    assert (s["train/box_loss"].best, s["train/box_loss"].best_epoch) == (1.5, 1)
+    store.log_batch(r.id, [(MAP, 3, 0.4), (MAP, 4, math.nan)])  # append
+    s = store.get_summaries([r.id], [MAP])[r.id][MAP]
+    assert (s.best, s.best_epoch, s.final, s.final_epoch, s.count, s.nan_count) == (0.4, 3, 0.4, 3, 5, 1)
+    hist = store.get_history([r.id], MAP)[r.id]
+    assert [e for e, _ in hist] == [0, 1, 2, 3, 4] and math.isnan(hist[4][1])
+
+
+def test_relogging_an_epoch_keeps_the_last_value_and_fixes_the_summary(store):
+    r = make_run(store)
+    store.log_batch(r.id, [(MAP, 0, 0.1), (MAP, 1, 0.9), (MAP, 2, 0.3)])
+    store.log_batch(r.id, [(MAP, 1, 0.2), (MAP, 1, 0.25)])  # rewrite: last wins
+    s = store.get_summaries([r.id])[r.id][MAP]
+    assert (s.best, s.best_epoch, s.count) == (0.3, 2, 3)
+    assert store.get_history([r.id], MAP)[r.id] == [(0, 0.1), (1, 0.25), (2, 0.3)]
+
+
+def test_history_of_several_runs_and_all_keys(store):
+    a, b = make_run(store, "v1_a"), make_run(store, "v2_b")
+    store.log_batch(a.id, [(MAP, e, e / 10) for e in range(3)] + [("lr/pg0", 0, 0.01)])
+    store.log_batch(b.id, [(MAP, e, e / 20) for e in range(2)])
+    h = store.get_history([a.id, b.id], MAP)
+    assert len(h[a.id]) == 3 and len(h[b.id]) == 2
+    assert set(store.get_all_history(a.id)) == {MAP, "lr/pg0"}
+    assert store.get_summaries([a.id])[a.id]["lr/pg0"].best is None  # lr has no direction
+
+
+def test_unknown_run_in_log_batch(store):
+    with pytest.raises(NotFound):
+        store.log_batch("0" * 32, [(MAP, 0, 0.1)], heartbeat_at=1.0)
+    with pytest.raises(NotFound, match="no run with id"):  # without a heartbeat too
+        store.log_batch("0" * 32, [(MAP, 0, 0.1)])
+    store.log_batch("0" * 32, [])  # nothing to store, nothing checked
+
+
+def test_a_key_without_points_adds_nothing(store):
+    r = make_run(store)
+    store.log_batch(r.id, {MAP: {}, "train/box_loss": {0: 1.0}})
+    assert set(store.get_summaries([r.id])[r.id]) == {"train/box_loss"}
+
+
+def test_every_run_asked_for_is_in_the_answer(store):
+    r = make_run(store)
+    store.log_batch(r.id, {MAP: {0: 0.5}}, heartbeat_at=5.0)
+    assert store.get_run_by_id(r.id).heartbeat_at == 5.0
+    unknown = "0" * 32
+    assert store.get_summaries([r.id, unknown])[unknown] == {}
+    assert store.get_history([r.id, unknown], MAP) == {r.id: [(0, 0.5)], unknown: []}
+    assert store.get_all_history(unknown) == {}
+    assert store.history_since([unknown]) == {unknown: {}}
