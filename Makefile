@@ -29,9 +29,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
+# Every static gate: lint (with the complexity limit), the one formatting, types of the
+# package and of the tests, and the import layers of pyproject.toml.
 check: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) demo-book build dist .pytest_cache .mypy_cache .ruff_cache

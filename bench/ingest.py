@@ -203,7 +203,7 @@ def time_query(fn: Callable[[], Any], reps: int = QUERY_REPS) -> tuple[float, An
 # --------------------------------------------------------------------------- trialbook
 def bench_trialbook(work: Path, runs: list[dict[str, Any]], artifacts: list[Path]) -> dict[str, Any]:
     import trialbook as tb
-    from trialbook.views import runs_table
+    from trialbook.services.runs import runs_table
 
     book = tb.init(work / "trialbook")  # creates the schema: not timed, like MLflow's
     book.store.ensure_project(PROJECT)
@@ -515,7 +515,7 @@ def report(
     hist_n = min(HISTORY_RUNS, args.runs)
     notes = [
         f"Queries: median of {QUERY_REPS} repetitions. Runs table: trialbook "
-        f"`views.runs_table(book, {PROJECT!r})`; history: trialbook `store.get_history(ids, key)` "
+        f"`services.runs.runs_table(book, {PROJECT!r})`; history: trialbook `store.get_history(ids, key)` "
         "(one call)."
     ]
     if ml:

@@ -628,17 +628,8 @@ def report(
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=10_000, help="runs in the table (default 10000)")
-    parser.add_argument("--epochs", type=int, default=100, help="epochs of each (default 100)")
-    parser.add_argument("--compare-runs", type=int, default=20, help="runs compared (default 20)")
-    parser.add_argument("--compare-epochs", type=int, default=300, help="their epochs (default 300)")
-    parser.add_argument("--reps", type=int, default=15, help="timed calls per measure (default 15)")
-    parser.add_argument("--skip-mlflow", action="store_true", help="the trialbook half only")
-    parser.add_argument("--fresh", action="store_true", help="rebuild the stores")
-    args = parser.parse_args(argv)
-
+def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The work folder and the trialbook book in it, with both stores built once."""
     folder = WORK_ROOT / f"ui-{args.runs}x{args.epochs}-{args.compare_runs}x{args.compare_epochs}"
     if args.fresh:
         shutil.rmtree(folder, ignore_errors=True)
@@ -655,6 +646,52 @@ def main(argv: list[str] | None = None) -> int:
         build_mlflow(folder, args)
         (folder / "mlflow.done").write_text("ok\n")
 
+    return folder, book
+
+
+def time_tools(
+    args: argparse.Namespace,
+    tb_base: str,
+    ml_base: str,
+    procs: list[subprocess.Popen[bytes]],
+    versions: dict[str, str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The median time and the answer of each measure, for each server running."""
+    results: dict[str, dict[str, Any]] = {"trialbook": {}}
+    answers: dict[str, dict[str, Any]] = {"trialbook": {}}
+    calls = {"trialbook": trialbook_calls(tb_base, args)}
+    if ml_base:
+        wait_http(f"{ml_base}/health", procs[1], "mlflow server")
+        version = subprocess.run(
+            [str(mlflow_python()), "-c", "import mlflow; print(mlflow.__version__)"],
+            capture_output=True,
+            text=True,
+            env=mlflow_env(),
+        )
+        versions["mlflow"] = version.stdout.strip()
+        calls["mlflow"] = mlflow_calls(ml_base, args)
+        results["mlflow"], answers["mlflow"] = {}, {}
+    for measure in ("page", "compare"):
+        for tool, fns in calls.items():
+            log(f"timing {tool} {measure}")
+            median, _, answer = time_call(fns[measure], args.reps)
+            results[tool][measure] = median
+            answers[tool][measure] = answer
+    return results, answers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=10_000, help="runs in the table (default 10000)")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs of each (default 100)")
+    parser.add_argument("--compare-runs", type=int, default=20, help="runs compared (default 20)")
+    parser.add_argument("--compare-epochs", type=int, default=300, help="their epochs (default 300)")
+    parser.add_argument("--reps", type=int, default=15, help="timed calls per measure (default 15)")
+    parser.add_argument("--skip-mlflow", action="store_true", help="the trialbook half only")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the stores")
+    args = parser.parse_args(argv)
+
+    folder, book = prepare(args)
     import trialbook
 
     versions = {"trialbook": trialbook.__version__}
@@ -671,26 +708,7 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(start_mlflow(folder, ml_port))
             ml_base = f"http://127.0.0.1:{ml_port}"
         wait_http(f"{tb_base}/api/v1/projects", procs[0], "trialbook ui")
-        results: dict[str, dict[str, Any]] = {"trialbook": {}}
-        answers: dict[str, dict[str, Any]] = {"trialbook": {}}
-        calls = {"trialbook": trialbook_calls(tb_base, args)}
-        if ml_base:
-            wait_http(f"{ml_base}/health", procs[1], "mlflow server")
-            version = subprocess.run(
-                [str(mlflow_python()), "-c", "import mlflow; print(mlflow.__version__)"],
-                capture_output=True,
-                text=True,
-                env=mlflow_env(),
-            )
-            versions["mlflow"] = version.stdout.strip()
-            calls["mlflow"] = mlflow_calls(ml_base, args)
-            results["mlflow"], answers["mlflow"] = {}, {}
-        for measure in ("page", "compare"):
-            for tool, fns in calls.items():
-                log(f"timing {tool} {measure}")
-                median, _, answer = time_call(fns[measure], args.reps)
-                results[tool][measure] = median
-                answers[tool][measure] = answer
+        results, answers = time_tools(args, tb_base, ml_base, procs, versions)
     finally:
         for p in procs:
             p.terminate()

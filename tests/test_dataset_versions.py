@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook as tb
-from trialbook.services import datasets as versions
 from trialbook.cli.main import cli
 from trialbook.demo.story import write_dataset
 from trialbook.errors import Conflict, InvalidInput
+from trialbook.services import datasets as versions
 
 
 @pytest.fixture

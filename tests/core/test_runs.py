@@ -17,8 +17,12 @@ from trialbook.core.runs import (
 )
 
 
-def run(status: str = "running", created: float = 100.0, heartbeat: float | None = None, run_id: str = "r") -> RunRecord:
-    return RunRecord(id=run_id, project="p", name="v1_x", status=status, created_at=created, heartbeat_at=heartbeat)
+def run(
+    status: str = "running", created: float = 100.0, heartbeat: float | None = None, run_id: str = "r"
+) -> RunRecord:
+    return RunRecord(
+        id=run_id, project="p", name="v1_x", status=status, created_at=created, heartbeat_at=heartbeat
+    )
 
 
 def test_a_fresh_running_run_is_running():

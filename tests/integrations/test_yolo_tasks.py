@@ -23,8 +23,8 @@ SCRIPT = textwrap.dedent("""
     from trialbook.integrations import yolo_offline
     yolo_offline.prepare(root / "cfg")
     import trialbook as tb
-    from trialbook import versions
-    from trialbook.demo import draw_image
+    from trialbook.demo.story import draw_image
+    from trialbook.services import datasets
     book = tb.init(root)
     rng = random.Random(3)
     names = ["square", "bar"]
@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent("""
             (seg / "images" / split / f"{i}.png").write_bytes(image)
             (seg / "labels" / split / f"{i}.txt").write_text("\\n".join(polys) + "\\n")
     (seg / "data.yaml").write_text("train: images/train\\nval: images/val\\nnames: [square, bar]\\n")
-    versions.tag(book, "segshapes", seg / "data.yaml", "v1")
+    datasets.tag(book, "segshapes", seg / "data.yaml", "v1")
 
     # classification: one folder per class
     cls = root / "cls"

@@ -48,7 +48,9 @@ def home(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def book_uri(home: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def book_uri(
+    home: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """The URI of an empty book on ``home``; a database book keeps its artifacts and its
     cache in ``tmp_path`` (``$TRIALBOOK_ARTIFACTS``, ``$XDG_CACHE_HOME``)."""
     monkeypatch.setenv("TRIALBOOK_ARTIFACTS", str(tmp_path / "artifacts"))

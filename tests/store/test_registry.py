@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from trialbook.errors import InvalidInput
-from trialbook.store import OpenedBook, Store, open_book, open_store
-from trialbook.store import registry
+from trialbook.store import OpenedBook, Store, open_book, open_store, registry
 from trialbook.store.registry import BOOK_DIR, DB_FILE, register, scheme_of, schemes, sql_url
 
 
@@ -48,7 +47,7 @@ def test_a_sqlite_uri_book_keeps_blobs_beside_the_file(tmp_path: Path):
 
 
 def test_a_missing_embedded_book_is_made_only_when_asked(tmp_path: Path):
-    with pytest.raises(InvalidInput, match="no book at .*trialbook init"):
+    with pytest.raises(InvalidInput, match=r"no book at .*trialbook init"):
         open_book(str(tmp_path / "missing"), create=False)
     with pytest.raises(InvalidInput, match="no book at"):
         open_store(f"sqlite:///{tmp_path}/missing/book.db", create=False)
@@ -88,14 +87,16 @@ def test_sql_urls():
 
 @pytest.mark.parametrize("uri", ["http://tb.example.com", "https://tb.example.com/x"])
 def test_the_remote_store_is_not_available_yet(uri: str):
-    with pytest.raises(InvalidInput, match="remote .*not available in this version yet"):
+    with pytest.raises(InvalidInput, match=r"remote .*not available in this version yet"):
         open_book(uri)
-    with pytest.raises(InvalidInput, match="remote .*not available"):
+    with pytest.raises(InvalidInput, match=r"remote .*not available"):
         sql_url(uri)
 
 
 def test_an_unknown_scheme_says_what_is_known():
-    with pytest.raises(InvalidInput, match="unknown book URI scheme.*use a folder, sqlite:///PATH or postgresql"):
+    with pytest.raises(
+        InvalidInput, match=r"unknown book URI scheme.*use a folder, sqlite:///PATH or postgresql"
+    ):
         open_book("mysql://x/y")
     with pytest.raises(InvalidInput, match="unknown book URI scheme"):
         sql_url("mysql://x/y")

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from trialbook.errors import SchemaOutOfDate
 from trialbook.store import open_store
+from trialbook.store.registry import sql_url
 from trialbook.store.sql.engine import Database
 from trialbook.store.sql.schema import SCHEMA_HEAD, SEARCH_OBJECTS, metadata
-from trialbook.store.registry import sql_url
 
 
 def test_migrations_match_the_table_definitions(store):

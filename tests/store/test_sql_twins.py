@@ -91,7 +91,15 @@ NOTE_FIELDS_TEXT = st.dictionaries(
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("", False), (" ", False), ("\n\t", False), ("\r\f\v \t", False), ("\u00a0", True), ("\x1c", True), (" x ", True)],
+    [
+        ("", False),
+        (" ", False),
+        ("\n\t", False),
+        ("\r\f\v \t", False),
+        ("\u00a0", True),
+        ("\x1c", True),
+        (" x ", True),
+    ],
 )
 def test_blanks_are_ascii_whitespace(text: str, expected: bool) -> None:
     note = Note(run_id="r", result=text)
@@ -154,9 +162,7 @@ def _seen(spec: tuple[str, float], bound: float) -> float:
     timeout=st.sampled_from([60.0, 0.25]) | st.floats(min_value=0.0, max_value=1e4, allow_nan=False),
     bounded=st.booleans(),
     statuses=st.lists(st.sampled_from(RUN_STATUSES), unique=True, max_size=4),
-    runs=st.lists(
-        st.tuples(st.sampled_from(RUN_STATUSES), SEEN, st.none() | SEEN), min_size=1, max_size=6
-    ),
+    runs=st.lists(st.tuples(st.sampled_from(RUN_STATUSES), SEEN, st.none() | SEEN), min_size=1, max_size=6),
 )
 def test_the_sql_status_filter_is_effective_status(
     store: Any,
@@ -193,7 +199,9 @@ def test_the_sql_status_filter_is_effective_status(
 
 
 # --------------------------------------------------------------------------- (c) ranking
-VALUES = st.sampled_from([0.1, 0.5, 0.9]) | st.floats(min_value=-5, max_value=5, allow_nan=False, allow_subnormal=False)
+VALUES = st.sampled_from([0.1, 0.5, 0.9]) | st.floats(
+    min_value=-5, max_value=5, allow_nan=False, allow_subnormal=False
+)
 
 
 @st.composite
@@ -317,4 +325,5 @@ def test_the_summary_kept_on_write_is_summarize_of_the_points(
             assert same(getattr(got, field), want[field]), (field, getattr(got, field), want[field], model)
         history = store.get_history([run.id], key)[run.id]
         assert len(history) == len(model)
-        assert all(e == we and same(v, wv) for (e, v), (we, wv) in zip(history, sorted(model.items())))
+        for (epoch, value), (want_epoch, want_value) in zip(history, sorted(model.items()), strict=True):
+            assert epoch == want_epoch and same(value, want_value)

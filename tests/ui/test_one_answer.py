@@ -94,8 +94,12 @@ def test_one_run_compare_project_and_decisions_agree(book: Book) -> None:
     for row in from_cli["runs"]:
         assert shared(row, api_rows[row["name"]], row["name"]) == []
         assert row["val_split"] is None or len(row["val_split"]) == 64  # the full digest in both
-    assert shared(cli_json(book, "project", "show", "pallets"), api.json("/api/v1/projects/pallets"), "p") == []
-    decided = api.post("/api/v1/projects/pallets/decisions", json={"candidate": "v3_written", "baseline": "v1_base"})
+    assert (
+        shared(cli_json(book, "project", "show", "pallets"), api.json("/api/v1/projects/pallets"), "p") == []
+    )
+    decided = api.post(
+        "/api/v1/projects/pallets/decisions", json={"candidate": "v3_written", "baseline": "v1_base"}
+    )
     assert decided.status_code == 200, decided.text
     from_cli = cli_json(book, "decisions", "--project", "pallets")
     from_api = api.json("/api/v1/projects/pallets/decisions")

@@ -16,9 +16,13 @@ from trialbook.cli.options import handle_errors, json_option, open_book, project
 @json_option
 @handle_errors
 def compare(
-    runs: tuple[str, ...], metric: str | None, baseline: str | None, project: str | None, uri: str | None,
+    runs: tuple[str, ...],
+    metric: str | None,
+    baseline: str | None,
+    project: str | None,
+    uri: str | None,
     as_json: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Runs side by side: curve analytics, config keys that differ, datasets, val splits."""
     from trialbook.cli import output
     from trialbook.services.compare import compare_runs

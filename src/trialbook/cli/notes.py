@@ -22,10 +22,19 @@ from trialbook.cli.options import handle_errors, json_option, open_book, project
 @json_option
 @handle_errors
 def note(
-    run: str, hypothesis: str | None, change: str | None, result: str | None, next_: str | None,
-    text: str | None, draft: bool, save: bool, history: bool, project: str | None, uri: str | None,
+    run: str,
+    hypothesis: str | None,
+    change: str | None,
+    result: str | None,
+    next_: str | None,
+    text: str | None,
+    draft: bool,
+    save: bool,
+    history: bool,
+    project: str | None,
+    uri: str | None,
     as_json: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Write RUN's note (hypothesis, change, result, next), draft its result, or show it."""
     from trialbook.cli import output
     from trialbook.errors import InvalidInput

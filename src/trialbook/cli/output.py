@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
     from trialbook.services.datasets import DatasetDiff, DataStatus, VersionView
     from trialbook.services.decisions import DecisionsList, DecisionView, ShipResult
     from trialbook.services.lint import LintReport, NameSuggestion, NoiseReport
-    from trialbook.services.notes import NoteDraft, NoteHistory, NoteSearch, RunNote
+    from trialbook.services.notes import NoteDraft, NoteHistory, NoteSearch, NoteView, RunNote
     from trialbook.services.projects import ProjectInfo, ProjectsOverview, ProtocolChanged
-    from trialbook.services.runs import RunsTable, RunView
+    from trialbook.services.runs import EvaluationView, RunsTable, RunView, SummaryView
 
 __all__ = ["console", "esc", "fmt", "sparkline", "when"]
 
@@ -73,45 +74,63 @@ def run_detail(d: RunView) -> None:
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
         console.print(f"git: {git.get('branch')} {str(git.get('commit'))[:10]}{dirty}")
-    if d["config"]:
-        cfg = Table(title="config", title_justify="left", show_header=False)
-        cfg.add_column("key")
-        cfg.add_column("value")
-        for k, v in d["config"].items():
-            cfg.add_row(k, str(v))
-        console.print(cfg)
-    if d["summary"]:
-        s = Table(title="metrics", title_justify="left")
-        for col in ("key", "best", "final", "@epoch", "epochs"):
-            s.add_column(col)
-        for k, v in d["summary"].items():
-            nan = f" ({v['nan_count']} NaN)" if v["nan_count"] else ""
-            s.add_row(k, fmt(v["best"]), fmt(v["final"]), fmt(v["epoch_of_best"]), f"{v['epochs']}{nan}")
-        console.print(s)
+    _config_table(d["config"])
+    _summary_table(d["summary"])
     for ev in d["evaluations"]:
-        if ev["sealed"]:
-            console.print(
-                f"evaluation [bold]{ev['split']}[/]: [yellow]sealed[/] (revealed only by `trialbook decide`)"
-            )
-            continue
-        metrics = ", ".join(f"{k}={fmt(v)}" for k, v in (ev["metrics"] or {}).items())
-        console.print(f"evaluation [bold]{ev['split']}[/]: {metrics}")
-        if ev["per_class_ap"]:
-            console.print(
-                "  per-class AP: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in ev["per_class_ap"].items())
-            )
-        if ev["latency_ms"] is not None:
-            console.print(f"  latency: {ev['latency_ms']:.2f} ms on {ev['device'] or '?'}")
+        _evaluation(ev)
     for a in d["artifacts"]:
         console.print(f"artifact: {a['name']} ({a['size']} bytes, {a['digest'][:12]})")
-    note = d["note"]
-    if note:
-        console.print("[bold]note[/]")
-        for f in ("hypothesis", "change", "result", "next", "text"):
-            if note[f]:
-                console.print(f"  {f}: {note[f]}")
-    else:
+    _note_fields(d["note"])
+
+
+def _config_table(config: Mapping[str, Any]) -> None:
+    if not config:
+        return
+    cfg = Table(title="config", title_justify="left", show_header=False)
+    cfg.add_column("key")
+    cfg.add_column("value")
+    for k, v in config.items():
+        cfg.add_row(k, str(v))
+    console.print(cfg)
+
+
+def _summary_table(summary: Mapping[str, SummaryView]) -> None:
+    if not summary:
+        return
+    s = Table(title="metrics", title_justify="left")
+    for col in ("key", "best", "final", "@epoch", "epochs"):
+        s.add_column(col)
+    for k, v in summary.items():
+        nan = f" ({v['nan_count']} NaN)" if v["nan_count"] else ""
+        s.add_row(k, fmt(v["best"]), fmt(v["final"]), fmt(v["epoch_of_best"]), f"{v['epochs']}{nan}")
+    console.print(s)
+
+
+def _evaluation(ev: EvaluationView) -> None:
+    if ev["sealed"]:
+        console.print(
+            f"evaluation [bold]{ev['split']}[/]: [yellow]sealed[/] (revealed only by `trialbook decide`)"
+        )
+        return
+    metrics = ", ".join(f"{k}={fmt(v)}" for k, v in (ev["metrics"] or {}).items())
+    console.print(f"evaluation [bold]{ev['split']}[/]: {metrics}")
+    if ev["per_class_ap"]:
+        console.print(
+            "  per-class AP: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in ev["per_class_ap"].items())
+        )
+    if ev["latency_ms"] is not None:
+        console.print(f"  latency: {ev['latency_ms']:.2f} ms on {ev['device'] or '?'}")
+
+
+def _note_fields(note: NoteView | None) -> None:
+    if not note:
         console.print("[yellow]no note yet (note debt)[/]")
+        return
+    console.print("[bold]note[/]")
+    fields: Mapping[str, Any] = note
+    for f in ("hypothesis", "change", "result", "next", "text"):
+        if fields[f]:
+            console.print(f"  {f}: {fields[f]}")
 
 
 def dataset_counts(version: VersionView) -> None:

@@ -41,7 +41,7 @@ def effective_status(run: RunRecord, now: float, timeout: float = HEARTBEAT_TIME
     before ``stale_before(now, timeout)`` is ``crashed`` (see the module docstring)."""
     if run.status != "running":
         return run.status
-    return "crashed" if now - last_seen(run) > timeout else "running"
+    return "crashed" if last_seen(run) < stale_before(now, timeout) else "running"
 
 
 def run_order(run: RunRecord) -> tuple[float, str]:

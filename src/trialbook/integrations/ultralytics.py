@@ -146,10 +146,8 @@ class Tracker:
         config["save_dir"] = str(trainer.save_dir)
         dataset = self.dataset
         if dataset is None and data_yaml:
-            from trialbook.versions import find_tag_for
-
             try:
-                dataset = find_tag_for(book, data_yaml)
+                dataset = book.find_dataset_tag(data_yaml)
             except TrialbookError as exc:
                 if not self.allow_unpinned:
                     raise TrialbookError(

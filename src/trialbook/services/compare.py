@@ -276,9 +276,13 @@ def confusion_matrices(
             out.append({"run": r.name, "labels": None, "matrix": None, "comparable_to_baseline": False})
         else:
             out.append(
-                {"run": r.name, "labels": _matrix_labels(ev), "matrix": ev.confusion_matrix,
-                 "comparable_to_baseline": False}
-            )  # fmt: skip
+                {
+                    "run": r.name,
+                    "labels": _matrix_labels(ev),
+                    "matrix": ev.confusion_matrix,
+                    "comparable_to_baseline": False,
+                }
+            )
     base = next((m for m in out if m["run"] == base_name and m["matrix"] is not None), None)
     for m in out:
         m["comparable_to_baseline"] = (

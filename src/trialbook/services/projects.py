@@ -10,9 +10,9 @@ from typing import Any, TypedDict
 from trialbook import settings
 from trialbook.api import Book
 from trialbook.core import discipline as rules
+from trialbook.core import runs as runs_rules
 from trialbook.core.entities import ProtocolChange, Ship
 from trialbook.core.format import short_digest
-from trialbook.core.runs import HEARTBEAT_TIMEOUT_S
 from trialbook.errors import InvalidInput
 
 
@@ -95,8 +95,9 @@ class ProjectsOverview(TypedDict):
 
 
 def stale_before(now: float | None = None) -> float:
-    """Runs stored as running whose heartbeat is older than this are shown as crashed."""
-    return (time.time() if now is None else now) - HEARTBEAT_TIMEOUT_S
+    """Runs stored as running whose heartbeat is older than this are shown as crashed
+    (``core.runs.stale_before`` at ``now``, default the current time)."""
+    return runs_rules.stale_before(time.time() if now is None else now)
 
 
 def pick_project(book: Book, project: str | None) -> str:

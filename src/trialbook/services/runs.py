@@ -298,9 +298,20 @@ def runs_table(
         lines, total = _whole_table(book, name, choice.key, choice.direction, offset, now)
     else:
         lines, total = _page(
-            book, name, choice.key, choice.direction, status=status, dataset=dataset, tag=tag, q=q,
-            sort=sort, order=order, offset=offset, limit=limit, now=now,
-        )  # fmt: skip
+            book,
+            name,
+            choice.key,
+            choice.direction,
+            status=status,
+            dataset=dataset,
+            tag=tag,
+            q=q,
+            sort=sort,
+            order=order,
+            offset=offset,
+            limit=limit,
+            now=now,
+        )
     if sparkline and lines:
         spark = book.store.sparklines([r["id"] for r in lines], choice.key, SPARK_POINTS)
         for row in lines:
@@ -327,15 +338,25 @@ def _whole_table(
 ) -> tuple[list[RunLine], int]:
     """Every run in one prepared query (``Store.run_rows``), ranked here."""
     rows = book.store.run_rows(project, key)
-    ranked = ranking.rank(rows, lambda r: finite_number(r.best), direction)
+    ranked = ranking.rank(
+        rows, lambda r: finite_number(r.best), direction, tiebreak=lambda r: (r.created_at, r.id)
+    )
     lines: list[RunLine] = []
     for i, r in enumerate(ranked[offset:], start=offset + 1):
         summary = None
         if r.count:
             summary = SeriesSummary(
-                run_id=r.id, key=key, direction=direction, count=r.count, nan_count=0, best=r.best,
-                best_epoch=r.best_epoch, final=r.final, final_epoch=r.final_epoch, first_epoch=None,
-            )  # fmt: skip
+                run_id=r.id,
+                key=key,
+                direction=direction,
+                count=r.count,
+                nan_count=0,
+                best=r.best,
+                best_epoch=r.best_epoch,
+                final=r.final,
+                final_epoch=r.final_epoch,
+                first_epoch=None,
+            )
         record = RunRecord(
             id=r.id,
             project=project,
@@ -376,10 +397,19 @@ def _page(
 
     def read(at: int, size: int) -> RunsPage:
         return book.store.runs_page(
-            project, key, direction, statuses=list(status), dataset=dataset, tag=tag, text=q, sort=sort,
-            descending=None if not order else order == "desc", offset=at, limit=size,
+            project,
+            key,
+            direction,
+            statuses=list(status),
+            dataset=dataset,
+            tag=tag,
+            text=q,
+            sort=sort,
+            descending=None if not order else order == "desc",
+            offset=at,
+            limit=size,
             stale_before=stale_before(now),
-        )  # fmt: skip
+        )
 
     page = read(offset, limit or MAX_PAGE)
     while limit is None and offset + len(page.runs) < page.total and page.runs:

@@ -202,7 +202,8 @@ class MetricStore(Protocol):
         ``heartbeat_at`` the run's heartbeat is set in the same transaction (an empty
         batch then only beats).
 
-        Raises ``NotFound`` for an unknown run."""
+        Raises ``NotFound`` for an unknown run (an empty batch without ``heartbeat_at``
+        stores nothing and checks nothing)."""
         ...
 
     def get_summaries(
@@ -465,7 +466,7 @@ class Store(
 
     Open one with ``trialbook.store.open_store(uri)`` (or ``open_book(uri)``, which also
     says where the book keeps artifact bytes and its caches). Implemented by
-    ``store.sql.SqlStore`` (SQLite, PostgreSQL)."""
+    ``store.sql.store.SqlStore`` (SQLite, PostgreSQL)."""
 
     uri: str
     """The book's URI as given to ``open_store`` (the book's folder for a folder URI)."""

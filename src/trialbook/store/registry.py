@@ -75,7 +75,7 @@ def register(scheme: str, opener: Opener) -> None:
 
 
 def schemes() -> list[str]:
-    """The registered schemes, sorted (``FOLDER``, ``""``, first)."""
+    """The registered schemes, sorted (``FOLDER``, the empty string, first)."""
     return sorted(_OPENERS)
 
 

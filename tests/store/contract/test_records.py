@@ -47,13 +47,19 @@ def test_evaluations_and_artifacts_need_their_run_and_a_new_id(store):
     with pytest.raises(Conflict):
         store.add_evaluation(ev)
     with pytest.raises(NotFound, match="no run with id"):
-        store.add_evaluation(Evaluation(id=uuid.uuid4().hex, run_id="0" * 32, split="val", sealed=False, created_at=1.0))
-    art = Artifact(id=uuid.uuid4().hex, run_id=r.id, name="best.pt", digest="ab" * 32, size=10, created_at=1.0)
+        store.add_evaluation(
+            Evaluation(id=uuid.uuid4().hex, run_id="0" * 32, split="val", sealed=False, created_at=1.0)
+        )
+    art = Artifact(
+        id=uuid.uuid4().hex, run_id=r.id, name="best.pt", digest="ab" * 32, size=10, created_at=1.0
+    )
     store.add_artifact(art)
     with pytest.raises(Conflict):
         store.add_artifact(art)
     with pytest.raises(NotFound, match="no run with id"):
-        store.add_artifact(Artifact(id=uuid.uuid4().hex, run_id="0" * 32, name="x", digest="c" * 64, size=1, created_at=1.0))
+        store.add_artifact(
+            Artifact(id=uuid.uuid4().hex, run_id="0" * 32, name="x", digest="c" * 64, size=1, created_at=1.0)
+        )
     assert store.list_evaluations([r.id]) == [ev] and store.list_evaluations(["0" * 32]) == []
     assert store.list_artifacts("0" * 32) == []
 

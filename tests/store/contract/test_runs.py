@@ -45,10 +45,14 @@ def test_a_run_is_stored_as_given_and_its_id_is_its_own(store):
         legacy_name=True,
     )
     assert store.create_run(run) == run
-    with pytest.raises(Conflict, match="already taken|already exists"):
-        store.create_run(RunRecord(id=run.id, project="pallets", name="v2_other", status="running", created_at=1.0))
+    with pytest.raises(Conflict, match="is already taken"):
+        store.create_run(
+            RunRecord(id=run.id, project="pallets", name="v2_other", status="running", created_at=1.0)
+        )
     with pytest.raises(NotFound, match="no project named 'nope'"):
-        store.create_run(RunRecord(id=uuid.uuid4().hex, project="nope", name="v1", status="running", created_at=1.0))
+        store.create_run(
+            RunRecord(id=uuid.uuid4().hex, project="nope", name="v1", status="running", created_at=1.0)
+        )
     with pytest.raises(NotFound):
         store.get_run("pallets", "v9_missing")
     with pytest.raises(NotFound):

@@ -125,6 +125,28 @@ class QueriesMixin(SqlBase):
                 terms.append(runs.c.status == status)
         return sa.or_(*terms) if terms else sa.true()
 
+    def _page_conditions(
+        self,
+        statuses: Sequence[str],
+        dataset: str | None,
+        tag: str | None,
+        text: str | None,
+        stale_before: float | None,
+    ) -> list[Any]:
+        """The WHERE terms of a runs page's filters (all on the runs table)."""
+        conditions: list[Any] = []
+        if statuses:
+            conditions.append(self._status_filter(statuses, stale_before))
+        if dataset is not None:
+            conditions.append(runs.c.dataset.is_(None) if dataset == "" else runs.c.dataset == dataset)
+        if tag:
+            name, sep, value = tag.partition("=")
+            field = runs.c.tags[name.strip()].as_string()
+            conditions.append(field == value.strip() if sep else field.is_not(None))
+        if text and text.strip():
+            conditions.append(sa.func.lower(runs.c.name).contains(text.strip().lower(), autoescape=True))
+        return conditions
+
     def runs_page(
         self,
         project: str,
@@ -149,39 +171,9 @@ class QueriesMixin(SqlBase):
             raise InvalidInput(f"offset {offset} must be >= 0")
         summary = series.alias("summary")
         joined = runs.outerjoin(summary, sa.and_(summary.c.run_id == runs.c.id, summary.c.key == key))
-        conditions: list[Any] = []
-        if statuses:
-            conditions.append(self._status_filter(statuses, stale_before))
-        if dataset is not None:
-            conditions.append(runs.c.dataset.is_(None) if dataset == "" else runs.c.dataset == dataset)
-        if tag:
-            name, sep, value = tag.partition("=")
-            field = runs.c.tags[name.strip()].as_string()
-            conditions.append(field == value.strip() if sep else field.is_not(None))
-        if text and text.strip():
-            conditions.append(sa.func.lower(runs.c.name).contains(text.strip().lower(), autoescape=True))
-        order: list[Any] = []
+        conditions = self._page_conditions(statuses, dataset, tag, text, stale_before)
         desc = (direction != "min") if descending is None or sort == "rank" else descending
-        if sort in ("rank", "best"):
-            # Unfiltered, the ranked runs come from the series index (_ranked_ids); filtered,
-            # the filters narrow the runs first and the rest are sorted.
-            order = _nulls_last(summary.c.best, desc)
-        elif sort == "final":
-            order = _nulls_last(summary.c.final, True if descending is None else descending)
-        elif sort == "epochs":
-            order = [
-                sa.func.coalesce(summary.c.count, 0).desc()
-                if descending in (None, True)
-                else sa.func.coalesce(summary.c.count, 0).asc()
-            ]
-        else:
-            column = {
-                "name": runs.c.name,
-                "created": runs.c.created_at,
-                "status": runs.c.status,
-                "dataset": runs.c.dataset,
-            }[sort]
-            order = _nulls_last(column, bool(descending))
+        order = _page_order(summary, sort, desc, descending)
         with self.db.read() as conn:
             pid = self._project_id(conn, project)
             where = sa.and_(runs.c.project_id == pid, *conditions)
@@ -329,3 +321,23 @@ class QueriesMixin(SqlBase):
         for rid, epoch, value in rows:
             out[rid].append((epoch, nan if value is None else value))
         return out
+
+
+def _page_order(summary: Any, sort: str, desc: bool, descending: bool | None) -> list[Any]:
+    """ORDER BY terms of a runs page sorted by ``sort`` (before the oldest-first tiebreak).
+    Unfiltered, ranked pages come from the series index instead (``_ranked_ids``);
+    filtered, the filters narrow the runs first and the rest are sorted by these terms."""
+    if sort in ("rank", "best"):
+        return _nulls_last(summary.c.best, desc)
+    if sort == "final":
+        return _nulls_last(summary.c.final, True if descending is None else descending)
+    if sort == "epochs":
+        count = sa.func.coalesce(summary.c.count, 0)
+        return [count.desc() if descending in (None, True) else count.asc()]
+    column = {
+        "name": runs.c.name,
+        "created": runs.c.created_at,
+        "status": runs.c.status,
+        "dataset": runs.c.dataset,
+    }[sort]
+    return _nulls_last(column, bool(descending))

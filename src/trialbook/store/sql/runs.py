@@ -47,8 +47,7 @@ class RunsMixin(SqlBase):
     def create_run(self, run: RunRecord) -> RunRecord:
         with self.db.write() as conn:
             pid = self._project_id(conn, run.project)
-            if conn.execute(sa.select(runs.c.id).where(runs.c.id == run.id)).first():
-                raise Conflict(f"a run with id {run.id!r} already exists")
+            self._require_new(conn, runs, run.id, "run")
             taken = conn.execute(
                 sa.select(runs.c.id).where(runs.c.project_id == pid, runs.c.name == run.name)
             ).first()

@@ -221,8 +221,9 @@ dataset_tags = sa.Table(
 
 
 class _trim_blanks(FunctionElement[str]):
-    """``trim_blanks(X, Y)``: ``X`` without the characters of ``Y`` at either end; SQLite
-    ``trim(X, Y)``, PostgreSQL ``btrim(X, Y)`` (one spelling both have)."""
+    """``X`` without the characters of ``Y`` at either end: ``trim(X, Y)`` (SQLite and the
+    default), ``btrim(X, Y)`` on PostgreSQL (whose ``trim`` spells its characters
+    argument the SQL-standard way, ``trim(BOTH Y FROM X)``)."""
 
     type = sa.Text()
     name = "trim_blanks"
@@ -230,7 +231,7 @@ class _trim_blanks(FunctionElement[str]):
 
 
 @compiles(_trim_blanks)
-def _trim_blanks_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+def _trim_blanks_default(element: Any, compiler: Any, **kw: Any) -> str:
     return f"trim({compiler.process(element.clauses, **kw)})"
 
 

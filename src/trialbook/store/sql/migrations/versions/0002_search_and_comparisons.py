@@ -11,7 +11,7 @@
     content): ``notes`` has a text primary key, and VACUUM may renumber the rowids of
     such a table, which would silently detach an external-content index.
   - PostgreSQL: a GIN index ``ix_notes_fts`` on the ``english`` tsvector of the note
-    fields; ``store/sql/search.py`` queries with the same expression.
+    fields; ``store/sql/notes.py`` queries with the same expression.
 
 Revision ID: 0002
 Revises: 0001
@@ -27,7 +27,7 @@ depends_on = None
 
 ID = sa.String(32)
 FIELDS = ("hypothesis", "change", "result", "next", "text")
-# must stay identical to store/sql/search.py's PG_VECTOR for the index to be used
+# must stay identical to store/sql/notes.py's PG_VECTOR for the index to be used
 PG_VECTOR = (
     "to_tsvector('english'::regconfig, hypothesis || ' ' || \"change\" || ' ' || "
     "result || ' ' || \"next\" || ' ' || \"text\")"
