@@ -1,8 +1,31 @@
-"""Shared fixtures: real SQLite files and a real PostgreSQL database.
+"""The fixtures of every folder; builders and helpers are in the ``support`` package.
 
-PostgreSQL comes from ``TRIALBOOK_TEST_PG_URI`` (the Makefile sets the local server).
-Without it the PostgreSQL half is skipped, unless ``TRIALBOOK_REQUIRE_PG=1`` (CI), which
-turns "no PostgreSQL" into a failure.
+tests/ is laid out like src/trialbook/ (tests/cli/ tests the command line, tests/store/
+the stores, ...); a fixture only one folder uses is in that folder's conftest.py.
+
+The standard fixtures: one name for one thing, in every folder.
+
+- ``pg_database``: the URI of this session's PostgreSQL database, dropped at the end.
+  PostgreSQL comes from ``TRIALBOOK_TEST_PG_URI`` (the Makefile sets the local server).
+  Without it the PostgreSQL half is skipped, unless ``TRIALBOOK_REQUIRE_PG=1`` (CI), which
+  turns "no PostgreSQL" into a failure.
+- ``book_uri``: the URI of an empty book, on each home: a SQLite folder in ``tmp_path``
+  and the PostgreSQL database (emptied first; artifacts then go to ``tmp_path``).
+- ``book``: an open ``trialbook.api.Book`` at ``book_uri`` (so on each home).
+- ``store``: the ``Store`` of an empty book on each home (tests/store/conftest.py has
+  the contract suite's own, on the same homes).
+- ``sqlite_book``: an open embedded book, ``tmp_path/.trialbook``, with the current folder
+  ``tmp_path`` as a user has it (tests/integrations/importers keeps it in ``tmp_path/book``).
+- ``tb``: the ``trialbook`` command on ``sqlite_book`` (``support.cli.make_cli``):
+  ``tb("decide", "v2_x", "--baseline", "v1_x")`` checks the exit code (``code=0``, or the
+  one given, or none with ``code=None``) and returns click's ``Result``.
+- ``data_yaml``: a small drawn YOLO dataset (the demo's classes) in ``tmp_path/data``; its
+  data.yaml.
+- ``demo_book``: the book ``trialbook demo`` makes (project pallets, 3 runs, 2 dataset
+  versions), one per test module.
+
+By convention a module's ``filled`` fixture is its book (or store) with its runs in it.
+Every book fixture runs with ``TRIALBOOK_USER=tester`` and without ``TRIALBOOK_URI``.
 """
 
 from __future__ import annotations
@@ -14,8 +37,15 @@ from pathlib import Path
 
 import pytest
 
+pytest.register_assert_rewrite("support")
+
+from support.cli import CLI, make_cli  # noqa: E402  (after the assert rewrite hook)
+from trialbook.api import Book  # noqa: E402
+from trialbook.store import Store  # noqa: E402
+
 PG_URI = os.environ.get("TRIALBOOK_TEST_PG_URI", "")
 REQUIRE_PG = os.environ.get("TRIALBOOK_REQUIRE_PG") == "1"
+HOMES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _pg_admin_url() -> str:
@@ -62,49 +92,75 @@ def _truncate_pg(uri: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def book_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def _tester(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIALBOOK_USER", "tester")
+    monkeypatch.delenv("TRIALBOOK_URI", raising=False)
+
+
+@pytest.fixture(params=HOMES)
+def book_uri(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The URI of an empty book, on SQLite and on PostgreSQL."""
+    _tester(monkeypatch)
     if request.param == "sqlite":
-        yield str(tmp_path / ".trialbook")
-        return
-    uri = request.getfixturevalue("pg_database")
+        return str(tmp_path / ".trialbook")
+    uri = str(request.getfixturevalue("pg_database"))
     from trialbook.store import open_store
 
     open_store(uri).close()  # create the schema once
     _truncate_pg(uri)
-    os.environ["TRIALBOOK_ARTIFACTS"] = str(tmp_path / "artifacts")
-    try:
-        yield uri
-    finally:
-        os.environ.pop("TRIALBOOK_ARTIFACTS", None)
+    monkeypatch.setenv("TRIALBOOK_ARTIFACTS", str(tmp_path / "artifacts"))
+    return uri
 
 
 @pytest.fixture
-def store(book_uri: str) -> Iterator[object]:
+def store(book_uri: str) -> Iterator[Store]:
+    """The store of an empty book, on each home."""
     from trialbook.store import open_store
 
-    s = open_store(book_uri)
-    yield s
-    s.close()
+    opened = open_store(book_uri)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
-def book(book_uri: str) -> Iterator[object]:
-    from trialbook.api import Book
-
-    b = Book.open(book_uri, create=True)
-    yield b
-    b.close()
+def book(book_uri: str) -> Iterator[Book]:
+    """An empty book, on each home."""
+    opened = Book.open(book_uri, create=True)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
-def sqlite_book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def sqlite_book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Book]:
     """An embedded book in tmp_path, with the cwd there (as a user would have it)."""
-    import trialbook as tb
+    import trialbook
 
+    _tester(monkeypatch)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TRIALBOOK_URI", raising=False)
-    b = tb.init(tmp_path)
-    yield b
-    b.close()
+    opened = trialbook.init(tmp_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def tb(sqlite_book: Book) -> CLI:
+    """``tb("decide", "v2_x", "--baseline", "v1_x")`` on ``sqlite_book``; checks the exit code."""
+    return make_cli(sqlite_book.uri)
+
+
+@pytest.fixture
+def data_yaml(tmp_path: Path) -> Path:
+    """A small YOLO dataset in tmp_path/data (6 train, 3 val, 3 test images); its data.yaml."""
+    from trialbook.demo.story import write_dataset
+
+    return write_dataset(tmp_path / "data", {"train": 6, "val": 3, "test": 3}, seed=1)
+
+
+@pytest.fixture(scope="module")
+def demo_book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Book]:
+    """The demo book (project pallets, 3 runs, 2 dataset versions), one per test module."""
+    from trialbook.demo.story import build_demo
+
+    opened = build_demo(tmp_path_factory.mktemp("demo"), echo=lambda _m: None)
+    yield opened
+    opened.close()

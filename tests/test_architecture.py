@@ -1,6 +1,7 @@
 """The layering of DESIGN.md holds: no import cycle between trialbook's modules (lazy
-imports inside functions count; imports under TYPE_CHECKING do not), and the
-import-linter contracts of pyproject.toml are kept."""
+imports inside functions count; imports under TYPE_CHECKING do not), the import-linter
+contracts of pyproject.toml are kept, and optional weight stays optional (importing
+trialbook imports no heavy package)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,13 @@ def test_import_linter_contracts_are_kept() -> None:
     result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "BROKEN" not in result.stdout and "3 kept, 0 broken" in result.stdout
+
+
+def test_importing_trialbook_stays_light() -> None:
+    code = (
+        "import sys, trialbook, trialbook.cli.main; "
+        "heavy = [m for m in ('torch', 'ultralytics', 'fastapi', 'tensorboard', 'boto3', "
+        "'pandas', 'numpy') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

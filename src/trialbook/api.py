@@ -14,6 +14,7 @@ import atexit
 import collections
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -22,17 +23,20 @@ import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from trialbook import _capture, settings
+from trialbook import _capture, settings, spool
 from trialbook.artifacts.local import BlobStore
 from trialbook.core import config as config_rules
 from trialbook.core import metrics as metric_rules
 from trialbook.core import naming
 from trialbook.core.entities import SPLITS, DatasetVersion, Evaluation, Note, Project, RunRecord
+from trialbook.core.evaluations import check_evaluation
+from trialbook.core.notes import check_note_fields
 from trialbook.core.refs import parse_dataset_ref
 from trialbook.core.runs import HEARTBEAT_INTERVAL_S
+from trialbook.core.text import check_name
 from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, TrialbookError
 from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book
@@ -66,6 +70,18 @@ def locate(uri: str | None = None, *, cwd: Path | None = None) -> str:
     )
 
 
+REOPEN = "reopen"  # resume= value that re-opens a finished run
+
+
+class SpoolReplay(NamedTuple):
+    """What ``Book.replay_spool`` wrote: points of how many runs, and the files of
+    refused points kept in the spool (never replayed)."""
+
+    runs: int
+    points: int
+    rejected: list[str]
+
+
 UNPINNED_HINT = (
     "name a tagged version (dataset='pallets:v3'; tag one with `trialbook data tag NAME SOURCE "
     "--tag T`), or pass allow_unpinned=True (--allow-unpinned) to record the run as UNPINNED"
@@ -84,11 +100,48 @@ class Book:
         self.cache_dir = cache_dir if cache_dir is not None else settings.user_cache_dir()
 
     @classmethod
-    def open(cls, uri: str | None = None, *, create: bool = False) -> Book:
-        """The book at ``uri`` (see :func:`locate`), through the store registry."""
+    def open(cls, uri: str | None = None, *, create: bool = False, replay: bool = True) -> Book:
+        """The book at ``uri`` (see :func:`locate`), through the store registry. Unless
+        ``replay`` is false, points of its runs waiting in the spool are written into it
+        first (a failure to do so is a warning, and they stay spooled)."""
         opened = open_book(locate(uri), create=create)
         blobs = BlobStore(opened.blob_dir) if opened.blob_dir is not None else None
-        return cls(opened.store, blobs, cache_dir=opened.cache_dir)
+        book = cls(opened.store, blobs, cache_dir=opened.cache_dir)
+        if replay and spool.spooled_runs():
+            try:
+                book.replay_spool()
+            except Exception as exc:
+                warnings.warn(
+                    f"trialbook: could not write spooled points into {book.uri} ({exc}); they stay in "
+                    f"{spool.folder()} for `trialbook sync`",
+                    TrackingWarning,
+                    stacklevel=2,
+                )
+        return book
+
+    def replay_spool(self) -> SpoolReplay:
+        """Write the spooled points of this book's runs into it (``trialbook sync``):
+        each run's file is written in one batch, its ``unwritten`` count goes down, and
+        the file is removed. Runs of other books, and runs still being written by this
+        process, are left alone. Writing a point twice keeps one value, so a replay that
+        is interrupted and run again duplicates nothing."""
+        runs = points = 0
+        live = {r.id for r in _open_runs}
+        for run_id in spool.spooled_runs():
+            if run_id in live:
+                continue
+            try:
+                self.store.get_run_by_id(run_id)
+            except NotFound:
+                continue  # a run of another book
+            with spool.taken(run_id) as items:
+                if not items:
+                    continue
+                self.store.log_batch(run_id, _batch(items))
+                n = sum(len(values) for _, values in items)
+                self.store.count_unwritten(run_id, -n)
+            runs, points = runs + 1, points + n
+        return SpoolReplay(runs=runs, points=points, rejected=[str(p) for p in spool.rejected_files()])
 
     @property
     def uri(self) -> str:
@@ -151,13 +204,19 @@ class Book:
         parent: str | None = None,
         config: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
-        resume: bool = False,
+        resume: bool | str = False,
         allow_unpinned: bool = False,
         dataset_source: str | os.PathLike[str] | None = None,
         flush_interval: float = 0.5,
         legacy_name: bool = False,
     ) -> Run:
         """Start (or with ``resume=True`` continue) a run. See ``trialbook.start``."""
+        if resume not in (False, True, REOPEN):
+            raise InvalidInput(
+                f"resume={resume!r}: use True (continue a crashed or failed run) or {REOPEN!r}"
+            )
+        check_name("project name", project)
+        check_name("run name", name)
         proj = self.store.ensure_project(project)
         if not legacy_name:
             naming.check_name(name, proj.protocol.naming_pattern)
@@ -167,6 +226,12 @@ class Book:
             except NotFound:
                 existing = None
             if existing is not None:
+                if existing.status == "finished" and resume != REOPEN:
+                    raise Conflict(
+                        f"run {project}/{name} is finished: resume=True continues a run that crashed, "
+                        f"failed or was killed. To add epochs to a finished run, pass resume={REOPEN!r} "
+                        "(it goes back to running), or start a new run with its own name"
+                    )
                 return Run._resume(self, existing, flush_interval=flush_interval)
         else:
             try:
@@ -339,39 +404,19 @@ class RunHandle:
         """
         if split not in SPLITS:
             raise InvalidInput(f"log_eval: unknown split {split!r}; use one of {', '.join(SPLITS)}")
-        clean = metric_rules.check_metrics(metrics or {})
-        per_class = {
-            str(k): metric_rules.check_value(f"per_class_ap[{k}]", v) for k, v in (per_class_ap or {}).items()
-        }
-        matrix = None
-        if confusion_matrix is not None:
-            matrix = [
-                [metric_rules.check_value(f"confusion_matrix[{i}][{j}]", v) for j, v in enumerate(row)]
-                for i, row in enumerate(confusion_matrix)
-            ]
-            if any(len(r) != len(matrix) for r in matrix):
-                raise InvalidInput("log_eval: confusion_matrix must be square")
-            if class_names is not None and len(class_names) not in (len(matrix), len(matrix) - 1):
-                raise InvalidInput(
-                    f"log_eval: confusion_matrix is {len(matrix)}x{len(matrix)} but "
-                    f"{len(class_names)} class names were given"
-                )
-        if latency_ms is not None:
-            latency_ms = metric_rules.check_value("latency_ms", latency_ms)
-            if latency_ms < 0:
-                raise InvalidInput(f"log_eval: latency_ms {latency_ms} is negative")
+        checked = check_evaluation(metrics, per_class_ap, confusion_matrix, class_names, latency_ms, device)
         evaluation = Evaluation(
             id=uuid.uuid4().hex,
             run_id=self.id,
             split=split,
             sealed=split == "test",
             created_at=time.time(),
-            metrics=clean,
-            per_class_ap=per_class,
-            confusion_matrix=matrix,
-            class_names=list(class_names) if class_names else None,
-            latency_ms=latency_ms,
-            device=device,
+            metrics=checked.metrics,
+            per_class_ap=checked.per_class_ap,
+            confusion_matrix=checked.confusion_matrix,
+            class_names=checked.class_names or None,
+            latency_ms=checked.latency_ms,
+            device=checked.device,
             split_digest=self.record.split_digests.get(split),
         )
         return self.book.store.add_evaluation(evaluation)
@@ -384,12 +429,15 @@ class RunHandle:
             raise InvalidInput(
                 f"{self.book.uri} keeps no artifact files: set TRIALBOOK_ARTIFACTS to a folder"
             )
+        label = check_name("artifact name", name if name is not None else Path(path).name)
+        if label in (".", "..") or "\\" in label:
+            raise InvalidInput(f"artifact name {label!r} must be a plain file name (no '..', '/' or '\\')")
         digest, size = self.book.blobs.put_file(path)
         self.book.store.add_artifact(
             Artifact(
                 id=uuid.uuid4().hex,
                 run_id=self.id,
-                name=name or Path(path).name,
+                name=label,
                 digest=digest,
                 size=size,
                 created_at=time.time(),
@@ -405,17 +453,9 @@ class RunHandle:
         text: str | None = None,
     ) -> Note:
         """Write (part of) the run's one-paragraph note; earlier versions are kept."""
-        fields = {
-            k: v
-            for k, v in (
-                ("hypothesis", hypothesis),
-                ("change", change),
-                ("result", result),
-                ("next", next),
-                ("text", text),
-            )
-            if v is not None
-        }
+        fields = check_note_fields(
+            {"hypothesis": hypothesis, "change": change, "result": result, "next": next, "text": text}
+        )
         return self.book.store.set_note(self.id, fields, who=settings.who())
 
 
@@ -431,10 +471,11 @@ class Run(RunHandle):
         self._flush_interval = flush_interval
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()  # re-entered by a SIGTERM that lands mid-flush
         self._finished = False
         self._warned: set[str] = set()
         self._last_beat = 0.0
+        _install_exit_hooks()
         self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}", daemon=True)
         self._writer.start()
         _open_runs.add(self)
@@ -451,9 +492,11 @@ class Run(RunHandle):
     def log(self, metrics: Mapping[str, Any], *, epoch: int) -> None:
         """Queue one epoch's scalars. Returns at once; a background thread writes them.
 
-        Raises ``InvalidInput`` naming the key and epoch for a non-numeric or infinite
-        value, a negative epoch or a key over 250 characters. NaN is stored and flagged.
-        Logging one (key, epoch) twice keeps the last value.
+        Raises ``InvalidInput`` naming the key and epoch for anything no backend can
+        store: a non-numeric, infinite or float-overflowing value, an epoch outside
+        ``[0, 2**31 - 1]``, a key over 250 characters or holding a NUL or a character
+        UTF-8 cannot encode. NaN is stored and flagged. Logging one (key, epoch) twice
+        keeps the last value.
         """
         if self._finished:
             raise TrialbookError(f"run {self.name!r} is finished; start or resume it to log more")
@@ -467,42 +510,67 @@ class Run(RunHandle):
             self.last_epoch = epoch
 
     # writing ---------------------------------------------------------------------------
-    def _warn_once(self, what: str, exc: BaseException) -> None:
+    def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
             self._warned.add(what)
-            warnings.warn(
-                f"trialbook: {what} for run {self.name!r} failed ({exc}); "
-                "the points stay queued and are retried",
-                TrackingWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"trialbook: {message}", TrackingWarning, stacklevel=3)
 
     def flush(self) -> None:
-        """Write every queued point now (the writer thread also does this on its own)."""
+        """Write every queued point now (the writer thread also does this on its own).
+
+        When the store refuses the batch, its epochs are written one by one: the ones it
+        refuses are set aside (kept in the spool's rejected file, counted on the run,
+        with a warning) and the rest are written, so one bad point never holds up the
+        others. When the store cannot be reached, everything stays queued and the error
+        is raised (the writer thread retries)."""
         with self._flush_lock:
-            batch: dict[str, dict[int, float]] = {}
-            taken: list[tuple[int, dict[str, float]]] = []
-            popleft = self._queue.popleft
-            while self._queue:
-                item = popleft()
-                taken.append(item)
-                epoch, values = item
-                for k, v in values.items():
-                    series = batch.get(k)
-                    if series is None:
-                        series = batch[k] = {}
-                    series[epoch] = v  # a later log of the same epoch wins
+            taken = list(self._queue)
+            self._queue.clear()
             now = time.time()
-            beat = now - self._last_beat >= HEARTBEAT_INTERVAL_S
-            if not batch and not beat:
+            if not taken and now - self._last_beat < HEARTBEAT_INTERVAL_S:
                 return
             try:
-                self.book.store.log_batch(self.id, batch, heartbeat_at=now)
-                self._last_beat = now
+                self.book.store.log_batch(self.id, _batch(taken), heartbeat_at=now)
+            except (InvalidInput, Conflict, NotFound):
+                self._write_one_by_one(taken, now)
             except Exception as exc:
                 self._queue.extendleft(reversed(taken))
-                self._warn_once("writing metrics", exc)
+                message = f"writing metrics of run {self.name!r} failed ({exc}); the points stay queued"
+                self._warn_once("store", message + " and are retried")
                 raise
+            self._last_beat = now
+
+    def _write_one_by_one(self, taken: list[tuple[int, dict[str, float]]], now: float) -> None:
+        refused: list[tuple[int, dict[str, float]]] = []
+        reasons: list[str] = []
+        for i, item in enumerate(taken):
+            try:
+                self.book.store.log_batch(self.id, _batch([item]), heartbeat_at=now)
+            except (InvalidInput, Conflict, NotFound) as exc:
+                refused.append(item)
+                reasons.append(str(exc))
+            except Exception:
+                self._queue.extendleft(reversed(taken[i:]))
+                raise
+        if refused:
+            self._set_aside(refused, reasons[0])
+
+    def _set_aside(self, refused: list[tuple[int, dict[str, float]]], reason: str) -> None:
+        """Points the store refused: kept in the rejected spool file, counted on the run."""
+        points = sum(len(v) for _, v in refused)
+        try:
+            spool.append(self.id, refused, reason=reason, rejected=True)
+            where = f"kept in {spool.path_of(self.id, rejected=True)}"
+        except OSError as exc:
+            where = f"and could not be kept ({exc.strerror or exc}): they are lost"
+        with contextlib.suppress(Exception):
+            self.book.store.count_unwritten(self.id, points)
+        warnings.warn(
+            f"trialbook: the store refused {points} points of run {self.name!r} ({reason}); the other points "
+            f"were written; the refused ones are {where}",
+            TrackingWarning,
+            stacklevel=3,
+        )
 
     def _write_loop(self) -> None:
         while not self._stop.is_set():
@@ -511,25 +579,53 @@ class Run(RunHandle):
             with contextlib.suppress(Exception):
                 self.flush()
 
-    def finish(self, status: str = "finished") -> None:
-        """Write what is queued and mark the run ``finished`` (or ``failed``)."""
-        if self._finished:
-            return
-        self._finished = True
+    def finish(self, status: str = "finished", *, reason: str | None = None) -> None:
+        """Write what is queued and mark the run ``finished`` (or ``failed``, with
+        ``reason`` saying why). Points that cannot be written now go to the spool,
+        written to the book later (``trialbook sync``, or the next open)."""
+        with self._flush_lock:
+            if self._finished:
+                return
+            self._finished = True
         self._stop.set()
         self._wake.set()
-        self._writer.join()
+        if self._writer is not threading.current_thread():
+            self._writer.join()
         try:
             self.flush()
         except Exception as exc:
-            _spool(self, exc)
+            self._spool_queue(exc)
         try:
-            self.book.store.set_run_status(self.id, status, ended_at=time.time(), heartbeat_at=time.time())
+            self.book.store.set_run_status(
+                self.id, status, ended_at=time.time(), heartbeat_at=time.time(), end_reason=reason
+            )
         except Exception as exc:
             warnings.warn(
                 f"trialbook: could not mark run {self.name!r} {status}: {exc}", TrackingWarning, stacklevel=2
             )
         _open_runs.discard(self)
+
+    def _spool_queue(self, exc: BaseException) -> None:
+        """Last resort on finish: the queued points go to the spool, replayed later."""
+        items = list(self._queue)
+        self._queue.clear()
+        try:
+            points = spool.append(self.id, items)
+        except OSError as err:
+            points = sum(len(v) for _, v in items)
+            message = f"and could not be spooled either ({err.strerror or err}): {points} points are lost"
+        else:
+            message = (
+                f"{points} points were saved to {spool.path_of(self.id)}; `trialbook sync` (or the next "
+                "open of the book) writes them"
+            )
+        with contextlib.suppress(Exception):
+            self.book.store.count_unwritten(self.id, points)
+        warnings.warn(
+            f"trialbook: could not write the last points of run {self.name!r} ({exc}), {message}",
+            TrackingWarning,
+            stacklevel=3,
+        )
 
     def __enter__(self) -> Run:
         return self
@@ -537,34 +633,86 @@ class Run(RunHandle):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.finish("failed" if exc_type is not None else "finished")
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (None, 0)):
+            self.finish("finished")
+        else:
+            self.finish("failed", reason=ending_of(exc))
 
 
-def _spool(run: Run, exc: BaseException) -> None:
-    """Last resort on finish: keep unwritten points in a JSON-lines file beside the book."""
-    import json
+def _batch(items: Sequence[tuple[int, Mapping[str, float]]]) -> dict[str, dict[int, float]]:
+    """Queued ``(epoch, {key: value})`` items as the store's ``{key: {epoch: value}}``
+    (a later log of the same epoch wins)."""
+    batch: dict[str, dict[int, float]] = {}
+    for epoch, values in items:
+        for k, v in values.items():
+            series = batch.get(k)
+            if series is None:
+                series = batch[k] = {}
+            series[epoch] = v
+    return batch
 
-    folder = settings.spool_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{run.id}.jsonl"
-    with open(path, "a") as f:
-        while run._queue:
-            epoch, values = run._queue.popleft()
-            f.write(json.dumps({"run_id": run.id, "epoch": epoch, "metrics": values}) + "\n")
-    warnings.warn(
-        f"trialbook: could not write the last points of run {run.name!r} ({exc}); they were saved to {path}",
-        TrackingWarning,
-        stacklevel=3,
-    )
+
+def ending_of(exc: BaseException) -> str:
+    """Why a run ended with ``exc``, in a few words."""
+    if isinstance(exc, SystemExit):
+        return f"exit code {exc.code}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl+C)"
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+# --------------------------------------------------------------------------- process exit
+_exit_code: list[object] = []  # what the script passed to sys.exit, once it did
+_hooks_installed = False
+
+
+def _install_exit_hooks() -> None:
+    """Once per process, when the first run starts: remember the code a script gives to
+    ``sys.exit`` (so a run left open by ``sys.exit(3)`` ends ``failed``), and on SIGTERM
+    (SLURM, Kubernetes, docker stop) write and mark every open run before the signal's
+    own action (the previous handler, or the default: the process ends)."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    real_exit = sys.exit
+
+    def exit_hook(code: object = None) -> NoReturn:
+        _exit_code[:] = [code]
+        real_exit(code)  # type: ignore[arg-type]
+
+    sys.exit = exit_hook
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN:
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        for run in list(_open_runs):
+            run.finish("failed", reason="killed by SIGTERM")
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 @atexit.register
 def _finish_open_runs() -> None:
-    """A script that never finished its run: finish it on interpreter exit (``failed``
-    if the interpreter is exiting on an uncaught exception)."""
-    crashed = getattr(sys, "last_value", None) is not None
+    """A script that never finished its run: finish it on interpreter exit, ``failed``
+    if the interpreter is exiting on an uncaught exception or a non-zero ``sys.exit``."""
+    uncaught = getattr(sys, "last_value", None)
+    code = _exit_code[0] if _exit_code else None
     for run in list(_open_runs):
-        run.finish("failed" if crashed else "finished")
+        if uncaught is not None:
+            run.finish("failed", reason=ending_of(uncaught))
+        elif code not in (None, 0):
+            run.finish("failed", reason=f"exit code {code}")
+        else:
+            run.finish("finished")
 
 
 # --------------------------------------------------------------------------- module API
@@ -583,7 +731,7 @@ def start(
     parent: str | None = None,
     config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     allow_unpinned: bool = False,
     dataset_source: str | os.PathLike[str] | None = None,
     uri: str | None = None,
@@ -594,9 +742,10 @@ def start(
     ``name`` must follow the project's naming rule (``<version>_<what_changed>``).
     ``dataset="pallets:v3"`` pins the run to a tagged version: the working files are
     checked against it first, and a mismatch is refused unless ``allow_unpinned=True``,
-    which records the run as UNPINNED. ``resume=True`` continues a run of that name
-    (re-logged epochs overwrite, so no point is duplicated); ``run.last_epoch`` says
-    where it stopped.
+    which records the run as UNPINNED. ``resume=True`` continues a run of that name that
+    crashed, failed or was killed (re-logged epochs overwrite, so no point is
+    duplicated); ``run.last_epoch`` says where it stopped. A finished run is refused
+    unless ``resume="reopen"``.
     """
     book = Book.open(uri)
     return book.start(

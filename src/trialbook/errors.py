@@ -29,3 +29,8 @@ class SchemaOutOfDate(TrialbookError):
 
 class IntegrityError(TrialbookError):
     """Stored content does not match its recorded hash."""
+
+
+class StorageError(TrialbookError, OSError):
+    """The book's storage refused a write or a read (a full disk, permissions, a read-only
+    folder). The message names the file and the reason."""

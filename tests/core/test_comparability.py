@@ -9,13 +9,13 @@ D1 = "blake3:" + "1" * 64
 D2 = "blake3:" + "2" * 64
 
 
-def test_all_known_and_equal_is_comparable():
+def test_all_known_and_equal_is_comparable() -> None:
     assert check_val_splits({"a": D1, "b": D1, "c": D1}) == (True, None)
     assert check_val_splits({"a": D1}) == (True, None)
     assert check_val_splits({}) == (True, None)
 
 
-def test_none_known_is_assumed_comparable_with_a_warning():
+def test_none_known_is_assumed_comparable_with_a_warning() -> None:
     ok, warning = check_val_splits({"a": None, "b": ""})
     assert ok
     assert warning == (
@@ -28,7 +28,7 @@ def test_none_known_is_assumed_comparable_with_a_warning():
     assert check_val_splits({"a": None}) == (True, None)
 
 
-def test_different_known_splits_are_not_comparable():
+def test_different_known_splits_are_not_comparable() -> None:
     ok, warning = check_val_splits({"a": D1, "b": D2, "c": D1})
     assert not ok
     assert warning == (
@@ -37,7 +37,7 @@ def test_different_known_splits_are_not_comparable():
     )
 
 
-def test_some_unknown_is_not_comparable():
+def test_some_unknown_is_not_comparable() -> None:
     ok, warning = check_val_splits({"a": None, "b": D1, "c": D1}, fix="evaluate them again")
     assert not ok
     assert warning == (
@@ -46,7 +46,7 @@ def test_some_unknown_is_not_comparable():
     )
 
 
-def test_val_comparability_is_the_same_rule_as_a_list():
+def test_val_comparability_is_the_same_rule_as_a_list() -> None:
     for digests in ({"a": D1, "b": D1}, {"a": None, "b": None}, {"a": D1, "b": D2}, {"a": D1, "b": None}):
         ok, warning = check_val_splits(digests)
         assert val_comparability(digests) == (ok, [warning] if warning else [])

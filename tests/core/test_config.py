@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from trialbook.core.config import diff, flatten
 
@@ -11,54 +12,53 @@ from trialbook.core.config import diff, flatten
 class _Scalar:
     """Like a numpy / torch scalar: has ``item()``."""
 
-    def __init__(self, value):
+    def __init__(self, value: object) -> None:
         self.value = value
 
-    def item(self):
+    def item(self) -> object:
         return self.value
 
 
 class _Broken:
-    def item(self):
+    def item(self) -> None:
         raise RuntimeError("no")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "broken"
 
 
-def test_flatten_nested_mappings_to_dotted_keys():
+def test_flatten_nested_mappings_to_dotted_keys() -> None:
     config = {"model": "yolo11n.pt", "hyp": {"lr0": 0.01, "aug": {"mosaic": 1.0}}, "epochs": 3}
     assert flatten(config) == {"model": "yolo11n.pt", "hyp.lr0": 0.01, "hyp.aug.mosaic": 1.0, "epochs": 3}
     assert list(flatten(config)) == ["model", "hyp.lr0", "hyp.aug.mosaic", "epochs"]
 
 
-def test_flatten_with_another_separator():
+def test_flatten_with_another_separator() -> None:
     assert flatten({"a": {"b": 1}}, sep="/") == {"a/b": 1}
 
 
-def test_flatten_nothing():
+def test_flatten_nothing() -> None:
     assert flatten(None) == {}
     assert flatten({}) == {}
 
 
-def test_flatten_keeps_an_empty_mapping_as_one_text_value():
+def test_flatten_keeps_an_empty_mapping_as_one_text_value() -> None:
     assert flatten({"a": {}, "b": 1}) == {"a": "{}", "b": 1}
 
 
-def test_flatten_makes_values_json_safe():
-    out = flatten(
-        {
-            "path": Path("/data/x.yaml"),
-            "nan": math.nan,
-            "inf": math.inf,
-            "list": [1, (2, 3), Path("p")],
-            "scalar": _Scalar(0.5),
-            "nested_scalar": _Scalar(_Scalar(2)),
-            "broken": _Broken(),
-            "flags": [True, None],
-            7: "int key",
-        }
-    )
+def test_flatten_makes_values_json_safe() -> None:
+    config: dict[Any, Any] = {  # not only text keys, not only JSON values: on purpose
+        "path": Path("/data/x.yaml"),
+        "nan": math.nan,
+        "inf": math.inf,
+        "list": [1, (2, 3), Path("p")],
+        "scalar": _Scalar(0.5),
+        "nested_scalar": _Scalar(_Scalar(2)),
+        "broken": _Broken(),
+        "flags": [True, None],
+        7: "int key",
+    }
+    out = flatten(config)
     assert out["path"] == str(Path("/data/x.yaml"))
     assert out["nan"] == "nan"
     assert out["inf"] == "inf"
@@ -70,23 +70,23 @@ def test_flatten_makes_values_json_safe():
     assert out["7"] == "int key"
 
 
-def test_diff_lists_changed_added_and_removed_keys_sorted():
+def test_diff_lists_changed_added_and_removed_keys_sorted() -> None:
     a = {"lr0": 0.01, "imgsz": 640, "mosaic": 1.0, "same": "x"}
     b = {"lr0": 0.001, "imgsz": 640, "same": "x", "batch": 16}
     assert diff(a, b) == {"batch": (None, 16), "lr0": (0.01, 0.001), "mosaic": (1.0, None)}
     assert list(diff(a, b)) == ["batch", "lr0", "mosaic"]
 
 
-def test_diff_of_equal_configs_is_empty():
+def test_diff_of_equal_configs_is_empty() -> None:
     assert diff({"a": 1}, {"a": 1}) == {}
     assert diff({}, {}) == {}
 
 
-def test_diff_reports_a_key_set_to_none_against_a_missing_one():
+def test_diff_reports_a_key_set_to_none_against_a_missing_one() -> None:
     # both sides read None, but one config has the key and the other does not
     assert diff({"a": None}, {}) == {"a": (None, None)}
     assert diff({"a": None}, {"a": None}) == {}
 
 
-def test_diff_of_flattened_configs():
+def test_diff_of_flattened_configs() -> None:
     assert diff(flatten({"hyp": {"lr0": 0.01}}), flatten({"hyp": {"lr0": 0.02}})) == {"hyp.lr0": (0.01, 0.02)}

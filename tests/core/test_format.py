@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -29,11 +30,11 @@ from trialbook.core import gates
         ([1, 2], 4, "[1, 2]"),
     ],
 )
-def test_num(value, digits, text):
+def test_num(value: bool | float | int | list[Any] | str | None, digits: int, text: str) -> None:
     assert fmt.num(value, digits) == text
 
 
-def test_num_default_is_four_decimals():
+def test_num_default_is_four_decimals() -> None:
     assert fmt.num(0.123456) == "0.1235"
 
 
@@ -52,11 +53,11 @@ def test_num_default_is_four_decimals():
         ("0.1", 4, ""),
     ],
 )
-def test_delta(value, digits, text):
+def test_delta(value: bool | float | int | str | None, digits: int, text: str) -> None:
     assert fmt.delta(value, digits) == text
 
 
-def test_when_is_local_time_to_the_minute():
+def test_when_is_local_time_to_the_minute() -> None:
     ts = 1_700_000_000.7
     assert fmt.when(ts) == time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
     assert fmt.when(int(ts)) == fmt.when(ts)
@@ -64,7 +65,7 @@ def test_when_is_local_time_to_the_minute():
 
 
 @pytest.mark.parametrize("ts", [None, "2024-01-01", True, float("nan"), float("inf"), 1e300])
-def test_when_without_a_time(ts):
+def test_when_without_a_time(ts: bool | float | str | None) -> None:
     assert fmt.when(ts) == "-"
 
 
@@ -83,16 +84,16 @@ def test_when_without_a_time(ts):
         (2048.0, "2.0 KiB"),
     ],
 )
-def test_size(n, text):
+def test_size(n: float, text: str) -> None:
     assert fmt.size(n) == text
 
 
 @pytest.mark.parametrize("n", [None, "12", True, float("nan")])
-def test_size_without_a_number(n):
+def test_size_without_a_number(n: bool | float | str | None) -> None:
     assert fmt.size(n) == "-"
 
 
-def test_short_digest():
+def test_short_digest() -> None:
     assert fmt.short_digest("blake3:0123456789abcdef0123") == "0123456789ab"
     assert fmt.short_digest("0123456789abcdef") == "0123456789ab"
     assert fmt.short_digest("abc") == "abc"
@@ -101,5 +102,5 @@ def test_short_digest():
     assert len(fmt.short_digest("x" * 64)) == fmt.SHORT_DIGEST
 
 
-def test_short_digest_is_still_importable_from_gates():
+def test_short_digest_is_still_importable_from_gates() -> None:
     assert gates.short_digest is fmt.short_digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from trialbook.core.entities import Protocol
 from trialbook.core.gates import (
     GATES,
     DecisionInputs,
+    DecisionResult,
     decide,
     render_decision_text,
     short_digest,
@@ -21,7 +23,7 @@ PROTOCOL = Protocol(latency_budget_ms=5.0, device="jetson-orin-nx", test_budget=
 TEST_SPLIT = "0123456789abcdef0123"
 
 
-def passing(**changes) -> DecisionInputs:
+def passing(**changes: Any) -> DecisionInputs:
     """Inputs on which all four gates pass; ``changes`` break one thing at a time."""
     base = DecisionInputs(
         candidate="v4_lr0_0.0005",
@@ -45,11 +47,11 @@ def passing(**changes) -> DecisionInputs:
     return replace(base, **changes)
 
 
-def failed(result) -> list[str]:
+def failed(result: DecisionResult) -> list[str]:
     return [g.gate for g in result.gates if not g.passed]
 
 
-def test_all_gates_pass_is_a_win():
+def test_all_gates_pass_is_a_win() -> None:
     r = decide(passing())
     assert r.verdict == "WIN"
     assert [g.gate for g in r.gates] == list(GATES)
@@ -66,7 +68,7 @@ def test_all_gates_pass_is_a_win():
     assert "0.0800" in improvement.detail and "8.00 mAP points" in improvement.detail
 
 
-def test_json_shape():
+def test_json_shape() -> None:
     d = decide(passing()).to_dict()
     json.dumps(d)  # plain values only
     keys = {"candidate", "baseline", "verdict", "gates", "test_reveals_used", "test_budget"}
@@ -79,7 +81,7 @@ def test_json_shape():
 # --- each gate failing alone -----------------------------------------------------------
 
 
-def test_improvement_fails_alone():
+def test_improvement_fails_alone() -> None:
     r = decide(passing(candidate_value=0.512))
     assert r.verdict == "MORE_EXPERIMENTS"
     assert failed(r) == ["improvement"]
@@ -88,25 +90,25 @@ def test_improvement_fails_alone():
     assert "not more than the noise threshold 0.0050" in detail
 
 
-def test_improvement_worse_candidate():
+def test_improvement_worse_candidate() -> None:
     r = decide(passing(candidate_value=0.50))
     assert failed(r) == ["improvement"]
     assert "worse by 0.0100" in r.gate("improvement").detail
 
 
-def test_improvement_exactly_at_noise_fails():
+def test_improvement_exactly_at_noise_fails() -> None:
     # 0.515 - 0.510 is 0.0050000000000000044 in binary floating point
     r = decide(passing(candidate_value=0.515, baseline_value=0.510))
     assert failed(r) == ["improvement"]
     assert "not more than the noise threshold 0.0050" in r.gate("improvement").detail
 
 
-def test_improvement_just_above_noise_passes():
+def test_improvement_just_above_noise_passes() -> None:
     r = decide(passing(candidate_value=0.5151, baseline_value=0.510))
     assert r.verdict == "WIN"
 
 
-def test_per_class_fails_alone_listing_both_values():
+def test_per_class_fails_alone_listing_both_values() -> None:
     r = decide(passing(candidate_per_class={"pallet": 0.58, "forklift": 0.50}))
     assert failed(r) == ["per_class"]
     g = r.gate("per_class")
@@ -117,18 +119,18 @@ def test_per_class_fails_alone_listing_both_values():
     ]
 
 
-def test_per_class_exactly_at_floor_passes():
+def test_per_class_exactly_at_floor_passes() -> None:
     r = decide(passing(candidate_per_class={"pallet": 0.58, "forklift": 0.54}))
     assert r.gate("per_class").passed
 
 
-def test_per_class_baseline_class_missing_in_candidate_fails():
+def test_per_class_baseline_class_missing_in_candidate_fails() -> None:
     r = decide(passing(candidate_per_class={"pallet": 0.58}))
     assert failed(r) == ["per_class"]
     assert "forklift missing in the candidate (baseline 0.6000)" in r.gate("per_class").detail
 
 
-def test_per_class_class_only_in_candidate_is_reported_and_passes():
+def test_per_class_class_only_in_candidate_is_reported_and_passes() -> None:
     r = decide(passing(candidate_per_class={"pallet": 0.58, "forklift": 0.61, "crate": 0.2}))
     g = r.gate("per_class")
     assert g.passed
@@ -147,13 +149,13 @@ def test_per_class_class_only_in_candidate_is_reported_and_passes():
         ),
     ],
 )
-def test_per_class_without_any_ap_fails(changes, who):
+def test_per_class_without_any_ap_fails(changes: dict[str, Any], who: str) -> None:
     r = decide(passing(**changes))
     assert failed(r) == ["per_class"]
     assert r.gate("per_class").detail == f"no per-class AP recorded for {who}"
 
 
-def test_test_set_fails_alone_when_worse_than_baseline_by_more_than_noise():
+def test_test_set_fails_alone_when_worse_than_baseline_by_more_than_noise() -> None:
     r = decide(passing(candidate_test_value=0.49, baseline_test_value=0.50))
     assert failed(r) == ["test_set"]
     g = r.gate("test_set")
@@ -161,13 +163,13 @@ def test_test_set_fails_alone_when_worse_than_baseline_by_more_than_noise():
     assert r.revealed is True and r.test_reveals_used == 2
 
 
-def test_test_set_shortfall_exactly_at_noise_passes():
+def test_test_set_shortfall_exactly_at_noise_passes() -> None:
     r = decide(passing(candidate_test_value=0.505, baseline_test_value=0.510))
     assert r.gate("test_set").passed
     assert "within the noise threshold" in r.gate("test_set").detail
 
 
-def test_test_set_missing_evaluation_fails_and_reveals_nothing():
+def test_test_set_missing_evaluation_fails_and_reveals_nothing() -> None:
     r = decide(passing(candidate_test_value=None))
     assert failed(r) == ["test_set"]
     assert "has no test-split evaluation" in r.gate("test_set").detail
@@ -176,7 +178,7 @@ def test_test_set_missing_evaluation_fails_and_reveals_nothing():
     assert "candidate_test_value" not in r.gate("test_set").inputs
 
 
-def test_test_set_without_baseline_result_passes_on_existence():
+def test_test_set_without_baseline_result_passes_on_existence() -> None:
     r = decide(passing(baseline_test_value=None))
     g = r.gate("test_set")
     assert g.passed
@@ -184,7 +186,7 @@ def test_test_set_without_baseline_result_passes_on_existence():
     assert r.test_reveals_used == 2
 
 
-def test_test_set_on_another_split_than_the_pinned_one_fails():
+def test_test_set_on_another_split_than_the_pinned_one_fails() -> None:
     r = decide(passing(candidate_test_digest="ffffffffffffffff"))
     assert failed(r) == ["test_set"]
     detail = r.gate("test_set").detail
@@ -192,13 +194,13 @@ def test_test_set_on_another_split_than_the_pinned_one_fails():
     assert r.revealed is False and r.test_reveals_used == 1
 
 
-def test_test_set_baseline_tested_on_another_split_fails():
+def test_test_set_baseline_tested_on_another_split_fails() -> None:
     r = decide(passing(baseline_test_digest="eeeeeeeeeeeeeeee"))
     assert failed(r) == ["test_set"]
     assert "cannot be compared" in r.gate("test_set").detail
 
 
-def test_burned_test_split_fails_and_reveals_nothing():
+def test_burned_test_split_fails_and_reveals_nothing() -> None:
     r = decide(passing(test_reveals_used=5))
     assert failed(r) == ["test_set"]
     assert r.gate("test_set").detail == (
@@ -209,7 +211,7 @@ def test_burned_test_split_fails_and_reveals_nothing():
     assert r.burned is True
 
 
-def test_last_reveal_burns_the_split():
+def test_last_reveal_burns_the_split() -> None:
     r = decide(passing(test_reveals_used=4))
     assert r.verdict == "WIN"
     assert r.test_reveals_used == 5
@@ -217,17 +219,17 @@ def test_last_reveal_burns_the_split():
     assert "now burned" in r.gate("test_set").detail
 
 
-def test_latency_over_budget_fails_alone():
+def test_latency_over_budget_fails_alone() -> None:
     r = decide(passing(candidate_latency_ms=6.5))
     assert failed(r) == ["latency"]
     assert "6.5 ms" in r.gate("latency").detail and "5 ms" in r.gate("latency").detail
 
 
-def test_latency_exactly_at_budget_passes():
+def test_latency_exactly_at_budget_passes() -> None:
     assert decide(passing(candidate_latency_ms=5.0)).gate("latency").passed
 
 
-def test_latency_budget_unset_fails_with_the_command():
+def test_latency_budget_unset_fails_with_the_command() -> None:
     r = decide(passing(protocol=replace(PROTOCOL, latency_budget_ms=None)))
     assert failed(r) == ["latency"]
     assert r.gate("latency").detail == (
@@ -235,27 +237,27 @@ def test_latency_budget_unset_fails_with_the_command():
     )
 
 
-def test_latency_unknown_fails():
+def test_latency_unknown_fails() -> None:
     r = decide(passing(candidate_latency_ms=None))
     assert failed(r) == ["latency"]
     assert "unknown" in r.gate("latency").detail
 
 
-def test_latency_on_another_device_fails_naming_both():
+def test_latency_on_another_device_fails_naming_both() -> None:
     r = decide(passing(candidate_device="rtx-4090"))
     assert failed(r) == ["latency"]
     detail = r.gate("latency").detail
     assert "rtx-4090" in detail and "jetson-orin-nx" in detail
 
 
-def test_latency_device_names_ignore_case():
+def test_latency_device_names_ignore_case() -> None:
     assert decide(passing(candidate_device=" Jetson-Orin-NX ")).gate("latency").passed
 
 
 # --- direction, comparability ------------------------------------------------------------
 
 
-def test_min_direction_metric():
+def test_min_direction_metric() -> None:
     protocol = replace(PROTOCOL, metric="val/box_loss", direction="min", noise=0.01)
     ok = decide(
         passing(
@@ -291,7 +293,7 @@ def test_min_direction_metric():
     assert failed(worse_test) == ["test_set"]
 
 
-def test_different_val_splits_are_not_comparable():
+def test_different_val_splits_are_not_comparable() -> None:
     r = decide(passing(baseline_val_digest="valsplit2"))
     assert r.comparable is False
     assert failed(r) == ["improvement"]
@@ -302,7 +304,7 @@ def test_different_val_splits_are_not_comparable():
     assert r.gate("improvement").detail.startswith(r.warnings[0])
 
 
-def test_one_val_split_unknown_is_not_comparable():
+def test_one_val_split_unknown_is_not_comparable() -> None:
     r = decide(passing(baseline_val_digest=None))
     assert r.comparable is False
     assert (
@@ -312,7 +314,7 @@ def test_one_val_split_unknown_is_not_comparable():
     assert failed(r) == ["improvement"]
 
 
-def test_comparability_is_the_compare_views_rule():
+def test_comparability_is_the_compare_views_rule() -> None:
     """The decision and a compare view of the same two runs agree (one rule)."""
     from trialbook.core.discipline import val_comparability
 
@@ -322,32 +324,32 @@ def test_comparability_is_the_compare_views_rule():
         assert r.comparable is comparable, (cand, base)
 
 
-def test_no_val_split_known_is_assumed_comparable_with_a_warning():
+def test_no_val_split_known_is_assumed_comparable_with_a_warning() -> None:
     r = decide(passing(candidate_val_digest=None, baseline_val_digest=None))
     assert r.comparable is True
     assert r.verdict == "WIN"
     assert "neither run" in r.warnings[0]
 
 
-def test_missing_metric_value_fails_improvement():
+def test_missing_metric_value_fails_improvement() -> None:
     r = decide(passing(baseline_value=None))
     assert failed(r) == ["improvement"]
     assert "no value of metrics/mAP50-95(B) for baseline v3_pallets_added" in (r.gate("improvement").detail)
 
 
-def test_different_value_sources_are_named():
+def test_different_value_sources_are_named() -> None:
     r = decide(passing(baseline_source="best of per-epoch series"))
     assert r.verdict == "WIN"
     assert "best of per-epoch series" in r.gate("improvement").detail
     assert any("different sources" in w for w in r.warnings)
 
 
-def test_several_gates_fail_together():
+def test_several_gates_fail_together() -> None:
     r = decide(passing(candidate_value=0.50, candidate_test_value=None, candidate_latency_ms=None))
     assert failed(r) == ["improvement", "test_set", "latency"]
 
 
-def test_direction_none_is_refused():
+def test_direction_none_is_refused() -> None:
     with pytest.raises(InvalidInput):
         decide(passing(protocol=replace(PROTOCOL, direction="none")))
 
@@ -355,7 +357,7 @@ def test_direction_none_is_refused():
 # --- text -------------------------------------------------------------------------------
 
 
-def test_render_win():
+def test_render_win() -> None:
     text = render_decision_text(decide(passing()))
     assert "Candidate: v4_lr0_0.0005" in text
     assert "Baseline:  v3_pallets_added" in text
@@ -365,7 +367,7 @@ def test_render_win():
     assert "trialbook ship v4_lr0_0.0005" in text
 
 
-def test_render_more_experiments_names_each_failed_gate_and_what_to_do():
+def test_render_more_experiments_names_each_failed_gate_and_what_to_do() -> None:
     r = decide(passing(candidate_per_class={"pallet": 0.58}, candidate_latency_ms=9.0))
     text = render_decision_text(r)
     assert text.count("✗") == 2
@@ -373,6 +375,6 @@ def test_render_more_experiments_names_each_failed_gate_and_what_to_do():
     assert "  - per_class:" in text and "  - latency:" in text
 
 
-def test_render_shows_warnings():
+def test_render_shows_warnings() -> None:
     text = render_decision_text(decide(passing(baseline_val_digest="other")))
     assert "Warning:   not comparable" in text

@@ -11,7 +11,7 @@ from trialbook.errors import InvalidInput
 @pytest.mark.parametrize(
     "name", ["v1_baseline", "v4_lr0_0.0005_no_mosaic", "v12b_imgsz_1024", "v3_x-y.z", "v0_a"]
 )
-def test_good_names(name):
+def test_good_names(name: str) -> None:
     assert is_valid_name(name)
     assert check_name(name) == name
 
@@ -20,7 +20,7 @@ def test_good_names(name):
     "name",
     ["run_5", "final", "final_actually_final", "train3", "exp12", "v4", "v4_", "V4_x", "v4_Upper", "v4ab_x"],
 )
-def test_bad_names_are_refused_with_a_suggestion(name):
+def test_bad_names_are_refused_with_a_suggestion(name: str) -> None:
     assert not is_valid_name(name)
     with pytest.raises(InvalidInput) as err:
         check_name(name)
@@ -31,7 +31,7 @@ def test_bad_names_are_refused_with_a_suggestion(name):
 
 
 @pytest.mark.parametrize("name", ["", None, 3])
-def test_no_name_is_refused(name):
+def test_no_name_is_refused(name: int | str | None) -> None:
     with pytest.raises(InvalidInput, match="needs a name"):
         check_name(name)
 
@@ -50,16 +50,16 @@ def test_no_name_is_refused(name):
         ("!!!", "v1_what_changed"),
     ],
 )
-def test_suggest_fix(name, fix):
+def test_suggest_fix(name: str, fix: str) -> None:
     assert suggest_fix(name) == fix
 
 
 @pytest.mark.parametrize("name", ["train3", "exp12", "run_5", "final", "v4", "Final Actually Final", "!!!"])
-def test_suggestions_follow_the_default_pattern(name):
+def test_suggestions_follow_the_default_pattern(name: str) -> None:
     assert is_valid_name(suggest_fix(name), DEFAULT_PATTERN)
 
 
-def test_a_project_pattern_replaces_the_default():
+def test_a_project_pattern_replaces_the_default() -> None:
     pattern = r"^exp\d+$"
     assert check_name("exp3", pattern) == "exp3"
     assert not is_valid_name("v1_x", pattern)
@@ -67,6 +67,6 @@ def test_a_project_pattern_replaces_the_default():
         check_name("v1_x", pattern)
 
 
-def test_the_whole_name_must_match():
+def test_the_whole_name_must_match() -> None:
     assert not is_valid_name("v1_x y")
     assert not is_valid_name("xv1_x")

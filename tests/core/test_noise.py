@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 import pytest
 
@@ -11,30 +12,30 @@ from trialbook.core.noise import RUN_LOCAL_KEYS, at_least, estimate_noise, excee
 CFG = {"model": "yolo11n.pt", "imgsz": 640, "lr0": 0.01}
 
 
-def run(seed, value, **extra):
+def run(seed: int, value: float | None, **extra: Any) -> tuple[dict[str, Any], float | None]:
     return ({**CFG, "seed": seed, **extra}, value)
 
 
-def test_exceeds_treats_rounding_error_as_equal():
+def test_exceeds_treats_rounding_error_as_equal() -> None:
     assert 0.515 - 0.510 > 0.005  # what binary floating point says
     assert not exceeds(0.515 - 0.510, 0.005)
     assert exceeds(0.0051, 0.005)
     assert not exceeds(0.004, 0.005)
 
 
-def test_at_least_treats_rounding_error_as_equal():
+def test_at_least_treats_rounding_error_as_equal() -> None:
     assert at_least(0.9 * 0.6, 0.54)
     assert at_least(0.55, 0.54)
     assert not at_least(0.539, 0.54)
 
 
-def test_round_up():
+def test_round_up() -> None:
     assert round_up(0.0041) == 0.005
     assert round_up(0.004) == 0.004
     assert round_up(0.002 * 2) == 0.004
 
 
-def test_estimate_from_three_seeds():
+def test_estimate_from_three_seeds() -> None:
     runs = [run(0, 0.510), run(1, 0.514), run(2, 0.506)]
     est = estimate_noise(runs)
     assert est.enough is True
@@ -49,17 +50,17 @@ def test_estimate_from_three_seeds():
     assert est.config == CFG
 
 
-def test_suggestion_is_rounded_up():
+def test_suggestion_is_rounded_up() -> None:
     est = estimate_noise([run(0, 0.5100), run(1, 0.5131), run(2, 0.5080)])
     assert est.std == pytest.approx(0.00257, abs=1e-5)
     assert est.suggested_noise == 0.006  # 2 × 0.00257 = 0.00514 -> 0.006
 
 
-def test_identical_results_suggest_the_smallest_step():
+def test_identical_results_suggest_the_smallest_step() -> None:
     assert estimate_noise([run(0, 0.5), run(1, 0.5), run(2, 0.5)]).suggested_noise == 0.001
 
 
-def test_fewer_than_three_seeds_is_not_enough():
+def test_fewer_than_three_seeds_is_not_enough() -> None:
     est = estimate_noise([run(0, 0.51), run(1, 0.52)])
     assert est.enough is False
     assert est.suggested_noise is None
@@ -67,23 +68,23 @@ def test_fewer_than_three_seeds_is_not_enough():
     assert "found at most 2" in est.message and "3 are needed" in est.message
 
 
-def test_no_runs():
+def test_no_runs() -> None:
     est = estimate_noise([])
     assert est.enough is False and est.runs_used == 0
 
 
-def test_repeated_seed_counts_once():
+def test_repeated_seed_counts_once() -> None:
     est = estimate_noise([run(0, 0.51), run(0, 0.60), run(1, 0.52)])
     assert est.enough is False
     assert est.runs_used == 2
 
 
-def test_runs_without_value_are_left_out():
+def test_runs_without_value_are_left_out() -> None:
     est = estimate_noise([run(0, 0.51), run(1, None), run(2, float("nan")), run(3, 0.52)])
     assert est.enough is False
 
 
-def test_run_local_keys_are_ignored():
+def test_run_local_keys_are_ignored() -> None:
     assert set(RUN_LOCAL_KEYS) == {"name", "project", "save_dir", "exist_ok", "resume"}
     runs = [
         run(0, 0.51, name="v2_seed0", save_dir="runs/a", exist_ok=True),
@@ -93,12 +94,12 @@ def test_run_local_keys_are_ignored():
     assert estimate_noise(runs).enough is True
 
 
-def test_other_config_differences_split_the_groups():
+def test_other_config_differences_split_the_groups() -> None:
     runs = [run(0, 0.51), run(1, 0.52), run(2, 0.53, lr0=0.001)]
     assert estimate_noise(runs).enough is False
 
 
-def test_largest_group_wins():
+def test_largest_group_wins() -> None:
     small = [run(s, 0.40 + s / 100, imgsz=320) for s in range(3)]
     large = [run(s, 0.50 + s / 1000) for s in range(4)]
     est = estimate_noise(small + large)
@@ -106,14 +107,14 @@ def test_largest_group_wins():
     assert est.config["imgsz"] == 640
 
 
-def test_nested_configs_and_nested_seed():
+def test_nested_configs_and_nested_seed() -> None:
     runs = [({"train": {"seed": s, "lr0": 0.01}}, 0.5 + s / 1000) for s in range(3)]
     est = estimate_noise(runs)
     assert est.enough is True
     assert est.config == {"train.lr0": 0.01}
 
 
-def test_to_dict():
+def test_to_dict() -> None:
     d = estimate_noise([run(0, 0.510), run(1, 0.514), run(2, 0.506)]).to_dict()
     assert d["enough"] is True
     assert d["suggested_noise"] == 0.008
@@ -122,7 +123,7 @@ def test_to_dict():
 
 
 # --------------------------------------------------------------------------- gain
-def test_gain_is_how_much_better_under_the_direction():
+def test_gain_is_how_much_better_under_the_direction() -> None:
     assert gain(0.59, 0.51, "max") == pytest.approx(0.08)
     assert gain(0.51, 0.59, "max") == pytest.approx(-0.08)
     assert gain(1.10, 1.20, "min") == pytest.approx(0.10)
@@ -133,7 +134,7 @@ def test_gain_is_how_much_better_under_the_direction():
     assert not exceeds(gain(0.510, 0.515, "min"), 0.005)
 
 
-def test_runs_without_a_finite_value_are_left_out_of_the_estimate():
+def test_runs_without_a_finite_value_are_left_out_of_the_estimate() -> None:
     runs = [run(1, 0.5), run(2, 0.52), run(3, float("inf")), run(4, None), run(5, True)]
     assert estimate_noise(runs).enough is False
     assert estimate_noise([*runs, run(6, 0.51)]).runs_used == 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from datasets_helpers import make_dataset
+
+from support.datasets import make_dataset
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from datasets_helpers import NAMES, box, make_dataset, write_image, write_split, write_yaml
 
+from support.datasets import NAMES, box, make_dataset, write_image, write_split, write_yaml
 from trialbook.datasets import build_manifest, resolve_source
 from trialbook.errors import InvalidInput
 

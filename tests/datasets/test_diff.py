@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets_helpers import box, make_dataset, write_image, write_label
-
+from support.datasets import box, make_dataset, write_image, write_label
 from trialbook.datasets import build_manifest, diff_manifests
 
 

@@ -27,7 +27,7 @@ def write(path: Path, data: bytes) -> str:
     return str(path)
 
 
-def test_hash_dataset_file_small_and_large(tmp_path):
+def test_hash_dataset_file_small_and_large(tmp_path: Path) -> None:
     small = write(tmp_path / "a.jpg", b"image bytes")
     large_data = os.urandom(CHUNK * 2 + 123)
     large = write(tmp_path / "b.jpg", large_data)
@@ -39,12 +39,12 @@ def test_hash_dataset_file_small_and_large(tmp_path):
     assert hash_dataset_file(large).hash == blake3(large_data).hexdigest()
 
 
-def test_hash_dataset_file_counts_label_rows(tmp_path):
+def test_hash_dataset_file_counts_label_rows(tmp_path: Path) -> None:
     label = write(tmp_path / "a.txt", b"0 0.5 0.5 0.1 0.1\n2 0.5 0.5 0.1 0.1\n0 0.1 0.1 0.1 0.1\n")
     assert decode_counts(hash_dataset_file(label, label=True).counts or "") == {0: 2, 2: 1}
 
 
-def test_hash_dataset_file_errors(tmp_path):
+def test_hash_dataset_file_errors(tmp_path: Path) -> None:
     with pytest.raises(MissingFile):
         hash_dataset_file(str(tmp_path / "nope.jpg"))
     (tmp_path / "folder.jpg").mkdir()
@@ -52,7 +52,7 @@ def test_hash_dataset_file_errors(tmp_path):
         hash_dataset_file(str(tmp_path / "folder.jpg"))
 
 
-def test_hash_many_reports_every_outcome(tmp_path):
+def test_hash_many_reports_every_outcome(tmp_path: Path) -> None:
     image = write(tmp_path / "images" / "a.jpg", b"a")
     big = write(tmp_path / "images" / "big.jpg", b"x" * (CHUNK + 1))
     label = write(tmp_path / "labels" / "a.txt", b"1 0.5 0.5 0.1 0.1\n")
@@ -77,7 +77,7 @@ def test_hash_many_reports_every_outcome(tmp_path):
         assert f"{bad}:1" in messages[bad]
 
 
-def test_hash_many_reports_progress_per_batch(tmp_path):
+def test_hash_many_reports_progress_per_batch(tmp_path: Path) -> None:
     paths = [write(tmp_path / f"{i}.jpg", b"%d" % i) for i in range(BATCH_FILES + 5)]
     seen: list[int] = []
     hashed, _, _ = hash_many([(p, False, 1) for p in paths], threads=2, on_progress=seen.append)
@@ -85,7 +85,7 @@ def test_hash_many_reports_progress_per_batch(tmp_path):
     assert sorted(seen) == [5, BATCH_FILES]
 
 
-def test_batches_by_count_and_by_bytes():
+def test_batches_by_count_and_by_bytes() -> None:
     files = [(str(i), False, 1) for i in range(BATCH_FILES * 2 + 1)]
     assert [len(b) for b in batches_of(files)] == [BATCH_FILES, BATCH_FILES, 1]
     heavy = [("a", False, hashing.BATCH_BYTES), ("b", False, 1), ("c", False, 1)]

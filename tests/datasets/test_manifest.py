@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from blake3 import blake3
-from datasets_helpers import (
+
+from support.datasets import (
     NAMES,
     box,
     default_splits,
@@ -20,7 +21,6 @@ from datasets_helpers import (
     write_split,
     write_yaml,
 )
-
 from trialbook.datasets import FileEntry, Manifest, build_manifest
 from trialbook.errors import IntegrityError, InvalidInput
 

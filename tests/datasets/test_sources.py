@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from datasets_helpers import (
+
+from support.datasets import (
     NAMES,
     box,
     make_dataset,
@@ -15,7 +16,6 @@ from datasets_helpers import (
     write_split,
     write_yaml,
 )
-
 from trialbook.datasets import IMAGE_EXTENSIONS, build_manifest, label_path_for, resolve_source
 from trialbook.datasets.source import label_dir_for, relative_posix
 from trialbook.errors import InvalidInput

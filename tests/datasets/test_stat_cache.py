@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from datasets_helpers import age, box, make_dataset
 
+from support.datasets import age, box, make_dataset
 from trialbook.datasets import build, build_manifest
 from trialbook.datasets.cache import DirRecord, StatCache
 from trialbook.errors import InvalidInput

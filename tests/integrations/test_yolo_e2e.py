@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests_integrations_helpers import require_ultralytics
+
+from support.extras import require_ultralytics
 
 pytestmark = pytest.mark.slow
 

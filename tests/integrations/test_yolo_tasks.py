@@ -12,7 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests_integrations_helpers import require_ultralytics
+
+from support.extras import require_ultralytics
 
 pytestmark = pytest.mark.slow
 

@@ -4,14 +4,12 @@ builds or reads it), and what the commands print has exactly the declared keys."
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from trialbook.cli.main import cli
+from support.cli import cli_json as run_json
+from trialbook.api import Book
 from trialbook.services.compare import ComparedRun, Comparison
 from trialbook.services.datasets import DataStatus
 from trialbook.services.decisions import DecisionsList, DecisionView, GateView
@@ -101,39 +99,27 @@ def test_promised_keys_are_declared(kind: Any, keys: set[str]) -> None:
     assert keys - declared(kind) == set()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trialbook.demo.story import build_demo
+def test_printed_documents_have_exactly_the_declared_keys(demo_book: Book) -> None:
+    def cli_json(*args: str) -> Any:
+        return run_json(demo_book.uri, *args, codes=(0, 1))
 
-    root = tmp_path_factory.mktemp("types") / "demo"
-    build_demo(root, echo=lambda _m: None).close()
-    return root
-
-
-def cli_json(root: Path, *args: str) -> Any:
-    result = CliRunner().invoke(cli, [*args, "--uri", str(root / ".trialbook"), "--json"])
-    assert result.exit_code in (0, 1), result.output
-    return json.loads(result.output)
-
-
-def test_printed_documents_have_exactly_the_declared_keys(demo: Path) -> None:
-    table = cli_json(demo, "runs")
+    table = cli_json("runs")
     assert set(table) == declared(RunsTable)
     # the one-query table reads no tags and draws no sparkline: the optional keys
     assert {k for row in table["runs"] for k in row} == declared(RunLine) - {"tags", "spark"}
-    shown = cli_json(demo, "show", "v3_pallets_added_imgsz_640")
+    shown = cli_json("show", "v3_pallets_added_imgsz_640")
     assert set(shown) == declared(RunView) - {"decisions"}  # only the run page shows decisions
     assert {k for s in shown["summary"].values() for k in s} == declared(SummaryView)
     assert {k for e in shown["evaluations"] for k in e} == declared(EvaluationView)
-    compared = cli_json(demo, "compare", "v1_baseline", "v2_imgsz_1024")
+    compared = cli_json("compare", "v1_baseline", "v2_imgsz_1024")
     assert set(compared) == declared(Comparison)
     assert {k for r in compared["runs"] for k in r} == declared(ComparedRun)
-    decided = cli_json(demo, "decide", "v3_pallets_added_imgsz_640", "--baseline", "v2_imgsz_1024")
+    decided = cli_json("decide", "v3_pallets_added_imgsz_640", "--baseline", "v2_imgsz_1024")
     assert set(decided) == declared(DecisionView)
     assert {k for g in decided["gates"] for k in g} == declared(GateView)
-    assert set(cli_json(demo, "decisions")) == declared(DecisionsList)
-    linted = cli_json(demo, "lint")
+    assert set(cli_json("decisions")) == declared(DecisionsList)
+    linted = cli_json("lint")
     assert set(linted) == declared(LintReport)
     assert {k for p in linted["problems"] + linted["notices"] for k in p} <= declared(LintProblem)
-    status = cli_json(demo, "data", "status", "pallets:v2")
+    status = cli_json("data", "status", "pallets:v2")
     assert set(status) == declared(DataStatus)

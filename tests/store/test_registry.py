@@ -12,7 +12,7 @@ from trialbook.store import OpenedBook, Store, open_book, open_store, registry
 from trialbook.store.registry import BOOK_DIR, DB_FILE, register, scheme_of, schemes, sql_url
 
 
-def test_a_folder_book_keeps_blobs_and_cache_beside_its_database(tmp_path: Path):
+def test_a_folder_book_keeps_blobs_and_cache_beside_its_database(tmp_path: Path) -> None:
     book = open_book(str(tmp_path / "book"))
     try:
         assert isinstance(book.store, Store)
@@ -32,7 +32,7 @@ def test_a_folder_book_keeps_blobs_and_cache_beside_its_database(tmp_path: Path)
         inner.store.close()
 
 
-def test_a_sqlite_uri_book_keeps_blobs_beside_the_file(tmp_path: Path):
+def test_a_sqlite_uri_book_keeps_blobs_beside_the_file(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/db/my.db"
     book = open_book(uri)
     try:
@@ -46,7 +46,7 @@ def test_a_sqlite_uri_book_keeps_blobs_beside_the_file(tmp_path: Path):
         open_book("sqlite://relative.db")
 
 
-def test_a_missing_embedded_book_is_made_only_when_asked(tmp_path: Path):
+def test_a_missing_embedded_book_is_made_only_when_asked(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"no book at .*trialbook init"):
         open_book(str(tmp_path / "missing"), create=False)
     with pytest.raises(InvalidInput, match="no book at"):
@@ -60,7 +60,7 @@ def test_a_missing_embedded_book_is_made_only_when_asked(tmp_path: Path):
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
 def test_a_database_book_keeps_blobs_and_cache_where_the_settings_say(
     pg_database: str, scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     uri = scheme + "://" + pg_database.split("://", 1)[1]
     monkeypatch.setenv("TRIALBOOK_ARTIFACTS", str(tmp_path / "art"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -78,7 +78,7 @@ def test_a_database_book_keeps_blobs_and_cache_where_the_settings_say(
         book.store.close()
 
 
-def test_sql_urls():
+def test_sql_urls() -> None:
     assert sql_url("postgresql://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
     assert sql_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert sql_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
@@ -86,14 +86,14 @@ def test_sql_urls():
 
 
 @pytest.mark.parametrize("uri", ["http://tb.example.com", "https://tb.example.com/x"])
-def test_the_remote_store_is_not_available_yet(uri: str):
+def test_the_remote_store_is_not_available_yet(uri: str) -> None:
     with pytest.raises(InvalidInput, match=r"remote .*not available in this version yet"):
         open_book(uri)
     with pytest.raises(InvalidInput, match=r"remote .*not available"):
         sql_url(uri)
 
 
-def test_an_unknown_scheme_says_what_is_known():
+def test_an_unknown_scheme_says_what_is_known() -> None:
     with pytest.raises(
         InvalidInput, match=r"unknown book URI scheme.*use a folder, sqlite:///PATH or postgresql"
     ):
@@ -102,7 +102,7 @@ def test_an_unknown_scheme_says_what_is_known():
         sql_url("mysql://x/y")
 
 
-def test_a_new_home_registers_its_scheme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_new_home_registers_its_scheme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_OPENERS", dict(registry._OPENERS))
     opened: list[tuple[str, bool]] = []
 

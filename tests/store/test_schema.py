@@ -8,34 +8,43 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from trialbook.errors import SchemaOutOfDate
-from trialbook.store import open_store
+from trialbook.store import Store, open_store
 from trialbook.store.registry import sql_url
 from trialbook.store.sql.engine import Database
 from trialbook.store.sql.schema import SCHEMA_HEAD, SEARCH_OBJECTS, metadata
+from trialbook.store.sql.store import SqlStore
 
 
-def test_migrations_match_the_table_definitions(store):
+def sql(store: Store) -> SqlStore:
+    """The SQL store ``store`` is: migrations are the SQL stores' business."""
+    assert isinstance(store, SqlStore)
+    return store
+
+
+def test_migrations_match_the_table_definitions(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    def include_object(obj, name, type_, reflected, compare_to):
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         # full-text search objects (FTS5 table and its shadow tables, the PG GIN index)
         # are made by migration 0002 in raw SQL and are not in the metadata
         return not (name or "").startswith(SEARCH_OBJECTS)
 
-    with store.db.writer.connect() as conn:
+    with sql(store).db.writer.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": include_object})
         diff = compare_metadata(ctx, metadata)
     assert diff == []
-    assert store.db.current_revision() == SCHEMA_HEAD
+    assert sql(store).db.current_revision() == SCHEMA_HEAD
 
 
-def test_head_constant_matches_the_migration_scripts():
+def test_head_constant_matches_the_migration_scripts() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -47,7 +56,7 @@ def test_head_constant_matches_the_migration_scripts():
 
 
 @pytest.mark.postgres
-def test_out_of_date_server_database_is_refused(pg_database):
+def test_out_of_date_server_database_is_refused(pg_database: str) -> None:
     book_uri = pg_database
     open_store(book_uri).close()
     engine = sa.create_engine(sql_url(book_uri))
@@ -62,7 +71,7 @@ def test_out_of_date_server_database_is_refused(pg_database):
         engine.dispose()
 
 
-def test_parallel_first_opens_migrate_once(tmp_path):
+def test_parallel_first_opens_migrate_once(tmp_path: Path) -> None:
     uri = str(tmp_path / "book")
     code = (
         "import sys; from trialbook.store import open_store; "
@@ -82,7 +91,7 @@ def test_parallel_first_opens_migrate_once(tmp_path):
         assert conn.exec_driver_sql("SELECT count(*) FROM projects").scalar() == 1
 
 
-def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path):
+def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path: Path) -> None:
     uri = str(tmp_path / "book")
     open_store(uri).close()
     code = (
@@ -94,7 +103,7 @@ def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path):
 
 
 # --------------------------------------------------------------------------- migration 0002
-def _at_0001(conn) -> None:
+def _at_0001(conn: sa.Connection) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -106,7 +115,7 @@ def _at_0001(conn) -> None:
     command.upgrade(cfg, "0001")
 
 
-def _old_book_rows(conn) -> None:
+def _old_book_rows(conn: sa.Connection) -> None:
     conn.exec_driver_sql(
         "INSERT INTO projects (id, name, protocol, created_at) VALUES ('p1', 'pallets', '{}', 0)"
     )
@@ -121,7 +130,7 @@ def _old_book_rows(conn) -> None:
     )
 
 
-def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path):
+def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path: Path) -> None:
     uri = str(tmp_path / "book")
     (tmp_path / "book").mkdir()
     engine = sa.create_engine(sql_url(uri))
@@ -132,14 +141,14 @@ def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path):
     engine.dispose()
     store = open_store(uri)  # an embedded book upgrades itself
     try:
-        assert store.db.current_revision() == SCHEMA_HEAD
+        assert sql(store).db.current_revision() == SCHEMA_HEAD
         assert [n.run_id for n in store.search_notes("forklift")] == ["r1"]
     finally:
         store.close()
 
 
 @pytest.mark.postgres
-def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_database):
+def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_database: str) -> None:
     from click.testing import CliRunner
 
     from trialbook.cli.main import cli

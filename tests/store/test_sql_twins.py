@@ -30,6 +30,7 @@ from trialbook.core.metrics import direction_of, summarize
 from trialbook.core.notes import has_text, note_debt
 from trialbook.core.ranking import rank
 from trialbook.core.runs import effective_status, run_order, stale_before
+from trialbook.store import Store
 
 MAP = "metrics/mAP50-95(B)"
 LOSS = "val/box_loss"
@@ -46,14 +47,14 @@ TWIN = settings(
 )
 
 
-def new_project(store: Any) -> str:
+def new_project(store: Store) -> str:
     name = f"p_{uuid.uuid4().hex[:12]}"
     store.create_project(name)
     return name
 
 
 def add_run(
-    store: Any,
+    store: Store,
     project: str,
     i: int,
     *,
@@ -109,7 +110,7 @@ def test_blanks_are_ascii_whitespace(text: str, expected: bool) -> None:
 
 @TWIN
 @given(fields=NOTE_FIELDS_TEXT)
-def test_note_has_text_one_rule_for_entities_and_mappings(fields: dict[str, str]) -> None:
+def test_note_has_text_one_rule_for_entities_and_mappings(fields: dict[str, Any]) -> None:
     note = Note(run_id="r", **fields)
     assert note.has_text is has_text(fields) is has_text(note) is (not note.is_empty)
     assert note.has_text == any(ch not in NOTE_BLANKS for v in fields.values() for ch in v)
@@ -121,7 +122,7 @@ def test_note_has_text_one_rule_for_entities_and_mappings(fields: dict[str, str]
         st.tuples(st.sampled_from(RUN_STATUSES), st.none() | NOTE_FIELDS_TEXT), min_size=1, max_size=5
     )
 )
-def test_note_written_in_sql_is_has_text(store: Any, runs: list[tuple[str, dict[str, str] | None]]) -> None:
+def test_note_written_in_sql_is_has_text(store: Store, runs: list[tuple[str, dict[str, str] | None]]) -> None:
     project = new_project(store)
     made = []
     for i, (status, fields) in enumerate(runs):
@@ -165,7 +166,7 @@ def _seen(spec: tuple[str, float], bound: float) -> float:
     runs=st.lists(st.tuples(st.sampled_from(RUN_STATUSES), SEEN, st.none() | SEEN), min_size=1, max_size=6),
 )
 def test_the_sql_status_filter_is_effective_status(
-    store: Any,
+    store: Store,
     now: float,
     timeout: float,
     bounded: bool,
@@ -232,7 +233,7 @@ def ranked_runs(draw: Any) -> list[tuple[int, float, str, list[float] | None]]:
     offset=st.integers(min_value=0, max_value=8),
 )
 def test_ranked_pages_are_core_ranking(
-    store: Any,
+    store: Store,
     runs: list[tuple[int, float, str, list[float] | None]],
     key: str,
     direction: str,
@@ -298,7 +299,7 @@ SUMMARY_FIELDS = ("count", "nan_count", "best", "best_epoch", "final", "final_ep
 @TWIN
 @given(key=st.sampled_from([MAP, LOSS, LR]), batches=BATCHES)
 def test_the_summary_kept_on_write_is_summarize_of_the_points(
-    store: Any, key: str, batches: list[tuple[str, Any]]
+    store: Store, key: str, batches: list[tuple[str, Any]]
 ) -> None:
     project = new_project(store)
     run = add_run(store, project, 0)

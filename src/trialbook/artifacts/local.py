@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
 from blake3 import blake3
 
-from trialbook.errors import IntegrityError, InvalidInput, NotFound
+from trialbook.errors import IntegrityError, InvalidInput, NotFound, StorageError
 
 CHUNK = 1 << 20
 
@@ -35,10 +37,12 @@ class BlobStore:
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         """Copy a file in (once per content); return its digest and size."""
         src = Path(path)
-        if not src.is_file():
-            raise InvalidInput(f"artifact {src}: no such file")
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        _check_source(src)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        except OSError as exc:
+            raise StorageError(f"cannot store artifact {src} in {self.root}: {exc.strerror or exc}") from None
         tmp = Path(tmp_name)
         try:
             h = blake3()
@@ -56,6 +60,9 @@ class BlobStore:
                 dest.parent.mkdir(exist_ok=True)
                 os.replace(tmp, dest)
             return digest, size
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot store artifact {src} in {self.root}: {exc.strerror or exc}") from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -63,12 +70,20 @@ class BlobStore:
     def put_bytes(self, data: bytes) -> str:
         digest = blake3(data).hexdigest()
         dest = self.path_of(digest)
-        if not dest.exists():
+        if dest.exists():
+            return digest
+        tmp: str | None = None
+        try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".incoming-")
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             os.replace(tmp, dest)
+        except OSError as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            why = exc.strerror or exc
+            raise StorageError(f"cannot write {len(data)} bytes to {self.root}: {why}") from None
         return digest
 
     def get_bytes(self, digest: str) -> bytes:
@@ -93,3 +108,21 @@ class BlobStore:
         out = Path(dest)
         shutil.copyfile(src, out)
         return out
+
+
+def _check_source(src: Path) -> None:
+    """``src`` is a regular file that can be read; otherwise ``InvalidInput`` saying what it is."""
+    try:
+        info = src.stat()
+    except FileNotFoundError:
+        raise InvalidInput(f"artifact {src}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidInput(f"artifact {src}: a symbolic link loop (it never reaches a file)") from None
+        raise InvalidInput(f"artifact {src}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InvalidInput(f"artifact {src} is a folder: log the files in it one by one, or an archive of it")
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidInput(f"artifact {src} is not a regular file (a device, a pipe or a socket)")
+    if not os.access(src, os.R_OK):
+        raise InvalidInput(f"artifact {src}: cannot be read (permission denied)")

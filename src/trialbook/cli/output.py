@@ -51,7 +51,8 @@ def runs_table(table: RunsTable) -> None:
         t.add_row(
             str(i),
             name,
-            status_text(r["status"]),
+            status_text(r["status"])
+            + (f" [red]({r['unwritten']} points unwritten)[/]" if r["unwritten"] else ""),
             dataset or "-",
             r["parent"] or "-",
             fmt(r["best"]),
@@ -65,6 +66,13 @@ def runs_table(table: RunsTable) -> None:
 
 def run_detail(d: RunView) -> None:
     console.print(f"[bold]{d['project']}/{d['name']}[/]  {status_text(d['status'])}  id {d['id'][:12]}")
+    if d["end_reason"]:
+        console.print(f"ended: {esc(d['end_reason'])}")
+    if d["unwritten"]:
+        console.print(
+            f"[red]{d['unwritten']} points of this run are not in the book[/] (refused, or waiting in "
+            "a spool file: `trialbook sync` writes what can be written)"
+        )
     dataset = d["dataset"] if d["pinned"] else "[red]UNPINNED[/]"
     console.print(
         f"dataset: {dataset}    parent: {d['parent'] or '-'}    "

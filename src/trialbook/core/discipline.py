@@ -47,7 +47,7 @@ Lint (:func:`lint_run`)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +56,10 @@ from trialbook.core.config import diff
 from trialbook.core.entities import Decision, Evaluation, Note, Protocol, ProtocolChange, RunRecord
 from trialbook.core.format import short_digest
 from trialbook.core.gates import DecisionResult, GateResult
-from trialbook.core.metrics import DIRECTIONS, choose_metric, finite_number, resolve_alias
+from trialbook.core.metrics import ALIASES, DIRECTIONS, check_key, choose_metric, finite_number, resolve_alias
 from trialbook.core.naming import is_valid_name, suggest_fix
 from trialbook.core.notes import note_debt
+from trialbook.core.text import check_text
 from trialbook.errors import InvalidInput
 
 VAL_SOURCE = "val evaluation"
@@ -181,7 +182,7 @@ def _positive(field: str, value: Any, *, zero_ok: bool = False) -> float:
 def _metric(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("protocol metric must be a metric key, e.g. map50-95")
-    return resolve_alias(value.strip())
+    return check_key(resolve_alias(value.strip()))
 
 
 def _direction(field: str, value: Any) -> Any:
@@ -208,12 +209,17 @@ def _latency_budget(field: str, value: Any) -> float:
 def _device(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("protocol device must be a device name, e.g. jetson-orin-nx")
-    return value.strip()
+    return check_text("protocol device", value.strip(), max_len=200)
+
+
+MAX_TEST_BUDGET = 1000
 
 
 def _test_budget(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"protocol test_budget must be a whole number >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TEST_BUDGET:
+        raise InvalidInput(
+            f"protocol test_budget must be a whole number from 1 to {MAX_TEST_BUDGET}, got {value!r:.40}"
+        )
     return value
 
 
@@ -256,13 +262,26 @@ def check_protocol_field(field: str, value: Any) -> Any:
 
 
 def _complete_metric_change(
-    current: Protocol, out: dict[str, Any], *, project: str, compared: bool, reason: str | None
+    current: Protocol,
+    out: dict[str, Any],
+    *,
+    project: str,
+    compared: bool,
+    reason: str | None,
+    known_keys: Collection[str] | None,
 ) -> None:
     """A new metric: take its key's direction when none is given, and ask for a reason
     when runs were already compared on the current one."""
     choice = choose_metric(current, out["metric"])
     if not choice.exploratory:  # the metric it already is
         return
+    if known_keys and choice.key not in known_keys and choice.key not in ALIASES.values():
+        listed = sorted(set(known_keys))
+        shown = ", ".join(listed[:30]) + (f" ... ({len(listed)} keys)" if len(listed) > 30 else "")
+        raise InvalidInput(
+            f"metric {choice.key!r} is not a key the runs of project {project!r} have logged or been "
+            f"evaluated on, nor a known alias ({', '.join(ALIASES)}); known keys: {shown}"
+        )
     if "direction" not in out:
         if choice.direction not in DIRECTIONS:
             raise InvalidInput(
@@ -280,10 +299,19 @@ def _complete_metric_change(
 
 
 def check_protocol_changes(
-    current: Protocol, changes: Mapping[str, Any], *, project: str, compared: bool, reason: str | None
+    current: Protocol,
+    changes: Mapping[str, Any],
+    *,
+    project: str,
+    compared: bool,
+    reason: str | None,
+    known_keys: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Checked and completed protocol ``changes`` (see the module docstring); raises
-    ``InvalidInput`` naming the field, or the rule, that refuses them."""
+    ``InvalidInput`` naming the field, or the rule, that refuses them. With
+    ``known_keys`` (the keys the project's runs logged or were evaluated on; empty while
+    it has none, when any key may be chosen in advance), a new metric must be one of
+    them or a known alias."""
     unknown = [k for k in changes if k not in SETTABLE_FIELDS]
     if unknown:
         raise InvalidInput(
@@ -291,7 +319,9 @@ def check_protocol_changes(
         )
     out = {field: check_protocol_field(field, value) for field, value in changes.items()}
     if "metric" in out:
-        _complete_metric_change(current, out, project=project, compared=compared, reason=reason)
+        _complete_metric_change(
+            current, out, project=project, compared=compared, reason=reason, known_keys=known_keys
+        )
     return out
 
 

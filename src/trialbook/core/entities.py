@@ -83,6 +83,8 @@ class RunRecord:
     env: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     legacy_name: bool = False
+    end_reason: str | None = None  # why a run that did not finish normally ended
+    unwritten: int = 0  # points known not to be in the book (refused, or in a spool file)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class RunRow:
     final_epoch: int | None
     count: int
     has_note: bool
+    unwritten: int = 0
+    end_reason: str | None = None
 
     @property
     def as_record(self) -> RunRecord:

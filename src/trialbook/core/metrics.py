@@ -30,12 +30,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from trialbook.core.text import MAX_INT
+from trialbook.core.text import problem as text_problem
 from trialbook.errors import InvalidInput
 
 if TYPE_CHECKING:
     from trialbook.core.entities import Protocol
 
 MAX_KEY_LENGTH = 250
+MAX_EPOCH = MAX_INT
 DIRECTIONS = ("max", "min")  # the directions a ranking or a decision can use
 
 _MIN_HINTS = re.compile(r"loss|error|err\b|latency|time", re.IGNORECASE)
@@ -113,15 +116,22 @@ def check_key(key: object, *, epoch: object = None) -> str:
         raise InvalidInput(
             f"metric key {key[:40]!r}...{where} is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}"
         )
+    why = text_problem(key)
+    if why is not None:
+        raise InvalidInput(f"metric key {key!r}{where} {why}")
     return key
 
 
 def check_epoch(epoch: object) -> int:
+    """An epoch: an integer in ``[0, MAX_EPOCH]`` (what every backend's column holds)."""
     if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
         raise InvalidInput(f"epoch {epoch!r} must be an integer >= 0")
-    if epoch < 0:
-        raise InvalidInput(f"epoch {epoch} is negative; epochs are integers >= 0")
-    return int(epoch)
+    number = int(epoch)
+    if number < 0:
+        raise InvalidInput(f"epoch {number} is negative; epochs are integers >= 0")
+    if number > MAX_EPOCH:
+        raise InvalidInput(f"epoch {number} is too large; epochs go up to {MAX_EPOCH}")
+    return number
 
 
 def check_value(key: str, value: object, *, epoch: object = None) -> float:
@@ -136,7 +146,10 @@ def check_value(key: str, value: object, *, epoch: object = None) -> float:
             raise InvalidInput(
                 f"metric {key!r}{where}: value {value!r} ({type(value).__name__}) is not a number"
             )
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:
+        raise InvalidInput(f"metric {key!r}{where}: value {value!r:.40} is too large for a float") from None
     if math.isinf(f):
         raise InvalidInput(f"metric {key!r}{where}: value {f} is infinite; infinities are refused")
     return f
@@ -152,9 +165,11 @@ def check_metrics(metrics: Mapping[str, object], *, epoch: object = None) -> dic
         # fast path for the common case: a short str key and a finite float or int
         if (
             type(k) is str
+            and type(v) is float
             and 0 < len(k) <= MAX_KEY_LENGTH
-            and (type(v) is float or type(v) is int)
             and not isinf(v)
+            and k.isascii()
+            and "\x00" not in k
             and not k.isspace()
         ):
             out[k] = float(v)

@@ -43,6 +43,8 @@ from typing import Any
 from trialbook.core.entities import NOTE_BLANKS, NOTE_TEXT_FIELDS, Note
 from trialbook.core.entities import has_text as _text_in
 from trialbook.core.noise import exceeds
+from trialbook.core.text import check_text
+from trialbook.errors import InvalidInput
 
 NOTE_FIELDS = ("hypothesis", "change", "result", "next")
 __all__ = [
@@ -113,3 +115,21 @@ def has_text(note: Note | Mapping[str, Any] | None) -> bool:
 def note_debt(note: Note | Mapping[str, Any] | None, status: str) -> bool:
     """True when a finished run has no note, or a note with no text (:func:`has_text`)."""
     return status == "finished" and not has_text(note)
+
+
+MAX_NOTE_FIELD = 20_000
+
+
+def check_note_fields(fields: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of a note to write: known names (``NOTE_FIELDS`` and ``text``) with text
+    every backend stores, at most :data:`MAX_NOTE_FIELD` characters each; ``None`` values
+    are left out (they keep their text). ``InvalidInput`` naming the field otherwise."""
+    known = (*NOTE_FIELDS, "text")
+    unknown = [k for k in fields if k not in known]
+    if unknown:
+        raise InvalidInput(f"unknown note field(s): {', '.join(map(str, unknown))}; use {', '.join(known)}")
+    return {
+        k: check_text(f"note field {k}", v, max_len=MAX_NOTE_FIELD)
+        for k, v in fields.items()
+        if v is not None
+    }

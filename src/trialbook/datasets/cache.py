@@ -13,7 +13,9 @@ list comparisons instead of 100,000 row lookups.
 
 The cache is an optimisation only: WAL mode and a busy timeout let several processes share
 it, a write that cannot get the lock is skipped, a corrupt or foreign file is deleted and
-rebuilt, and no cache problem ever fails a build.
+rebuilt, and no cache problem ever fails a build. A cache that cannot be opened or
+written for another reason (a full disk, a read-only folder) is let go for the rest of the
+build, with a ``CacheWarning`` saying so (once per cache).
 """
 
 from __future__ import annotations
@@ -22,12 +24,28 @@ import contextlib
 import json
 import os
 import sqlite3
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 3
 RACY_NS = 2_000_000_000
 _IN_BATCH = 500
+
+
+_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+class CacheWarning(UserWarning):
+    """The stat cache could not be used (it is let go; the dataset is read without it)."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    """True when ``exc`` says the database is busy or locked (another process writes)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if name is not None:
+        return name in _BUSY or str(name).startswith(("SQLITE_BUSY_", "SQLITE_LOCKED_"))
+    return "locked" in str(exc) or "busy" in str(exc)  # pragma: no cover - Python < 3.11
 
 
 @dataclass
@@ -82,6 +100,7 @@ class StatCache:
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = os.fspath(path) if path is not None else None
         self._conn: sqlite3.Connection | None = None
+        self.problem: str | None = None  # why the cache was let go, if it was
         if self.path is not None:
             self._conn = self._open()
 
@@ -96,12 +115,15 @@ class StatCache:
         for attempt in range(2):
             try:
                 return self._connect(self.path)
-            except sqlite3.OperationalError:
-                return None  # busy, locked or not writable: go on without a cache
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):  # not writable, a full disk: say so
+                    self._let_go(str(exc))
+                return None  # go on without a cache
             except sqlite3.DatabaseError:
                 if attempt == 0:
                     self.discard()
-            except OSError:
+            except OSError as exc:
+                self._let_go(exc.strerror or str(exc))
                 return None
         return None
 
@@ -181,8 +203,23 @@ class StatCache:
 
     def _failed(self, exc: sqlite3.DatabaseError) -> None:
         if isinstance(exc, sqlite3.OperationalError):
-            return  # busy or locked: skip this read or write, keep the file
+            if _is_busy(exc):
+                return  # busy or locked: skip this read or write, keep the file
+            self._let_go(str(exc))  # a full disk, a read-only file: go on without it
+            self.close()
+            return
         self.discard()  # "file is not a database", "malformed": rebuilt next time
+
+    def _let_go(self, why: str) -> None:
+        """Note (and warn, once) that the cache cannot be used: ``why``."""
+        if self.problem is not None:
+            return
+        self.problem = why
+        warnings.warn(
+            f"the stat cache {self.path} cannot be used ({why}); the dataset is read without it",
+            CacheWarning,
+            stacklevel=3,
+        )
 
     def close(self) -> None:
         if self._conn is not None:

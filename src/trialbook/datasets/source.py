@@ -18,8 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from trialbook.core.text import problem as text_problem
+from trialbook.datasets.yamlfile import read_yaml
 from trialbook.errors import InvalidInput
 
 SPLITS = ("train", "val", "test")
@@ -135,13 +135,9 @@ def resolve_source(source: str | os.PathLike[str]) -> DatasetSource:
 def _from_yaml(config: Path) -> DatasetSource:
     config = _resolve(config, f"dataset config {config}")
     try:
-        text = config.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = read_yaml(config)  # YamlError (an InvalidInput) names the file and line
+    except OSError as exc:
         raise InvalidInput(f"cannot read dataset config {config}: {explain_error(exc)}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{config}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{config}: expected a mapping with 'path', 'train', 'val' and 'names', got {type(data).__name__}"
@@ -164,36 +160,96 @@ def _from_yaml(config: Path) -> DatasetSource:
 
 
 def _class_names(data: dict[Any, Any], config: Path) -> tuple[str, ...]:
+    """The class names, as Ultralytics reads them (``check_det_dataset``,
+    ``check_class_names``): ``names`` is a list, or a mapping of class id (an integer, or
+    its digits as text) to name, with ids 0..n-1; without ``names``, ``nc`` classes named
+    ``class_0`` ... Each name is text (an integer is taken as its digits, as Ultralytics
+    does); ``nc``, when given, must be the number of names, and no name may repeat."""
     raw = data.get("names")
+    nc = data.get("nc")
     if raw is None:
-        raise InvalidInput(
-            f"{config}: no 'names' (the class names, as a list or as {{0: name, 1: name, ...}})"
-        )
-    if isinstance(raw, (list, tuple)):
-        names = [str(n) for n in raw]
-    elif isinstance(raw, dict):
-        try:
-            by_id = {int(k): str(v) for k, v in raw.items()}
-        except (TypeError, ValueError):
+        if nc is None:
             raise InvalidInput(
-                f"{config}: 'names' keys must be class ids 0, 1, 2, ...; got {list(raw)[:10]}"
-            ) from None
-        if sorted(by_id) != list(range(len(by_id))):
-            raise InvalidInput(
-                f"{config}: 'names' keys must be class ids 0..{len(by_id) - 1} "
-                f"without gaps; got {sorted(by_id)[:20]}"
+                f"{config}: no 'names' (the class names, as a list or as {{0: name, 1: name, ...}})"
             )
-        names = [by_id[i] for i in range(len(by_id))]
+        if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
+            raise InvalidInput(f"{config}: 'nc' must be a whole number of classes >= 1, got {nc!r}")
+        if nc > _MAX_CLASSES:
+            raise InvalidInput(f"{config}: 'nc' is {nc}; trialbook counts up to {_MAX_CLASSES} classes")
+        return tuple(f"class_{i}" for i in range(nc))
+    if isinstance(raw, list):
+        items = list(enumerate(raw))
+    elif isinstance(raw, dict):
+        items = [(_class_id(k, config), v) for k, v in raw.items()]
+        ids = sorted(i for i, _ in items)
+        if ids != list(range(len(ids))):
+            raise InvalidInput(
+                f"{config}: 'names' keys must be class ids 0..{len(ids) - 1} without gaps; got {ids[:20]}"
+            )
+        items.sort()
     else:
         raise InvalidInput(
-            f"{config}: 'names' must be a list or a mapping of class id to name, got {type(raw).__name__}"
+            f"{config}: 'names' must be a list or a mapping of class id to name, got "
+            f"{type(raw).__name__} {raw!r:.60}"
         )
-    if not names:
+    if not items:
         raise InvalidInput(f"{config}: 'names' is empty")
-    nc = data.get("nc")
+    if len(items) > _MAX_CLASSES:
+        raise InvalidInput(f"{config}: 'names' has {len(items)} classes; trialbook counts up to {_MAX_CLASSES}")
+    names = [_class_name(i, v, config) for i, v in items]
+    _check_unique(names, str(config))
     if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc != len(names)):
         raise InvalidInput(f"{config}: 'nc' is {nc!r} but 'names' has {len(names)} classes")
     return tuple(names)
+
+
+_MAX_CLASSES = 100_000
+
+
+def _check_unique(names: list[str] | tuple[str, ...], where: str) -> None:
+    """``InvalidInput`` naming the first class name given twice, with both class ids."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            raise InvalidInput(
+                f"{where}: class name {name!r} is given twice (class {first[name]} and class {i}); "
+                "per-class counts need one name per class"
+            )
+        first[name] = i
+
+
+def _class_id(key: Any, config: Path) -> int:
+    """A key of a ``names`` mapping as a class id: an integer, or its digits as text."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.strip().isdecimal():
+        return int(key.strip())
+    raise InvalidInput(f"{config}: 'names' keys must be class ids 0, 1, 2, ...; got {key!r:.60}")
+
+
+def _class_name(class_id: int, value: Any, config: Path) -> str:
+    """A class name: text, or an integer (Ultralytics takes ``7`` as ``"7"``); anything
+    else is refused, naming the class."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        hint = (
+            " (YAML reads yes/no/on/off/true/false unquoted as a boolean: quote the name)"
+            if isinstance(value, bool)
+            else " (quote it if it is a name)"
+            if value is None or isinstance(value, float)
+            else ""
+        )
+        raise InvalidInput(
+            f"{config}: the name of class {class_id} must be text, got {type(value).__name__} "
+            f"{value!r:.60}{hint}"
+        )
+    why = text_problem(value)
+    if why is not None:
+        raise InvalidInput(f"{config}: the name of class {class_id} {value!r:.60} {why}")
+    if not value.strip():
+        raise InvalidInput(f"{config}: the name of class {class_id} is empty")
+    return value
 
 
 def _yaml_root(data: dict[Any, Any], config: Path) -> Path:
@@ -277,6 +333,7 @@ def _class_list(root: Path) -> tuple[str, ...] | None:
         names = tuple(line.strip() for line in lines if line.strip())
         if not names:
             raise InvalidInput(f"class names file {path} is empty")
+        _check_unique(names, str(path))
         return names
     return None
 

@@ -5,6 +5,8 @@ imports this package, so ``import trialbook`` and ``trialbook --help`` stay ligh
 
 * ``app``: the application factory, error mapping, security headers, static files and
   plotly.js from the installed ``plotly`` package (no CDN);
+* ``hosts``: the ``Host`` names the server answers to (loopback by default; DNS rebinding);
+* ``inputs``: bounds of query numbers and the text check of every path and query parameter;
 * ``json_api``: the JSON API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``);
 * ``pages``: server-rendered Jinja2 pages (``templates/``) with a little JavaScript
   (``static/``);
@@ -21,8 +23,9 @@ from typing import Any
 __all__ = ["create_app"]
 
 
-def create_app(book: Any) -> Any:
-    """The FastAPI application serving ``book`` (see ``trialbook.server.app``)."""
+def create_app(book: Any, **options: Any) -> Any:
+    """The FastAPI application serving ``book`` (see ``trialbook.server.app.create_app``
+    for ``options``: ``poll_interval``, ``allowed_hosts``)."""
     from trialbook.server.app import create_app as make
 
-    return make(book)
+    return make(book, **options)

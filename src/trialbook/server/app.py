@@ -8,24 +8,32 @@ store or SQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trialbook.api import Book
 from trialbook.errors import NotFound, TrialbookError
 from trialbook.server import filters, json_api, pages
+from trialbook.server.hosts import AllowedHosts, allowed_names
 from trialbook.server.responses import JsonResponse, dumps, error_status
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 API_PREFIX = "/api/v1"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 # Pages run our own scripts only; plotly.js injects its own <style> elements.
 CSP = (
@@ -83,9 +91,35 @@ def make_templates() -> jinja2.Environment:
     return env
 
 
-def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route answers at the path of ``scope`` (Starlette's own 405 names
+    only the first route matching the path: ``GET`` of ``/note``, not its ``PUT``)."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    ]
+
+
+def _validation_message(errors: Iterable[dict[str, object]]) -> str:
+    """FastAPI's validation errors in one line: ``query offset: Input should be ...``."""
+    parts = []
+    for e in errors:
+        loc = e.get("loc")
+        where = " ".join(str(p) for p in loc) if isinstance(loc, (list, tuple)) else ""
+        parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(
+    book: Book, *, poll_interval: float = 2.0, allowed_hosts: Iterable[str] | None = None
+) -> FastAPI:
     """The web UI and JSON API over ``book``. Pages showing a run in progress poll for new
-    epochs every ``poll_interval`` seconds."""
+    epochs every ``poll_interval`` seconds.
+
+    Only requests naming one of ``allowed_hosts`` in their ``Host`` header are answered
+    (default: the loopback names, ``LOOPBACK_HOSTS``, any port), so that a rebound DNS
+    name cannot make another site same-origin with the UI; the others get 400."""
     from trialbook import __version__
 
     app = FastAPI(
@@ -101,6 +135,8 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
     app.state.book = book
     app.state.templates = make_templates()
     app.state.poll_ms = max(100, round(poll_interval * 1000))
+    hosts = allowed_names(allowed_hosts)
+    app.state.allowed_hosts = hosts
 
     @app.exception_handler(TrialbookError)
     def on_trialbook_error(request: Request, exc: TrialbookError) -> Response:
@@ -108,6 +144,22 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
         if request.url.path.startswith(API_PREFIX):
             return JsonResponse({"detail": str(exc)}, status_code=status)
         return pages.render_error(request, status, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            methods = allowed_methods(app, request.scope)
+            if methods:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own 422, written with our strict JSON: its echo of the input may hold
+        # NaN or a lone surrogate, which its default response cannot encode (a 500)
+        if request.url.path.startswith(API_PREFIX):
+            return JsonResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return pages.render_error(request, 422, _validation_message(exc.errors()))
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
@@ -118,6 +170,7 @@ def create_app(book: Book, *, poll_interval: float = 2.0) -> FastAPI:
     app.include_router(json_api.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(AllowedHosts, names=hosts, api_prefix=API_PREFIX)
     app.add_middleware(SecurityHeaders)
     return app
 

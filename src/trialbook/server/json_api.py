@@ -1,20 +1,30 @@
 """The JSON API, mounted under ``/api/v1``: the read side of the future team server plus
-the two writes the UI needs (a run's note, a decision).
+the three writes the UI needs (a run's note, a decision, a recorded comparison). Reads
+never write: only ``PUT`` and ``POST`` change the book.
 
 Errors: ``{"detail": "..."}`` with 404 (``NotFound``), 400 (``InvalidInput``) or 409
-(``Conflict``). Sealed test numbers are never returned, except as a decision reveals them.
+(``Conflict``); 422 (FastAPI's own) for a request that does not fit the OpenAPI document.
+Sealed test numbers are never returned, except as a decision reveals them.
+
+Each route returns its service's dict as a ``JsonResponse`` (no per-item encoder walk, no
+response validation at run time); its OpenAPI entry declares the service's TypedDict
+(``responses={200: {"model": ...}}``), which documents the shape without checking it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from trialbook.api import Book
-from trialbook.server.responses import JsonResponse
+from trialbook.core.metrics import MAX_EPOCH
+from trialbook.core.text import check_text
+from trialbook.errors import InvalidInput
+from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, MIN_SINCE_EPOCH, check_params, texts
+from trialbook.server.responses import READ_ERRORS, WRITE_ERRORS, JsonResponse
 from trialbook.services import artifacts as artifact_service
 from trialbook.services import compare as compare_service
 from trialbook.services import datasets as dataset_service
@@ -23,7 +33,18 @@ from trialbook.services import notes as note_service
 from trialbook.services import projects as project_service
 from trialbook.services import runs as run_service
 
-router = APIRouter(default_response_class=JsonResponse)
+router = APIRouter(default_response_class=JsonResponse, dependencies=[Depends(check_params)])
+
+
+def ok(model: Any, description: str = "Successful Response") -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of a JSON route answering ``model`` (a service's TypedDict),
+    with the error statuses every route may answer."""
+    return {200: {"model": model, "description": description}, **READ_ERRORS}
+
+
+def ok_write(model: Any, description: str = "Successful Response") -> dict[int | str, dict[str, Any]]:
+    """:func:`ok` of a route that writes (which may also answer 409)."""
+    return {**ok(model, description), **WRITE_ERRORS}
 
 
 def get_book(request: Request) -> Book:
@@ -49,18 +70,40 @@ class DecideRequest(BaseModel):
     baseline: str = Field(..., description="Name of the run it should beat.")
 
 
+class ComparisonRequest(BaseModel):
+    """Runs to compare and record (two or more)."""
+
+    runs: list[str] = Field(..., description="Names of the runs compared (two or more).")
+    metric: str | None = Field(
+        None, description="Another key (exploratory, recorded as such); null: the protocol metric."
+    )
+    baseline: str | None = Field(None, description="The run deltas are taken against (not recorded).")
+
+
 # --------------------------------------------------------------------------- projects
-@router.get("/projects", summary="Projects with run counts, shipped run and note debt")
+@router.get(
+    "/projects",
+    summary="Projects with run counts, shipped run and note debt",
+    responses=ok(project_service.ProjectsOverview),
+)
 def list_projects(book: BookDep) -> JsonResponse:
     return JsonResponse(project_service.list_projects(book))
 
 
-@router.get("/projects/{project}", summary="A project's protocol, audit history, ships and test splits")
+@router.get(
+    "/projects/{project}",
+    summary="A project's protocol, audit history, ships and test splits",
+    responses=ok(project_service.ProjectInfo),
+)
 def get_project(project: str, book: BookDep) -> JsonResponse:
     return JsonResponse(project_service.project_info(book, project))
 
 
-@router.get("/projects/{project}/runs", summary="One page of runs, ranked by the protocol metric")
+@router.get(
+    "/projects/{project}/runs",
+    summary="One page of runs, ranked by the protocol metric",
+    responses=ok(run_service.RunsTable),
+)
 def list_runs(
     project: str,
     book: BookDep,
@@ -73,8 +116,8 @@ def list_runs(
         str, Query(description="rank, best, final, epochs, name, created, status or dataset")
     ] = "rank",
     order: Annotated[str | None, Query(pattern="^(asc|desc)$")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="runs skipped (paging)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="runs in the page")] = 50,
     sparkline: bool = False,
 ) -> JsonResponse:
     return JsonResponse(
@@ -96,30 +139,49 @@ def list_runs(
 
 
 # --------------------------------------------------------------------------- runs
-@router.get("/projects/{project}/runs/{run}", summary="One run (test evaluations sealed)")
+@router.get(
+    "/projects/{project}/runs/{run}",
+    summary="One run (test evaluations sealed)",
+    responses=ok(run_service.RunView),
+)
 def get_run(project: str, run: str, book: BookDep) -> JsonResponse:
     return JsonResponse(run_service.show_run(book, run, project=project, decisions=True))
 
 
-@router.get("/projects/{project}/runs/{run}/history", summary="A run's per-epoch points")
+@router.get(
+    "/projects/{project}/runs/{run}/history",
+    summary="A run's per-epoch points",
+    responses=ok(run_service.History),
+)
 def get_history(
     project: str,
     run: str,
     book: BookDep,
     key: Annotated[list[str], Query(description="only these keys (default: all)")] = [],  # noqa: B006
-    since_epoch: Annotated[int | None, Query(description="only epochs after this one")] = None,
+    since_epoch: Annotated[
+        int | None,
+        Query(ge=MIN_SINCE_EPOCH, le=MAX_EPOCH, description="only epochs after this one (-1: all)"),
+    ] = None,
 ) -> JsonResponse:
     return JsonResponse(
         run_service.history(book, run, project=project, keys=key or None, since_epoch=since_epoch)
     )
 
 
-@router.get("/projects/{project}/runs/{run}/note", summary="A run's note and a drafted result line")
+@router.get(
+    "/projects/{project}/runs/{run}/note",
+    summary="A run's note and a drafted result line",
+    responses=ok(note_service.RunNote),
+)
 def get_note(project: str, run: str, book: BookDep) -> JsonResponse:
     return JsonResponse(note_service.get_note(book, run, project=project, draft=True))
 
 
-@router.put("/projects/{project}/runs/{run}/note", summary="Write fields of a run's note")
+@router.put(
+    "/projects/{project}/runs/{run}/note",
+    summary="Write fields of a run's note",
+    responses=ok_write(note_service.RunNote),
+)
 def put_note(project: str, run: str, fields: NoteFields, book: BookDep) -> JsonResponse:
     return JsonResponse(note_service.set_note(book, run, fields.model_dump(), project=project))
 
@@ -128,6 +190,13 @@ def put_note(project: str, run: str, fields: NoteFields, book: BookDep) -> JsonR
     "/projects/{project}/runs/{run}/artifacts/{digest}",
     response_class=FileResponse,
     summary="Download an artifact (its content is checked against its digest first)",
+    responses={
+        200: {
+            "description": "The artifact's bytes",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **READ_ERRORS,
+    },
 )
 def get_artifact(project: str, run: str, digest: str, book: BookDep) -> FileResponse:
     found = artifact_service.artifact_file(book, run, digest, project=project)
@@ -135,7 +204,11 @@ def get_artifact(project: str, run: str, digest: str, book: BookDep) -> FileResp
 
 
 # --------------------------------------------------------------------------- compare, decide
-@router.get("/projects/{project}/compare", summary="Compare runs on one metric")
+@router.get(
+    "/projects/{project}/compare",
+    summary="Compare runs on one metric (records nothing)",
+    responses=ok(compare_service.Comparison),
+)
 def compare(
     project: str,
     book: BookDep,
@@ -148,28 +221,70 @@ def compare(
     )
 
 
-@router.post("/projects/{project}/decisions", summary="Decide: the four gates (reveals test numbers)")
+@router.post(
+    "/projects/{project}/comparisons",
+    summary="Compare runs and record the comparison",
+    description="The comparison of `GET /projects/{project}/compare`, recorded: once a project's runs "
+    "have been compared on the protocol metric, changing that metric needs a reason.",
+    responses=ok_write(compare_service.Comparison, "The comparison, recorded"),
+)
+def record_comparison(project: str, body: ComparisonRequest, book: BookDep) -> JsonResponse:
+    runs = texts("runs", body.runs)
+    metric = check_text("metric", body.metric) if body.metric is not None else None
+    baseline = check_text("baseline", body.baseline) if body.baseline is not None else None
+    if len(set(runs)) < 2:
+        raise InvalidInput(f"recording a comparison needs two or more runs; got {len(set(runs))}")
+    return JsonResponse(
+        compare_service.compare_runs(
+            book, runs, project=project, metric=metric or None, baseline=baseline or None, record=True
+        )
+    )
+
+
+@router.post(
+    "/projects/{project}/decisions",
+    summary="Decide: the four gates (reveals test numbers)",
+    responses=ok_write(decision_service.DecisionView),
+)
 def decide(project: str, body: DecideRequest, book: BookDep) -> JsonResponse:
-    return JsonResponse(decision_service.decide(book, body.candidate, body.baseline, project=project))
+    candidate = check_text("candidate", body.candidate)
+    baseline = check_text("baseline", body.baseline)
+    return JsonResponse(decision_service.decide(book, candidate, baseline, project=project))
 
 
-@router.get("/projects/{project}/decisions", summary="A project's decisions and test-split use")
+@router.get(
+    "/projects/{project}/decisions",
+    summary="A project's decisions and test-split use",
+    responses=ok(decision_service.DecisionsList),
+)
 def project_decisions(project: str, book: BookDep) -> JsonResponse:
     return JsonResponse(decision_service.list_decisions(book, project))
 
 
-@router.get("/decisions", summary="Every decision, test reveals per test split, burned splits")
+@router.get(
+    "/decisions",
+    summary="Every decision, test reveals per test split, burned splits",
+    responses=ok(decision_service.DecisionsList),
+)
 def all_decisions(book: BookDep) -> JsonResponse:
     return JsonResponse(decision_service.list_decisions(book))
 
 
 # --------------------------------------------------------------------------- datasets
-@router.get("/datasets", summary="Dataset versions with tags and per-split, per-class counts")
+@router.get(
+    "/datasets",
+    summary="Dataset versions with tags and per-split, per-class counts",
+    responses=ok(dataset_service.DatasetsOverview),
+)
 def datasets(book: BookDep) -> JsonResponse:
     return JsonResponse(dataset_service.datasets_overview(book))
 
 
-@router.get("/datasets/{name}/diff", summary="What changed between two versions")
+@router.get(
+    "/datasets/{name}/diff",
+    summary="What changed between two versions",
+    responses=ok(dataset_service.DatasetDiff),
+)
 def dataset_diff(
     name: str,
     book: BookDep,

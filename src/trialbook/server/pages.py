@@ -1,17 +1,22 @@
 """The server-rendered pages. Each calls ``trialbook.services`` once or twice and
 renders a template (autoescaped); charts get their numbers from a JSON block in the page
-(``<script type="application/json">``, escaped by ``tojson``) and draw with plotly.js."""
+(``<script type="application/json">``, escaped by ``tojson``) and draw with plotly.js.
+
+Pages answer ``GET`` and ``HEAD`` and never write: what changes the book (a note, a
+decision, recording a comparison) is a button whose script calls the JSON API."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from trialbook.api import Book
 from trialbook.errors import TrialbookError
+from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, check_params
 from trialbook.server.responses import error_status
 from trialbook.services import compare as compare_service
 from trialbook.services import datasets as dataset_service
@@ -19,7 +24,17 @@ from trialbook.services import decisions as decision_service
 from trialbook.services import projects as project_service
 from trialbook.services import runs as run_service
 
-router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
+router = APIRouter(
+    default_response_class=HTMLResponse, include_in_schema=False, dependencies=[Depends(check_params)]
+)
+
+Route = TypeVar("Route", bound=Callable[..., HTMLResponse])
+
+
+def page(path: str) -> Callable[[Route], Route]:
+    """A page at ``path``, answering ``GET`` and ``HEAD`` (the same headers, no body)."""
+    add: Callable[[Route], Route] = router.api_route(path, methods=["GET", "HEAD"])
+    return add
 
 
 def _book(request: Request) -> Book:
@@ -32,7 +47,10 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     html = env.get_template(template).render(
         request=request, book_uri=_book(request).uri, poll_ms=request.app.state.poll_ms, **context
     )
-    return HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status)
+    if request.method == "HEAD":
+        response.body = b""  # the headers of the GET (its content-length too), no body
+    return response
 
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
@@ -47,13 +65,13 @@ def render_error(request: Request, status: int, message: str) -> HTMLResponse:
     )
 
 
-@router.get("/")
+@page("/")
 def home(request: Request) -> HTMLResponse:
     overview = project_service.list_projects(_book(request))
     return render(request, "home.html", page="home", title="Projects", overview=overview)
 
 
-@router.get("/projects/{project}")
+@page("/projects/{project}")
 def project(
     request: Request,
     project: str,
@@ -63,8 +81,8 @@ def project(
     q: Annotated[str, Query()] = "",
     sort: Annotated[str, Query()] = "rank",
     order: Annotated[str, Query()] = "",
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> HTMLResponse:
     book = _book(request)
     summary = project_service.project_info(book, project)
@@ -118,7 +136,7 @@ def project(
     )
 
 
-@router.get("/projects/{project}/compare")
+@page("/projects/{project}/compare")
 def compare(
     request: Request,
     project: str,
@@ -127,8 +145,9 @@ def compare(
     baseline: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     book = _book(request)
+    # a page only reads: the page's "Record this comparison" button records it (POST)
     view = compare_service.compare_runs(
-        book, runs, project=project, metric=metric or None, baseline=baseline or None, record=True
+        book, runs, project=project, metric=metric or None, baseline=baseline or None, record=False
     )
     return render(
         request,
@@ -141,7 +160,7 @@ def compare(
     )
 
 
-@router.get("/projects/{project}/runs/{run}")
+@page("/projects/{project}/runs/{run}")
 def run(request: Request, project: str, run: str) -> HTMLResponse:
     book = _book(request)
     view = run_service.show_run(book, run, project=project, decisions=True)
@@ -158,7 +177,7 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
     )
 
 
-@router.get("/datasets")
+@page("/datasets")
 def datasets(request: Request, a: str = "", b: str = "") -> HTMLResponse:
     book = _book(request)
     view = dataset_service.datasets_overview(book)
@@ -183,7 +202,7 @@ def datasets(request: Request, a: str = "", b: str = "") -> HTMLResponse:
     )
 
 
-@router.get("/decisions")
+@page("/decisions")
 def decisions(request: Request, project: str | None = None) -> HTMLResponse:
     view = decision_service.list_decisions(_book(request), project or None)
     return render(request, "decisions.html", page="decisions", title="Decisions", view=view)

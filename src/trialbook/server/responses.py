@@ -7,7 +7,8 @@ import json
 import math
 from typing import Any
 
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
+from typing_extensions import TypedDict
 
 from trialbook.errors import Conflict, InvalidInput, NotFound, TrialbookError
 
@@ -32,8 +33,9 @@ def dumps(value: Any, **kwargs: Any) -> str:
         return json.dumps(_clean(value), allow_nan=False, default=str, **kwargs)
 
 
-class JsonResponse(Response):
-    """JSON rendered straight from plain dicts (no per-item encoder walk)."""
+class JsonResponse(JSONResponse):
+    """JSON rendered straight from plain dicts (no per-item encoder walk). A
+    ``JSONResponse`` so that FastAPI documents a route's declared model as its schema."""
 
     media_type = "application/json"
 
@@ -49,3 +51,21 @@ def error_status(exc: TrialbookError) -> int:
     if isinstance(exc, InvalidInput):
         return 400
     return 500
+
+
+class Error(TypedDict):
+    """What was wrong and where (400 ``InvalidInput``, 404 ``NotFound``, 409 ``Conflict``)."""
+
+    detail: str
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": Error, "description": description}
+
+
+# The error statuses of the API's routes, for the OpenAPI document (422 is FastAPI's own).
+BAD_REQUEST = {400: _error("Invalid input: a value no backend stores, a bad filter or name")}
+NOT_FOUND = {404: _error("No such project, run, dataset version or artifact")}
+CONFLICT = {409: _error("The request contradicts what is stored")}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {**BAD_REQUEST, **NOT_FOUND}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**BAD_REQUEST, **NOT_FOUND, **CONFLICT}

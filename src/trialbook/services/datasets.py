@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
+
+from typing_extensions import TypedDict
 
 from trialbook.api import Book
 from trialbook.core.entities import DatasetVersion
 from trialbook.core.refs import check_label, parse_dataset_ref
-from trialbook.errors import Conflict, InvalidInput, NotFound
+from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError
 
 if TYPE_CHECKING:
     from trialbook.datasets import Manifest, ManifestDiff
@@ -141,14 +144,14 @@ def source_warnings(source: str | os.PathLike[str]) -> list[str]:
     (so a version never depends on where a command ran). The two agree only when training
     starts in the yaml's folder.
     """
-    import yaml
+    from trialbook.datasets.yamlfile import read_yaml
 
     config = Path(source)
     if config.is_dir() or config.suffix.lower() not in (".yaml", ".yml"):
         return []
     try:
-        data = yaml.safe_load(config.read_text())
-    except (OSError, yaml.YAMLError):
+        data = read_yaml(config)
+    except (OSError, InvalidInput):
         return []  # build_manifest reports unreadable files with their own message
     root = data.get("path") if isinstance(data, dict) else None
     if isinstance(root, str) and root and not Path(os.path.expanduser(root)).is_absolute():
@@ -175,17 +178,40 @@ def _version_of(name: str, manifest: Manifest, source: str, manifest_digest: str
     )
 
 
+def _fingerprint(
+    book: Book, source: str | os.PathLike[str], progress: bool | None, notes: list[str]
+) -> Manifest:
+    """``book.fingerprint(source)``; a stat cache that could not be used (a full disk) is
+    added to ``notes`` instead of being a Python warning."""
+    from trialbook.datasets.cache import CacheWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheWarning)
+        manifest = book.fingerprint(source, progress=progress)
+    for w in caught:
+        if issubclass(w.category, CacheWarning):
+            notes.append(str(w.message))
+        else:  # not ours: as if it had not been caught
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return manifest
+
+
 def tag(
     book: Book, name: str, source: str | os.PathLike[str], tag: str, *, progress: bool | None = None
 ) -> TagResult:
     """Tag the files of ``source`` as ``name:tag``. Tagging the same content again is a
     no-op (``created`` false); tagging other content with an existing tag raises
-    ``Conflict`` naming the digest it points to."""
+    ``Conflict`` naming the digest it points to.
+
+    The manifest is stored before the version and its tag are recorded, so a manifest
+    that cannot be stored (a full disk) records nothing: ``StorageError`` says what could
+    not be written. The stat cache failing is only a warning (``warnings``)."""
     check_label("dataset name", name)
     check_label("tag", tag)
     if book.blobs is None:
         raise InvalidInput(f"{book.uri} keeps no files: set TRIALBOOK_ARTIFACTS to a folder")
-    manifest = book.fingerprint(source, progress=progress)
+    notes: list[str] = []
+    manifest = _fingerprint(book, source, progress, notes)
     try:
         bound = book.store.get_tag(name, tag)
     except NotFound:
@@ -199,7 +225,13 @@ def tag(
             )
         version, created = book.store.get_dataset_version(name, bound.digest), False
     else:
-        blob = book.blobs.put_bytes(manifest.to_bytes())
+        try:
+            blob = book.blobs.put_bytes(manifest.to_bytes())
+        except OSError as exc:  # a StorageError is an OSError too
+            why = str(exc) if isinstance(exc, StorageError) else f"{book.blobs.root}: {exc.strerror or exc}"
+            raise StorageError(
+                f"{name}:{tag} was not tagged (nothing was recorded): cannot store its manifest: {why}"
+            ) from None
         stored = _version_of(name, manifest, str(Path(source).resolve()), blob)
         book.store.add_tagged_version(stored, tag)
         version, created = book.store.get_dataset_version(name, stored.digest), True
@@ -207,7 +239,7 @@ def tag(
         **version_view(book, version),
         "tag": tag,
         "created": created,
-        "warnings": source_warnings(source),
+        "warnings": [*notes, *source_warnings(source)],
     }
 
 

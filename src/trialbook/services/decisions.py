@@ -11,7 +11,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict
 
 from trialbook import settings
 from trialbook.api import Book
@@ -182,10 +184,21 @@ def _inputs(
     return inputs, c.test
 
 
+# How many times ``decide`` recomputes the gates when the test split's last reveal was
+# spent by another decision between its count and its store (each retry follows one
+# more stored reveal, so a few are enough; past them the Conflict is raised).
+DECIDE_TRIES = 8
+
+
 def decide(book: Book, candidate: str, baseline: str, *, project: str | None = None) -> DecisionView:
     """The four gates of DESIGN.md for ``candidate`` against ``baseline``; the decision is
     stored (immutable, with the protocol snapshot). A decision that reveals the test
-    numbers counts one reveal against the test split."""
+    numbers counts one reveal against the test split.
+
+    The reveals are counted again where the decision is stored, in one serialised
+    transaction (``Store.add_decision(..., reveal_budget=...)``): when decisions made at
+    once would spend more reveals than the budget, the later ones are decided again on
+    the fresh count, so they reveal nothing and say the split is burned."""
     cand, base = book.run(candidate, project), book.run(baseline, project)
     if cand.id == base.id:
         raise InvalidInput(
@@ -193,21 +206,10 @@ def decide(book: Book, candidate: str, baseline: str, *, project: str | None = N
             "name the run it should beat with --baseline"
         )
     name = same_project([cand, base], "decide")
-    proto = book.store.get_project(name).protocol
-    inputs, c_test = _inputs(book, cand, base, proto, book.store.list_decisions())
-    result = decide_gates(inputs)
-    if (
-        result.revealed
-        and inputs.candidate_latency_ms is None
-        and c_test is not None
-        and finite_number(c_test.latency_ms) is not None
-    ):
-        # the only latency is the test evaluation's: usable once the decision reveals it
-        result = decide_gates(
-            replace(inputs, candidate_latency_ms=c_test.latency_ms, candidate_device=c_test.device)
-        )
-    record = book.store.add_decision(
-        Decision(
+    for attempt in range(DECIDE_TRIES):
+        proto = book.store.get_project(name).protocol
+        result = _gates(book, cand, base, proto)
+        decision = Decision(
             id=uuid.uuid4().hex,
             project=name,
             candidate_id=cand.id,
@@ -220,8 +222,33 @@ def decide(book: Book, candidate: str, baseline: str, *, project: str | None = N
             who=settings.who(),
             at=time.time(),
         )
-    )
-    return decision_view(result, id=record.id, project=name, who=record.who, at=record.at)
+        try:
+            record = book.store.add_decision(
+                decision, reveal_budget=proto.test_budget if result.revealed else None
+            )
+        except Conflict:
+            if not result.revealed or attempt == DECIDE_TRIES - 1:
+                raise
+            continue  # the split's reveals were spent meanwhile: decide on the fresh count
+        return decision_view(result, id=record.id, project=name, who=record.who, at=record.at)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _gates(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol) -> DecisionResult:
+    """The gates on the decisions stored now."""
+    inputs, c_test = _inputs(book, cand, base, proto, book.store.list_decisions())
+    result = decide_gates(inputs)
+    if (
+        result.revealed
+        and inputs.candidate_latency_ms is None
+        and c_test is not None
+        and finite_number(c_test.latency_ms) is not None
+    ):
+        # the only latency is the test evaluation's: usable once the decision reveals it
+        result = decide_gates(
+            replace(inputs, candidate_latency_ms=c_test.latency_ms, candidate_device=c_test.device)
+        )
+    return result
 
 
 # --------------------------------------------------------------------------- stored decisions

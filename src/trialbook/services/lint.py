@@ -9,7 +9,9 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict
 
 from trialbook.api import Book
 from trialbook.core import discipline as rules
@@ -142,20 +144,21 @@ def noise(book: Book, project: str | None = None, *, apply: bool = False) -> Noi
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A run config from a YAML or JSON file (an Ultralytics ``args.yaml`` works)."""
-    import yaml
+    from trialbook.datasets.yamlfile import YamlError, read_yaml
 
     file = Path(path)
     is_json = file.suffix.lower() == ".json"
     try:
-        text = file.read_text()
+        if is_json:
+            data = json.loads(file.read_text())
+        else:
+            data = read_yaml(file)
     except OSError as exc:
         raise NotFound(f"cannot read config file {file}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise InvalidInput(
-            f"config file {file} is not valid {'JSON' if is_json else 'YAML'}: {exc}"
-        ) from None
+    except YamlError as exc:
+        raise InvalidInput(f"config file {exc}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"config file {file} is not valid JSON: {exc}") from None
     if not isinstance(data, Mapping):
         raise InvalidInput(
             f"config file {file} must hold a mapping of keys to values, not {type(data).__name__}"

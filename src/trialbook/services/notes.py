@@ -4,13 +4,14 @@ numbers, its history, and full-text search over every note."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypedDict
+
+from typing_extensions import TypedDict
 
 from trialbook import settings
 from trialbook.api import Book
 from trialbook.core import discipline as rules
 from trialbook.core.entities import Evaluation, Note, RunRecord
-from trialbook.core.notes import NOTE_FIELDS, draft_result
+from trialbook.core.notes import NOTE_FIELDS, check_note_fields, draft_result
 from trialbook.errors import InvalidInput
 
 WRITABLE = (*NOTE_FIELDS, "text")
@@ -101,10 +102,7 @@ def set_note(
     """Write some fields of a run's note; every version stays in the history. Fields
     left out (or ``None``) keep their text."""
     run = book.run(ref, project)
-    given = {k: v for k, v in fields.items() if v is not None}
-    unknown = [k for k in given if k not in WRITABLE]
-    if unknown:
-        raise InvalidInput(f"unknown note field(s): {', '.join(unknown)}; use {', '.join(WRITABLE)}")
+    given = check_note_fields(fields)
     if not given:
         raise InvalidInput(
             f"note {run.name}: give at least one of --hypothesis, --change, --result, --next, --text"
@@ -117,11 +115,11 @@ def get_note(book: Book, ref: str, *, project: str | None = None, draft: bool = 
     """A run's note; with ``draft`` also the drafted result line (see :func:`draft_note`)."""
     run = book.run(ref, project)
     note = book.store.get_notes([run.id]).get(run.id)
-    line = _draft(book, run)[0] if draft else None
+    line = draft_parts(book, run)[0] if draft else None
     return {"run": run.name, "project": run.project, "note": note_view(note), "draft": line}
 
 
-def _draft(book: Book, run: RunRecord) -> tuple[str, RunRecord | None, str, str | None, str]:
+def draft_parts(book: Book, run: RunRecord) -> tuple[str, RunRecord | None, str, str | None, str]:
     """``(line, parent, metric, parent's source, run's source)`` of the result draft."""
     proto = book.store.get_project(run.project).protocol
     parent = book.store.get_run_by_id(run.parent_id) if run.parent_id else None
@@ -144,7 +142,7 @@ def draft_note(book: Book, ref: str, *, project: str | None = None, save: bool =
     """A result line from the numbers against the parent run (val evaluation, else the
     best epoch; per-class AP from the val evaluation); ``save`` writes it in the note."""
     run = book.run(ref, project)
-    line, parent, metric, p_source, source = _draft(book, run)
+    line, parent, metric, p_source, source = draft_parts(book, run)
     if save:
         book.store.set_note(run.id, {"result": line}, who=settings.who())
     return {

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict
 
 from trialbook import settings
 from trialbook.api import Book
@@ -192,6 +194,15 @@ def project_info(book: Book, name: str) -> ProjectInfo:
     }
 
 
+def known_keys(book: Book, project: str) -> set[str]:
+    """The metric keys the runs of ``project`` logged, or were evaluated on."""
+    ids = [r.id for r in book.store.list_runs(project)]
+    keys = set(book.store.series_keys(ids))
+    for ev in book.store.list_evaluations(ids):
+        keys.update(ev.metrics)
+    return keys
+
+
 def create_project(
     book: Book, name: str, changes: Mapping[str, Any] | None = None, reason: str | None = None
 ) -> ProjectInfo:
@@ -215,7 +226,12 @@ def set_protocol(
         )
     reason = (reason or "").strip() or None
     checked = rules.check_protocol_changes(
-        project.protocol, changes, project=name, reason=reason, compared=compared_at(book, name) is not None
+        project.protocol,
+        changes,
+        project=name,
+        reason=reason,
+        compared=compared_at(book, name) is not None,
+        known_keys=known_keys(book, name) if "metric" in changes else None,
     )
     before = project.protocol.to_dict()
     updated = book.store.update_protocol(name, checked, reason=reason, who=settings.who())

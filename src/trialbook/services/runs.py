@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, NotRequired, TypedDict
+from typing import Any
+
+from typing_extensions import NotRequired, TypedDict
 
 from trialbook.api import Book
 from trialbook.core import ranking
@@ -15,7 +17,7 @@ from trialbook.core.notes import note_debt
 from trialbook.core.runs import effective_status
 from trialbook.errors import InvalidInput
 from trialbook.services import decisions as decision_service
-from trialbook.services.notes import NoteView, _draft, note_view
+from trialbook.services.notes import NoteView, draft_parts, note_view
 from trialbook.services.projects import pick_project, stale_before
 
 SPARK_POINTS = 48
@@ -44,6 +46,8 @@ class RunLine(TypedDict):
     note_debt: bool
     legacy_name: bool
     created_at: float
+    end_reason: str | None
+    unwritten: int
     tags: NotRequired[dict[str, str]]
     spark: NotRequired[list[float]]
 
@@ -127,6 +131,8 @@ class RunView(TypedDict):
     children: list[ChildRun]
     created_at: float
     ended_at: float | None
+    end_reason: str | None
+    unwritten: int
     legacy_name: bool
     config: dict[str, Any]
     env: dict[str, Any]
@@ -263,6 +269,8 @@ def _line(
         "note_debt": status == "finished" and not has_note,
         "legacy_name": record.legacy_name,
         "created_at": record.created_at,
+        "end_reason": record.end_reason,
+        "unwritten": record.unwritten,
         "tags": record.tags,
     }
 
@@ -368,6 +376,8 @@ def _whole_table(
             dataset=r.dataset,
             pinned=r.pinned,
             legacy_name=r.legacy_name,
+            unwritten=r.unwritten,
+            end_reason=r.end_reason,
         )
         line = _line(i, record, summary, r.parent_name or r.parent_id, r.has_note, now)
         del line["tags"]  # the one-query table reads no tags
@@ -462,6 +472,8 @@ def show_run(book: Book, ref: str, *, project: str | None = None, decisions: boo
         ],
         "created_at": run.created_at,
         "ended_at": run.ended_at,
+        "end_reason": run.end_reason,
+        "unwritten": run.unwritten,
         "legacy_name": run.legacy_name,
         "config": run.config,
         "env": run.env,
@@ -474,7 +486,7 @@ def show_run(book: Book, ref: str, *, project: str | None = None, decisions: boo
         ],
         "note": note,
         "note_debt": note_debt(note, status),
-        "draft": _draft(book, run)[0],
+        "draft": draft_parts(book, run)[0],
         "protocol_metric": book.store.get_project(run.project).protocol.metric,
     }
     if decisions:

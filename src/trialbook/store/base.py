@@ -20,8 +20,12 @@ The contract, for every home:
   dataclasses) and plain values; never rows, cursors or database exceptions.
 * Errors are ``trialbook.errors.NotFound`` (the project, run, tag... named does not
   exist), ``Conflict`` (the request contradicts what is stored) and ``InvalidInput``
-  (an argument is not acceptable). Every write is atomic: when it raises, nothing of it
-  is stored.
+  (an argument is not acceptable); ``StorageError`` when the book cannot be read or
+  written (read-only, damaged, unreachable). Every write is atomic: when it raises,
+  nothing of it is stored.
+* Every get-or-create (``ensure_project``, ``add_dataset_version``, ``set_tag``, a
+  run's first point of a key) is safe when processes race: the losers get what the
+  winner made (or ``Conflict`` when it contradicts theirs), never a database error.
 * Lookups of one thing raise ``NotFound``; lookups of many (``run_ids``, ``names``) leave
   out what does not exist, and methods returning ``{run id: ...}`` hold every run id
   asked for (an empty value for an unknown one), unless the docstring says otherwise.
@@ -155,12 +159,21 @@ class RunStore(Protocol):
         *,
         ended_at: float | None = None,
         heartbeat_at: float | None = None,
+        end_reason: str | None = None,
     ) -> None:
-        """Set the stored status of a run and its ``ended_at`` (``None`` clears it, as
-        when a run is resumed); ``heartbeat_at`` is set only when given.
+        """Set the stored status of a run, its ``ended_at`` and ``end_reason`` (``None``
+        clears them, as when a run is resumed or ends normally); ``heartbeat_at`` is set
+        only when given.
 
         Raises ``InvalidInput`` unless ``status`` is one of ``core.entities.RUN_STATUSES``,
         ``NotFound`` for an unknown run."""
+        ...
+
+    def count_unwritten(self, run_id: str, delta: int) -> int:
+        """Add ``delta`` (negative to take away) to the run's count of points known not
+        to be in the book (``RunRecord.unwritten``, never below 0); return the new count.
+
+        Raises ``NotFound`` for an unknown run."""
         ...
 
     def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]:
@@ -298,10 +311,21 @@ class RecordStore(Protocol):
 class DecisionStore(Protocol):
     """Decisions (immutable once added), the comparisons made on a project, and ships."""
 
-    def add_decision(self, decision: Decision) -> Decision:
+    def add_decision(self, decision: Decision, *, reveal_budget: int | None = None) -> Decision:
         """Store a decision and return it as given. Decisions are never changed.
 
-        Raises ``NotFound`` for an unknown project, ``Conflict`` for an id already used."""
+        Decisions are stored one at a time (one serialised transaction each: on SQLite the
+        writer's ``BEGIN IMMEDIATE``, on PostgreSQL a transaction-level advisory lock).
+        With ``reveal_budget`` (the deciding project's ``Protocol.test_budget``), a
+        decision that reveals the test numbers (``decision.revealed``) is stored only if
+        the reveals already stored on its test split, counted in that same transaction
+        by the rule of ``core.discipline.reveals_used``, are fewer than the budget; so two
+        decisions made at once can never both spend the last reveal. A decision that
+        reveals nothing is not counted, nor checked.
+
+        Raises ``NotFound`` for an unknown project, ``Conflict`` for an id already used or
+        a budget spent meanwhile (nothing is stored: the caller decides again with the
+        fresh count, and the split is then burned)."""
         ...
 
     def list_decisions(self, project: str | None = None) -> list[Decision]:
@@ -366,6 +390,12 @@ class DatasetStore(Protocol):
     def add_tagged_version(self, version: DatasetVersion, tag: str) -> DatasetTag:
         """``add_dataset_version`` and ``set_tag`` in one transaction: when the tag is
         refused (``Conflict``), the version is not recorded either."""
+        ...
+
+    def tag_version(self, version: DatasetVersion, tag: str) -> tuple[DatasetTag, bool]:
+        """``add_tagged_version``, and whether this call bound the tag: of processes
+        tagging one version with one tag at once, one gets ``True`` and the others
+        ``(the same tag, False)``; those tagging other content get ``Conflict``."""
         ...
 
     def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag:
@@ -470,6 +500,14 @@ class Store(
 
     uri: str
     """The book's URI as given to ``open_store`` (the book's folder for a folder URI)."""
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this process can only read the book (an embedded book in a folder or
+        file it may not write). Reads work as usual; every write raises ``StorageError``
+        ("the book at X is read-only"), so a command that only records on the side (a
+        compare) should skip that record when this is true."""
+        ...
 
     def close(self) -> None:
         """Release the store's connections. The store is not used after."""

@@ -23,12 +23,13 @@ A new home registers itself with ``register(scheme, opener)`` (after mlflow's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from trialbook import settings
-from trialbook.errors import InvalidInput
+from trialbook.errors import InvalidInput, StorageError
 from trialbook.store.base import Store
 
 __all__ = [
@@ -88,9 +89,16 @@ def open_book(uri: str, *, create: bool = True) -> OpenedBook:
     """Open the book ``uri`` names (see the module docstring). With ``create=False`` a
     missing embedded book is an error instead of being made.
 
-    Raises ``InvalidInput`` for a scheme no opener is registered for, the remote store, or
-    a missing book; ``SchemaOutOfDate`` for a database book that needs ``trialbook db
-    upgrade``."""
+    Only a new (missing or empty) folder, file or database becomes a book: a folder
+    holding other files but no ``book.db``, or a database holding other tables, is
+    refused with ``InvalidInput`` naming what it holds, and left unchanged.
+
+    Raises ``InvalidInput`` for a scheme no opener is registered for, the remote store, a
+    missing book or one of the above; ``SchemaOutOfDate`` for a database book that needs
+    ``trialbook db upgrade`` or was written by a newer trialbook; ``StorageError`` for a
+    damaged book (an empty, cut short or unreadable file, a missing schema revision), or
+    a read-only folder where a book would have to be made. A SQLite book that cannot be
+    written is opened read-only (``store.read_only``)."""
     opener = _OPENERS.get(scheme_of(uri))
     if opener is None:
         raise _unknown_scheme(uri)
@@ -134,6 +142,36 @@ def _folder(uri: str) -> Path:
     return folder
 
 
+# what a book folder holds besides book.db (a folder holding only these has lost its
+# book.db, or never got one: it is still taken as a book folder)
+_BOOK_ENTRIES = frozenset(
+    {"blobs", "cache", f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal", f"{DB_FILE}.migrate.lock"}
+)
+
+
+def _check_book_folder(folder: Path) -> None:
+    """``InvalidInput`` for an existing folder that is no book folder: neither empty nor
+    holding ``book.db`` (or ``.trialbook/``), so that an ordinary folder given as the
+    book never silently becomes one. Nothing is changed."""
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(
+            f"{folder} is a file, not a book folder: give a book folder, or sqlite:///{folder}"
+        )
+    if not folder.is_dir() or (folder / DB_FILE).exists():
+        return
+    try:
+        others = sorted(e for e in os.listdir(folder) if e not in _BOOK_ENTRIES)
+    except OSError as exc:
+        raise StorageError(f"cannot read the folder {folder}: {exc.strerror or exc}") from None
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        what = "file" if len(others) == 1 else "files"
+        raise InvalidInput(
+            f"folder {folder} holds {len(others)} {what} ({shown}) but no {DB_FILE}: give a book "
+            f"folder, or run `trialbook init {folder}` (which makes the book in {folder / BOOK_DIR})"
+        )
+
+
 def _sqlite_path(uri: str) -> Path:
     prefix = "sqlite:///"
     if uri[: len(prefix)].lower() != prefix or len(uri) == len(prefix):
@@ -144,10 +182,17 @@ def _sqlite_path(uri: str) -> Path:
 def _embedded(url: str, path: Path, display: str, create: bool) -> OpenedBook:
     from trialbook.store.sql.store import SqlStore
 
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder, not a book file: give it as a folder book ({path})")
     if not path.parent.exists():
         if not create:
             raise InvalidInput(f"no book at {path.parent}: run `trialbook init` first")
-        path.parent.mkdir(parents=True)
+        try:
+            path.parent.mkdir(parents=True)
+        except FileExistsError:
+            pass  # made by another process meanwhile
+        except OSError as exc:
+            raise StorageError(f"cannot make the book folder {path.parent}: {exc.strerror or exc}") from None
     return OpenedBook(
         store=SqlStore(url, display_uri=display),
         blob_dir=path.parent / "blobs",
@@ -157,6 +202,7 @@ def _embedded(url: str, path: Path, display: str, create: bool) -> OpenedBook:
 
 def _open_folder(uri: str, create: bool) -> OpenedBook:
     folder = _folder(uri)
+    _check_book_folder(folder)
     return _embedded(f"sqlite:///{folder / DB_FILE}", folder / DB_FILE, str(folder), create)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from trialbook.core.entities import DatasetVersion
 from trialbook.errors import Conflict, NotFound
+from trialbook.store import Store
 
 
 def version(digest: str = "a" * 64, name: str = "pallets") -> DatasetVersion:
@@ -18,7 +19,7 @@ def version(digest: str = "a" * 64, name: str = "pallets") -> DatasetVersion:
     )
 
 
-def test_dataset_tags_never_move(store):
+def test_dataset_tags_never_move(store: Store) -> None:
     v = version()
     assert store.add_dataset_version(v).digest == "a" * 64
     store.add_dataset_version(v)  # same content again: no-op
@@ -33,7 +34,7 @@ def test_dataset_tags_never_move(store):
         store.get_tag("pallets", "v9")
 
 
-def test_a_refused_tag_leaves_no_version_and_prefixes_must_be_unique(store):
+def test_a_refused_tag_leaves_no_version_and_prefixes_must_be_unique(store: Store) -> None:
     store.add_tagged_version(version("ab" + "0" * 62), "v1")
     with pytest.raises(Conflict):
         store.add_tagged_version(version("ac" + "0" * 62), "v1")

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
+from support.runs import make_run
 from trialbook.core.entities import Decision
 from trialbook.errors import Conflict, NotFound
-
-from .builders import make_run
+from trialbook.store import Store
 
 
 def decision(run_id: str, project: str = "pallets", at: float = 2.0) -> Decision:
@@ -29,14 +29,14 @@ def decision(run_id: str, project: str = "pallets", at: float = 2.0) -> Decision
     )
 
 
-def test_decisions_are_kept_as_given(store):
+def test_decisions_are_kept_as_given(store: Store) -> None:
     r = make_run(store)
     d = decision(r.id)
     store.add_decision(d)
     assert store.list_decisions("pallets") == [d]
 
 
-def test_decisions_are_listed_oldest_first_and_never_replaced(store):
+def test_decisions_are_listed_oldest_first_and_never_replaced(store: Store) -> None:
     r, o = make_run(store), make_run(store, project="other")
     late, early, elsewhere = decision(r.id, at=5.0), decision(r.id, at=1.0), decision(o.id, "other", 3.0)
     for d in (late, early, elsewhere):
@@ -50,21 +50,22 @@ def test_decisions_are_listed_oldest_first_and_never_replaced(store):
         store.add_decision(decision(r.id, project="nope"))
 
 
-def test_comparisons_are_recorded(store):
+def test_comparisons_are_recorded(store: Store) -> None:
     a, b = make_run(store, "v1_a", status="finished"), make_run(store, "v2_b", status="finished")
     assert store.first_comparison_at("pallets") is None
     store.record_comparison("pallets", [a.id, b.id], "val/box_loss", exploratory=True, who="x")
     assert store.first_comparison_at("pallets") is None  # exploratory compares do not count
     before = time.time()
     store.record_comparison("pallets", [a.id, b.id], "metrics/mAP50-95(B)", exploratory=False, who="x")
-    assert store.first_comparison_at("pallets") >= before - 1
+    first = store.first_comparison_at("pallets")
+    assert first is not None and first >= before - 1
     with pytest.raises(NotFound):
         store.record_comparison("nope", [], "m", exploratory=False, who="x")
     with pytest.raises(NotFound):
         store.first_comparison_at("nope")
 
 
-def test_ships_keep_history_and_one_shipped_run(store):
+def test_ships_keep_history_and_one_shipped_run(store: Store) -> None:
     a, b = make_run(store, "v1_a", status="finished"), make_run(store, "v2_b", status="finished")
     other = make_run(store, "v1_z", project="other", status="finished")
     assert store.list_ships("pallets") == []

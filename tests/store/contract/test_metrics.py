@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from support.runs import MAP, make_run
 from trialbook.errors import NotFound
+from trialbook.store import Store
 
-from .builders import MAP, make_run
 
-
-def test_log_batch_keeps_summary_on_write(store):
+def test_log_batch_keeps_summary_on_write(store: Store) -> None:
     r = make_run(store)
     store.log_batch(
         r.id,
@@ -25,13 +25,13 @@ def test_log_batch_keeps_summary_on_write(store):
     assert s[MAP].direction == "max" and s["train/box_loss"].direction == "min"
     assert (s["train/box_loss"].best, s["train/box_loss"].best_epoch) == (1.5, 1)
     store.log_batch(r.id, [(MAP, 3, 0.4), (MAP, 4, math.nan)])  # append
-    s = store.get_summaries([r.id], [MAP])[r.id][MAP]
-    assert (s.best, s.best_epoch, s.final, s.final_epoch, s.count, s.nan_count) == (0.4, 3, 0.4, 3, 5, 1)
+    m = store.get_summaries([r.id], [MAP])[r.id][MAP]
+    assert (m.best, m.best_epoch, m.final, m.final_epoch, m.count, m.nan_count) == (0.4, 3, 0.4, 3, 5, 1)
     hist = store.get_history([r.id], MAP)[r.id]
     assert [e for e, _ in hist] == [0, 1, 2, 3, 4] and math.isnan(hist[4][1])
 
 
-def test_relogging_an_epoch_keeps_the_last_value_and_fixes_the_summary(store):
+def test_relogging_an_epoch_keeps_the_last_value_and_fixes_the_summary(store: Store) -> None:
     r = make_run(store)
     store.log_batch(r.id, [(MAP, 0, 0.1), (MAP, 1, 0.9), (MAP, 2, 0.3)])
     store.log_batch(r.id, [(MAP, 1, 0.2), (MAP, 1, 0.25)])  # rewrite: last wins
@@ -40,7 +40,7 @@ def test_relogging_an_epoch_keeps_the_last_value_and_fixes_the_summary(store):
     assert store.get_history([r.id], MAP)[r.id] == [(0, 0.1), (1, 0.25), (2, 0.3)]
 
 
-def test_history_of_several_runs_and_all_keys(store):
+def test_history_of_several_runs_and_all_keys(store: Store) -> None:
     a, b = make_run(store, "v1_a"), make_run(store, "v2_b")
     store.log_batch(a.id, [(MAP, e, e / 10) for e in range(3)] + [("lr/pg0", 0, 0.01)])
     store.log_batch(b.id, [(MAP, e, e / 20) for e in range(2)])
@@ -50,7 +50,7 @@ def test_history_of_several_runs_and_all_keys(store):
     assert store.get_summaries([a.id])[a.id]["lr/pg0"].best is None  # lr has no direction
 
 
-def test_unknown_run_in_log_batch(store):
+def test_unknown_run_in_log_batch(store: Store) -> None:
     with pytest.raises(NotFound):
         store.log_batch("0" * 32, [(MAP, 0, 0.1)], heartbeat_at=1.0)
     with pytest.raises(NotFound, match="no run with id"):  # without a heartbeat too
@@ -58,13 +58,13 @@ def test_unknown_run_in_log_batch(store):
     store.log_batch("0" * 32, [])  # nothing to store, nothing checked
 
 
-def test_a_key_without_points_adds_nothing(store):
+def test_a_key_without_points_adds_nothing(store: Store) -> None:
     r = make_run(store)
     store.log_batch(r.id, {MAP: {}, "train/box_loss": {0: 1.0}})
     assert set(store.get_summaries([r.id])[r.id]) == {"train/box_loss"}
 
 
-def test_every_run_asked_for_is_in_the_answer(store):
+def test_every_run_asked_for_is_in_the_answer(store: Store) -> None:
     r = make_run(store)
     store.log_batch(r.id, {MAP: {0: 0.5}}, heartbeat_at=5.0)
     assert store.get_run_by_id(r.id).heartbeat_at == 5.0

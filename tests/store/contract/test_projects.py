@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from support.runs import MAP
 from trialbook.errors import Conflict, InvalidInput, NotFound
+from trialbook.store import Store
 
-from .builders import MAP
 
-
-def test_projects_and_protocol_audit(store):
+def test_projects_and_protocol_audit(store: Store) -> None:
     p = store.create_project("pallets")
     assert p.protocol.metric == MAP and p.protocol.noise == 0.005
     assert p.protocol.class_floor == 0.9 and p.protocol.test_budget == 5
@@ -34,7 +34,7 @@ def test_projects_and_protocol_audit(store):
     assert [p.name for p in store.list_projects()] == ["pallets"]
 
 
-def test_project_names_and_unknown_projects(store):
+def test_project_names_and_unknown_projects(store: Store) -> None:
     assert store.list_projects() == []
     for bad in ("", "x" * 201):
         with pytest.raises(InvalidInput, match="1 to 200 characters"):

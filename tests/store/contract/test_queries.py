@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from support.runs import LOSS, MAP, make_run
 from trialbook.core.entities import RunRecord
 from trialbook.errors import InvalidInput, NotFound
-
-from .builders import LOSS, MAP, make_run
+from trialbook.store import Store
 
 
 def make(
-    store: Any,
+    store: Store,
     name: str,
     *,
     project: str = "pallets",
@@ -57,7 +57,7 @@ def make(
 
 
 @pytest.fixture
-def filled(store: Any) -> Any:
+def filled(store: Store) -> Store:
     make(store, "v1_base", best=0.5, created=1, tags={"sweep": "a"})
     make(store, "v2_big", best=0.7, created=2, tags={"sweep": "b", "gpu": "1"}, dataset="pallets:v2")
     make(store, "v3_50%_off", best=0.6, created=3, dataset=None)
@@ -72,7 +72,7 @@ def names(page: Any) -> list[str]:
     return [r.name for r in page.runs]
 
 
-def test_ranked_page_with_nulls_last_and_count(filled: Any) -> None:
+def test_ranked_page_with_nulls_last_and_count(filled: Store) -> None:
     page = filled.runs_page("pallets", MAP, "max")
     assert page.total == 6
     assert names(page) == ["v2_big", "v3_50%_off", "v1_base", "v6_gone", "v5_live", "v4_none"]
@@ -95,7 +95,7 @@ def test_ranked_page_with_nulls_last_and_count(filled: Any) -> None:
     assert names(newest) == ["v6_gone"]
 
 
-def test_filters(filled: Any) -> None:
+def test_filters(filled: Store) -> None:
     stale = time.time() - 60
     running = filled.runs_page("pallets", MAP, "max", statuses=["running"], stale_before=stale)
     assert names(running) == ["v5_live"]
@@ -120,7 +120,7 @@ def test_filters(filled: Any) -> None:
         filled.runs_page("nope", MAP, "max")
 
 
-def test_counts_names_children_datasets(filled: Any) -> None:
+def test_counts_names_children_datasets(filled: Store) -> None:
     base = filled.get_run("pallets", "v1_base")
     child = make(filled, "v7_child", parent=base.id, created=7)
     filled.set_note(base.id, {"hypothesis": "something"}, who="t")
@@ -139,7 +139,7 @@ def test_counts_names_children_datasets(filled: Any) -> None:
     assert filled.project_datasets("pallets") == ["pallets:v1", "pallets:v2"]
 
 
-def test_sparklines_and_history_since(store: Any) -> None:
+def test_sparklines_and_history_since(store: Store) -> None:
     run = make(store, "v1_long", best=0.8, epochs=300)
     short = make(store, "v2_short", best=0.4, epochs=5)
     store.log_batch(short.id, {MAP: {5: math.nan}})
@@ -154,7 +154,7 @@ def test_sparklines_and_history_since(store: Any) -> None:
     assert sorted(every[short.id]) == [MAP, LOSS] and len(every[short.id][MAP]) == 6
 
 
-def test_run_rows_carry_one_series_summary_parent_and_note_state(store):
+def test_run_rows_carry_one_series_summary_parent_and_note_state(store: Store) -> None:
     a = make_run(store, "v1_a")
     b = make_run(store, "v2_b", parent_id=a.id)
     c = make_run(store, "v3_c")
@@ -171,7 +171,7 @@ def test_run_rows_carry_one_series_summary_parent_and_note_state(store):
         store.run_rows("nope", MAP)
 
 
-def test_run_rows_are_oldest_first_and_blank_means_ascii_whitespace(store):
+def test_run_rows_are_oldest_first_and_blank_means_ascii_whitespace(store: Store) -> None:
     tab = make_run(store, "v2_tab", created_at=2.0)
     nbsp = make_run(store, "v1_nbsp", created_at=1.0)
     store.set_note(tab.id, {"hypothesis": "\n\t", "text": "\r\f\v "}, who="ana")

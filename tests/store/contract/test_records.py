@@ -5,19 +5,20 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from typing import Any, cast
 
 import pytest
 
+from support.runs import MAP, make_run
 from trialbook.core.entities import Artifact, Evaluation
 from trialbook.errors import Conflict, InvalidInput, NotFound
+from trialbook.store import Store
 from trialbook.store.sql.notes import fts5_query
 
-from .builders import MAP, make_run
 
-
-def test_evaluations_are_sealed_unless_revealed(store):
+def test_evaluations_are_sealed_unless_revealed(store: Store) -> None:
     r = make_run(store)
-    common = dict(
+    common: dict[str, Any] = dict(
         run_id=r.id,
         created_at=time.time(),
         per_class_ap={"pallet": 0.31},
@@ -40,7 +41,7 @@ def test_evaluations_are_sealed_unless_revealed(store):
     assert revealed.metrics == {MAP: 0.4321}
 
 
-def test_evaluations_and_artifacts_need_their_run_and_a_new_id(store):
+def test_evaluations_and_artifacts_need_their_run_and_a_new_id(store: Store) -> None:
     r = make_run(store)
     ev = Evaluation(id=uuid.uuid4().hex, run_id=r.id, split="val", sealed=False, created_at=1.0)
     assert store.add_evaluation(ev) == ev
@@ -64,7 +65,7 @@ def test_evaluations_and_artifacts_need_their_run_and_a_new_id(store):
     assert store.list_artifacts("0" * 32) == []
 
 
-def test_artifacts_are_recorded(store):
+def test_artifacts_are_recorded(store: Store) -> None:
     r = make_run(store)
     store.add_artifact(
         Artifact(id=uuid.uuid4().hex, run_id=r.id, name="best.pt", digest="ab" * 32, size=10, created_at=1.0)
@@ -72,7 +73,7 @@ def test_artifacts_are_recorded(store):
     assert [a.name for a in store.list_artifacts(r.id)] == ["best.pt"]
 
 
-def test_notes_keep_history(store):
+def test_notes_keep_history(store: Store) -> None:
     r = make_run(store)
     n1 = store.set_note(r.id, {"hypothesis": "bigger images help"}, who="ana")
     n2 = store.set_note(r.id, {"result": "they did", "next": "more data"}, who="bo")
@@ -86,16 +87,16 @@ def test_notes_keep_history(store):
         store.set_note("0" * 32, {"result": "x"}, who="ana")
 
 
-def test_notes_of_runs_without_one(store):
+def test_notes_of_runs_without_one(store: Store) -> None:
     r, other = make_run(store, "v1_a"), make_run(store, "v2_b")
     store.set_note(r.id, {"text": "x"}, who="ana")
     assert set(store.get_notes([r.id, other.id, "0" * 32])) == {r.id}
     assert store.note_history(other.id) == []
     with pytest.raises(InvalidInput, match="must be text"):
-        store.set_note(r.id, {"result": 3}, who="ana")
+        store.set_note(r.id, cast(Any, {"result": 3}), who="ana")  # not text, on purpose
 
 
-def test_notes_search_uses_the_database_text_search(store):
+def test_notes_search_uses_the_database_text_search(store: Store) -> None:
     a = make_run(store, "v1_base", status="finished")
     b = make_run(store, "v2_more_pallets", status="finished")
     c = make_run(store, "v1_other", project="forklifts", status="finished")
@@ -121,5 +122,5 @@ def test_notes_search_uses_the_database_text_search(store):
         store.search_notes("pallet", project="nope")
 
 
-def test_fts5_query_quotes_every_word():
+def test_fts5_query_quotes_every_word() -> None:
     assert fts5_query('pallet AND "x" (y*') == '"pallet" "AND" "x" "y"'

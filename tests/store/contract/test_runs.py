@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 
+from support.runs import make_run
 from trialbook.core.entities import RunRecord
 from trialbook.errors import Conflict, InvalidInput, NotFound
+from trialbook.store import Store
 
-from .builders import make_run
 
-
-def test_runs_unique_per_project(store):
+def test_runs_unique_per_project(store: Store) -> None:
     r = make_run(store, config={"lr0": 0.01, "model.name": "yolo11n"}, env={"python": "3.11"})
     assert store.get_run("pallets", "v1_base").config == {"lr0": 0.01, "model.name": "yolo11n"}
     with pytest.raises(Conflict, match="already has a run named 'v1_base'"):
@@ -29,7 +29,7 @@ def test_runs_unique_per_project(store):
         store.set_run_status("f" * 32, "failed")
 
 
-def test_a_run_is_stored_as_given_and_its_id_is_its_own(store):
+def test_a_run_is_stored_as_given_and_its_id_is_its_own(store: Store) -> None:
     store.ensure_project("pallets")
     run = RunRecord(
         id=uuid.uuid4().hex,
@@ -62,7 +62,7 @@ def test_a_run_is_stored_as_given_and_its_id_is_its_own(store):
     assert store.find_runs("v9_missing") == []
 
 
-def test_runs_are_listed_oldest_first_and_status_keeps_the_heartbeat(store):
+def test_runs_are_listed_oldest_first_and_status_keeps_the_heartbeat(store: Store) -> None:
     make_run(store, "v2_late", created_at=20.0)
     early = make_run(store, "v1_early", created_at=10.0, heartbeat_at=12.0)
     make_run(store, "v1_elsewhere", project="other", created_at=15.0)
@@ -75,7 +75,7 @@ def test_runs_are_listed_oldest_first_and_status_keeps_the_heartbeat(store):
     assert (got.status, got.ended_at, got.heartbeat_at) == ("running", None, 40.0)
 
 
-def test_lookups_by_name_and_lineage(store):
+def test_lookups_by_name_and_lineage(store: Store) -> None:
     parent = make_run(store, "v1_base", created_at=1.0)
     b = make_run(store, "v2_b", parent_id=parent.id, created_at=3.0)
     a = make_run(store, "v2_a", parent_id=parent.id, created_at=2.0)

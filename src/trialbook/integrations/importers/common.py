@@ -6,11 +6,15 @@ a ``ParsedRun`` without touching the book; a source that cannot be read raises
 a parsed run through the ``Store`` protocol, so imports work on every kind of book:
 
 1. a source already imported (its ``import.source`` tag is in the book) is skipped;
-2. the run is created with status ``running`` and an old heartbeat, its points written in
-   one batch, its artifacts stored, then its real status and end time are set. If the
-   import is interrupted half-way the run shows as ``crashed``, and importing the source
-   again completes it (points are upserted, artifacts already attached are not added
-   twice);
+2. a run is written all or nothing: every point is checked first (an epoch outside
+   ``0..core.metrics.MAX_EPOCH``, a value that is not a number: that point is left out and
+   reported as a problem with its path and line or step, the rest of the run is
+   imported), its artifact files are stored (by content, so a failure later leaves no
+   record of them), then the run, its points, artifacts, note and final status are
+   recorded in one transaction of the store. A write that fails leaves no run behind, so
+   importing the source again starts afresh. (A run left ``running`` by an import of an
+   older trialbook, or by a store without transactions, is completed by the next import:
+   points are upserted, artifacts already attached are not added twice.);
 3. a name taken in the project by another source gets a short suffix derived from the
    source (``train_3f2a1c``), and the original name is kept in ``import.original_name``;
    a name the user chose (``--name``) is never changed: a clash fails instead;
@@ -24,20 +28,21 @@ report carries a warning naming where the first one was.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
-import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trialbook import settings
 from trialbook.core import metrics as metric_rules
 from trialbook.core import naming
 from trialbook.core.entities import Artifact, RunRecord
-from trialbook.core.metrics import finite_number
-from trialbook.errors import NotFound, TrialbookError
+from trialbook.core.metrics import MAX_EPOCH, finite_number
+from trialbook.errors import InvalidInput, NotFound, TrialbookError
 
 if TYPE_CHECKING:
     from trialbook.api import Book
@@ -112,6 +117,9 @@ class ParsedRun:
     split_digests: dict[str, str] = field(default_factory=dict)
     new_project_protocol: dict[str, Any] = field(default_factory=dict)  # if the project is new
     warnings: list[ImportProblem] = field(default_factory=list)
+    # points (or rows) left out because trialbook cannot store them: failures of the
+    # import (the exit code says so), though the rest of the run is imported
+    problems: list[ImportProblem] = field(default_factory=list)
 
     @property
     def source(self) -> str:
@@ -215,15 +223,25 @@ def infinity_warning(run: ParsedRun, found: list[ImportProblem]) -> None:
     )
 
 
+def epoch_problem(step: object) -> str | None:
+    """Why ``step`` cannot be stored as an epoch (``core.metrics.check_epoch``), or None."""
+    if type(step) is int and 0 <= step <= MAX_EPOCH:
+        return None
+    try:
+        metric_rules.check_epoch(step)
+    except InvalidInput as exc:
+        return str(exc)
+    return None
+
+
+LEFT_OUT = "the point is left out, the rest of the run is imported"
+
+
 def mtime(path: Path) -> float | None:
     try:
         return path.stat().st_mtime
     except OSError:
         return None
-
-
-def _who() -> str:
-    return os.environ.get("TRIALBOOK_USER") or os.environ.get("USER") or "unknown"
 
 
 class Writer:
@@ -272,15 +290,19 @@ class Writer:
         earlier = self.index.get(run.source)  # an import that stopped half-way, if any
         try:
             self._check(run)
-            record, renamed_from = self._create(run, earlier)
-            self._fill(record, run, resumed=earlier is not None)
+            files = self._store_files(run)
+            with _all_or_nothing(self.book.store):
+                record, renamed_from = self._create(run, earlier)
+                record = self._fill(record, run, files, resumed=earlier is not None)
         except SourceError as exc:
             self.report.failed.extend(exc.problems)
             return None
         except (TrialbookError, OSError) as exc:
             self.report.failed.append(ImportProblem(run.path, str(exc)))
             return None
+        self.index[run.source] = record
         self.report.warnings.extend(run.warnings)
+        self.report.failed.extend(capped(run.problems, run.path))
         self.report.imported.append(
             ImportedRun(
                 project=record.project,
@@ -298,22 +320,16 @@ class Writer:
         return record
 
     def _check(self, run: ParsedRun) -> None:
-        """What must hold before anything is written (so a failure leaves nothing)."""
+        """What must hold before anything is written (so a failure leaves nothing). Points
+        the store cannot hold are left out of ``run`` and listed in ``run.problems``."""
         problems = []
-        for key, series in run.metrics.items():
+        for key in list(run.metrics):
             try:
                 metric_rules.check_key(key)
             except TrialbookError as exc:
                 problems.append(ImportProblem(run.path, str(exc)))
                 continue
-            negative = [e for e in series if e < 0]
-            if negative:
-                problems.append(
-                    ImportProblem(
-                        run.path,
-                        f"metric {key!r} has negative step(s) {negative[:3]}; trialbook epochs are >= 0",
-                    )
-                )
+            _drop_bad_points(run, key)
         if run.artifacts and self.book.blobs is None:
             problems.append(
                 ImportProblem(
@@ -330,6 +346,19 @@ class Writer:
         if problems:
             raise SourceError(problems)
 
+    def _store_files(self, run: ParsedRun) -> list[tuple[str, str, int, float]]:
+        """Store the run's artifact files (once per content): ``(name, digest, size,
+        created_at)`` of each. Done before the run is recorded: a stored file that no
+        record names is harmless, a record without its file is not."""
+        if not run.artifacts:
+            return []
+        assert self.book.blobs is not None  # checked in _check
+        stored = []
+        for name, path in run.artifacts:
+            digest, size = self.book.blobs.put_file(path)
+            stored.append((name, digest, size, mtime(path) or run.created_at))
+        return stored
+
     def _create(self, run: ParsedRun, earlier: RunRecord | None) -> tuple[RunRecord, str | None]:
         store = self.book.store
         try:
@@ -340,7 +369,7 @@ class Writer:
                 project = store.update_protocol(
                     run.project,
                     run.new_project_protocol,
-                    who=_who(),
+                    who=settings.who(),
                     reason=f"set by `trialbook import {run.tool}`, which created this project "
                     f"for {run.tags.get('task', run.tool)} runs",
                 )
@@ -399,7 +428,6 @@ class Writer:
                 legacy_name=not naming.is_valid_name(name, pattern),
             )
         )
-        self.index[run.source] = record
         return record, renamed_from
 
     def _taken(self, project: str, name: str) -> bool:
@@ -409,35 +437,72 @@ class Writer:
             return False
         return True
 
-    def _fill(self, record: RunRecord, run: ParsedRun, *, resumed: bool) -> None:
+    def _fill(
+        self, record: RunRecord, run: ParsedRun, files: list[tuple[str, str, int, float]], *, resumed: bool
+    ) -> RunRecord:
+        """Points, artifacts, note and the final status of ``record``; the run as stored."""
         store = self.book.store
         points = {key: series for key, series in run.metrics.items() if series}
         if points:
             store.log_batch(record.id, points)
-        if run.artifacts:
-            assert self.book.blobs is not None  # checked in _check
-            have = {a.name for a in store.list_artifacts(record.id)} if resumed else set()
-            for name, path in run.artifacts:
-                if name in have:
-                    continue
-                digest, size = self.book.blobs.put_file(path)
-                store.add_artifact(
-                    Artifact(
-                        id=uuid.uuid4().hex,
-                        run_id=record.id,
-                        name=name,
-                        digest=digest,
-                        size=size,
-                        created_at=mtime(path) or run.created_at,
-                    )
+        have = {a.name for a in store.list_artifacts(record.id)} if resumed and files else set()
+        for name, digest, size, created_at in files:
+            if name in have:
+                continue
+            store.add_artifact(
+                Artifact(
+                    id=uuid.uuid4().hex,
+                    run_id=record.id,
+                    name=name,
+                    digest=digest,
+                    size=size,
+                    created_at=created_at,
                 )
+            )
         if run.note:
             notes = store.get_notes([record.id])
             if record.id not in notes or notes[record.id].is_empty:
-                store.set_note(record.id, {"text": run.note}, who=_who())
+                store.set_note(record.id, {"text": run.note}, who=settings.who())
         end = run.ended_at if run.ended_at is not None else run.created_at
         store.set_run_status(record.id, run.status, ended_at=run.ended_at, heartbeat_at=end)
-        self.index[run.source] = store.get_run_by_id(record.id)
+        return store.get_run_by_id(record.id)
+
+
+def _drop_bad_points(run: ParsedRun, key: str) -> None:
+    """Leave out of ``run.metrics[key]`` the points the store cannot hold (an epoch out of
+    range, a value that is not a number or is infinite), each one listed in
+    ``run.problems``. The importers check epochs where they read them, with the line;
+    this is the last check, for every importer."""
+    series = run.metrics[key]
+    if all(type(e) is int and 0 <= e <= MAX_EPOCH for e in series) and all(
+        type(v) is float and not math.isinf(v) for v in series.values()
+    ):
+        return
+    kept: dict[int, float] = {}
+    for epoch, value in series.items():
+        why = epoch_problem(epoch)
+        if why is not None:
+            run.problems.append(ImportProblem(run.path, f"metric {key!r} step {epoch!r}: {why}; {LEFT_OUT}"))
+            continue
+        try:
+            kept[epoch] = metric_rules.check_value(key, value, epoch=epoch)
+        except InvalidInput as exc:
+            run.problems.append(ImportProblem(run.path, f"{exc}; {LEFT_OUT}"))
+    run.metrics[key] = kept
+
+
+@contextlib.contextmanager
+def _all_or_nothing(store: Any) -> Iterator[None]:
+    """The writes of one run as one transaction, where the store offers one: the SQL
+    store's ``db.write()`` (SQLite and PostgreSQL), inside which the store's own writes
+    become savepoints, so any failure rolls the whole run back. Other stores write call
+    by call (a failure half-way leaves a ``running`` run that the next import completes)."""
+    write = getattr(getattr(store, "db", None), "write", None)
+    if not callable(write):
+        yield
+        return
+    with write():
+        yield
 
 
 def text_tags(values: Mapping[str, Any]) -> dict[str, str]:
@@ -462,14 +527,14 @@ def read_text(path: Path, *, encoding: str = "utf-8") -> str:
 
 def read_yaml(path: Path) -> Any:
     """A YAML file's content, or ``SourceError`` naming the file (and line) when it cannot
-    be read, is not UTF-8 or is not valid YAML."""
-    import yaml
+    be read, is not UTF-8, is not valid YAML or is refused by trialbook's YAML reader
+    (``trialbook.datasets.yamlfile``: size, aliases, nesting, duplicate keys)."""
+    from trialbook.datasets.yamlfile import YamlError
+    from trialbook.datasets.yamlfile import read_yaml as read_yaml_file
 
-    text = read_text(path)
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SourceError([ImportProblem(str(path), f"is not valid YAML: {problem}", line)]) from exc
+        return read_yaml_file(path)
+    except YamlError as exc:
+        raise SourceError([ImportProblem(str(path), exc.problem, exc.line)]) from None
+    except OSError as exc:
+        raise SourceError([ImportProblem(str(path), f"cannot be read: {exc.strerror or exc}")]) from None

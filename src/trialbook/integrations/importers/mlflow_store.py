@@ -25,6 +25,9 @@ Mapping:
   name fails the naming rule; a name used by several runs of one experiment (common in
   MLflow) gets a short suffix on the second and later ones;
 * a metric's steps become epochs; several values at one step keep the last by timestamp;
+  a point whose step trialbook cannot store as an epoch (negative, or above
+  ``core.metrics.MAX_EPOCH``) is left out and reported with its file and line (or, from a
+  database, its run and step), and the rest of the run is imported;
   the keys Ultralytics' MLflow callback logs without parentheses (``metrics/mAP50-95B``)
   get them back (``metrics/mAP50-95(B)``), so those runs compare on the protocol metric;
 * params become the config (text that reads as a number or a boolean becomes one);
@@ -55,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook.core.metrics import finite_number
 from trialbook.errors import InvalidInput
 from trialbook.integrations.importers.common import (
+    LEFT_OUT,
     TAG_PATH,
     ImportProblem,
     ImportReport,
@@ -63,6 +67,7 @@ from trialbook.integrations.importers.common import (
     SourceError,
     Writer,
     capped,
+    epoch_problem,
     finite,
     infinity_warning,
     read_text,
@@ -132,7 +137,7 @@ def _seconds(ms: Any) -> float | None:
         return None
     try:
         value = finite_number(float(ms))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return value / 1000.0 if value is not None else None
 
@@ -154,6 +159,7 @@ class _RunData:
         # key -> step -> (timestamp, order, value); the largest (timestamp, order) wins
         self.points: dict[str, dict[int, tuple[int, int, float]]] = defaultdict(dict)
         self.infinities: list[ImportProblem] = []
+        self.left_out: list[ImportProblem] = []  # points whose step cannot be an epoch
         self._order = 0
 
     def add_point(self, key: str, step: int, timestamp: int, value: float) -> None:
@@ -202,6 +208,7 @@ class _RunData:
             note=self.tags.get("mlflow.note.content") or None,
             parent_key=self.tags.get("mlflow.parentRunId") or None,
         )
+        run.problems.extend(self.left_out)
         infinity_warning(run, self.infinities)
         return run
 
@@ -250,6 +257,10 @@ def _read_metric_file(data: _RunData, key: str, path: Path, problems: list[Impor
             problems.append(ImportProblem(str(path), parsed, lineno))
             continue
         timestamp, value, step = parsed
+        why = epoch_problem(step)
+        if why is not None:
+            data.left_out.append(ImportProblem(str(path), f"metric {key!r} step {step}: {why}; {LEFT_OUT}", lineno))
+            continue
         where = ImportProblem(str(path), f"metric {key!r} step {step}", lineno)
         data.add_point(key, step, timestamp, finite(value, data.infinities, where))
 
@@ -437,10 +448,18 @@ def _read_db_run(conn: sqlite3.Connection, data: _RunData) -> list[ImportProblem
         try:
             number = math.nan if is_nan else float(value)
             step_i, ts = int(step or 0), int(timestamp or 0)
+        except OverflowError:  # an infinite step or timestamp (SQLite stores REAL infinities)
+            where = f"metric {key!r} step {step!r} (timestamp {timestamp!r})"
+            data.left_out.append(ImportProblem(at, f"{where}: out of range; {LEFT_OUT}"))
+            continue
         except (TypeError, ValueError):
             problems.append(
                 ImportProblem(at, f"metric {key!r}: value {value!r} at step {step!r} is not a number")
             )
+            continue
+        why = epoch_problem(step_i)
+        if why is not None:
+            data.left_out.append(ImportProblem(at, f"metric {key!r} step {step_i}: {why}; {LEFT_OUT}"))
             continue
         number = finite(number, data.infinities, ImportProblem(at, f"metric {key!r} step {step_i}"))
         data.add_point(key, step_i, ts, number)

@@ -12,6 +12,9 @@ import stops with an error saying how to install it.
 * Project: ``project=``, else ``tensorboard``.
 * Each scalar tag becomes a metric key, each step an epoch; several values at one step keep
   the last written (by wall time). Other summaries (images, histograms, text) are ignored.
+  A value at a step trialbook cannot store as an epoch (negative, or above
+  ``core.metrics.MAX_EPOCH``) is left out and reported with its file and step; the rest of
+  the run is imported.
 * Created and ended at the first and last event's wall time; status ``finished``.
 * TensorBoard's reader stops quietly at a damaged record (it takes it for a file still being
   written). This importer also walks each file's record framing (lengths and their
@@ -26,9 +29,10 @@ import os
 import struct
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trialbook.integrations.importers.common import (
+    LEFT_OUT,
     TAG_PATH,
     ImportProblem,
     ImportReport,
@@ -37,6 +41,7 @@ from trialbook.integrations.importers.common import (
     SkippedRun,
     SourceError,
     Writer,
+    epoch_problem,
     finite,
     infinity_warning,
 )
@@ -44,7 +49,7 @@ from trialbook.integrations.importers.common import (
 if TYPE_CHECKING:
     from trialbook.api import Book
 
-__all__ = ["DEFAULT_PROJECT", "find_event_folders", "import_tensorboard", "read_event_folder"]
+__all__ = ["DEFAULT_PROJECT", "EventScalars", "find_event_folders", "import_tensorboard", "read_event_folder"]
 
 TOOL = "tensorboard"
 DEFAULT_PROJECT = "tensorboard"
@@ -139,18 +144,26 @@ def _framing(path: Path) -> tuple[list[int], int | None, int | None]:
     return offsets, None, None
 
 
-def read_event_folder(
-    folder: str | os.PathLike[str],
-) -> tuple[dict[str, dict[int, tuple[float, float]]], list[ImportProblem], list[ImportProblem]]:
-    """``({tag: {step: (wall_time, value)}}, warnings, infinities)`` of the scalar
-    summaries in the event files of ``folder`` (not its subfolders). Raises
-    ``SourceError`` for a damaged file."""
+class EventScalars(NamedTuple):
+    """The scalars of one folder of event files: ``{tag: {step: (wall_time, value)}}``,
+    the warnings, the infinities stored as NaN, and the values left out (a step that
+    cannot be an epoch)."""
+
+    scalars: dict[str, dict[int, tuple[float, float]]]
+    warnings: list[ImportProblem]
+    infinities: list[ImportProblem]
+    left_out: list[ImportProblem]
+
+
+def read_event_folder(folder: str | os.PathLike[str]) -> EventScalars:
+    """The scalar summaries in the event files of ``folder`` (not its subfolders).
+    Raises ``SourceError`` for a damaged file."""
     reader = _ScalarReader(_tensorboard())
     for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and _is_event_file(p.name)):
         reader.read_file(path)
     if reader.problems:
         raise SourceError(reader.problems)
-    return reader.scalars, reader.warnings, reader.infinities
+    return EventScalars(reader.scalars, reader.warnings, reader.infinities, reader.left_out)
 
 
 def _framing_problem(
@@ -190,6 +203,7 @@ class _ScalarReader:
         self.scalars: dict[str, dict[int, tuple[float, float]]] = {}
         self.warnings: list[ImportProblem] = []
         self.infinities: list[ImportProblem] = []
+        self.left_out: list[ImportProblem] = []
         self.problems: list[ImportProblem] = []
 
     def read_file(self, path: Path) -> None:
@@ -238,6 +252,12 @@ class _ScalarReader:
                 ImportProblem(str(path), f"scalar {value.tag!r} at step {event.step}: {exc}")
             )
             return
+        why = epoch_problem(event.step)
+        if why is not None:
+            self.left_out.append(
+                ImportProblem(str(path), f"scalar {value.tag!r} step {event.step}: {why}; {LEFT_OUT}")
+            )
+            return
         where = ImportProblem(str(path), f"scalar {value.tag!r} step {event.step}")
         number = finite(number, self.infinities, where)
         series = self.scalars.setdefault(value.tag, {})
@@ -277,12 +297,13 @@ def import_tensorboard(
         if writer.already_imported(TOOL, str(folder), str(folder)):
             continue
         try:
-            scalars, warnings, infinities = read_event_folder(folder)
+            scalars, warnings, infinities, left_out = read_event_folder(folder)
         except SourceError as exc:
             report.failed.extend(exc.problems)
             continue
         if not scalars:
             report.warnings.extend(warnings)
+            report.failed.extend(left_out)
             report.skipped.append(SkippedRun(str(folder), "no scalar summaries in its event files"))
             continue
         times = [t for series in scalars.values() for t, _ in series.values()]
@@ -298,6 +319,7 @@ def import_tensorboard(
             metrics={tag: {step: v for step, (_, v) in series.items()} for tag, series in scalars.items()},
             tags={TAG_PATH: str(folder)},
             warnings=list(warnings),
+            problems=list(left_out),
         )
         infinity_warning(run, infinities)
         writer.write(run)

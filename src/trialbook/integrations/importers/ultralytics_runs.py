@@ -11,7 +11,10 @@ A run folder is a folder holding ``results.csv``; a path without one is walked f
   number of ``lr/pg`` columns) are all read as they are. ``nan`` and empty cells are
   stored as NaN; a later row for an epoch already seen wins (a resumed training).
   A row with the wrong number of cells, or a cell that is not a number, ``nan`` or empty,
-  fails the whole folder with its path and line: nothing of it is written.
+  fails the whole folder with its path and line: nothing of it is written. A row whose
+  epoch is a whole number trialbook cannot store (negative, or above
+  ``core.metrics.MAX_EPOCH``) is left out and reported with its path and line; the rest
+  of the run is imported.
 * YOLOv5 files (``metrics/mAP_0.5:0.95``, ``x/lr0`` ...) are renamed to the YOLOv8 keys
   (``metrics/mAP50-95(B)``, ``lr/pg0`` ...) so runs of both compare on the protocol metric;
   the tag ``import.format`` says ``yolov5`` (else ``ultralytics``).
@@ -46,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialbook.core import config as config_rules
-from trialbook.core.metrics import finite_number
+from trialbook.core.metrics import MAX_EPOCH, finite_number
 from trialbook.errors import InvalidInput
 from trialbook.integrations.importers.common import (
     TAG_ORIGINAL_NAME,
@@ -143,6 +146,7 @@ class ResultsTable:
         epochs: list[int],
         infinities: list[ImportProblem],
         duplicates: list[ImportProblem],
+        left_out: list[ImportProblem] | None = None,
     ) -> None:
         self.path = path
         self.columns = columns
@@ -150,6 +154,7 @@ class ResultsTable:
         self.epochs = epochs  # in file order, each once
         self.infinities = infinities
         self.duplicates = duplicates
+        self.left_out = left_out or []  # rows whose epoch cannot be stored
 
     @property
     def last_time(self) -> float | None:
@@ -216,6 +221,7 @@ class _Rows:
         self.first_line: dict[int, int] = {}
         self.infinities: list[ImportProblem] = []
         self.duplicates: list[ImportProblem] = []
+        self.left_out: list[ImportProblem] = []
         self.problems: list[ImportProblem] = []
 
     def add(self, lineno: int, line: str) -> None:
@@ -226,15 +232,27 @@ class _Rows:
         raw_epoch = cells[self.epoch_at].strip()
         epoch = _epoch(raw_epoch)
         if epoch is None:
-            self._problem(lineno, f"epoch {raw_epoch!r} is not a whole number >= 0")
+            self._problem(lineno, f"epoch {raw_epoch!r} is not a whole number")
             return
-        row = self._values(lineno, epoch, cells)
-        self._keep(lineno, epoch, row)
+        if not 0 <= epoch <= MAX_EPOCH:
+            self.left_out.append(
+                ImportProblem(
+                    self.where,
+                    f"epoch {raw_epoch} is out of range (epochs go from 0 to {MAX_EPOCH}); the row is "
+                    f"left out, the rest of the run is imported",
+                    lineno,
+                )
+            )
+            return
+        row = self._values(lineno, int(epoch), cells)
+        self._keep(lineno, int(epoch), row)
 
     def table(self, path: Path) -> ResultsTable:
         if self.problems:
             raise SourceError(capped(self.problems, self.where))
-        return ResultsTable(path, self.columns, self.series, self.epochs, self.infinities, self.duplicates)
+        return ResultsTable(
+            path, self.columns, self.series, self.epochs, self.infinities, self.duplicates, self.left_out
+        )
 
     def _problem(self, lineno: int, message: str) -> None:
         self.problems.append(ImportProblem(self.where, message, lineno))
@@ -287,14 +305,21 @@ class _Rows:
             self.series[name][epoch] = value
 
 
-def _epoch(text: str) -> int | None:
+def _epoch(text: str) -> int | float | None:
+    """The epoch of a row: a whole number (an int, or an infinite float, which is out of
+    range like a too large one), or None for anything else (NaN, a fraction, a word)."""
     try:
-        value = finite_number(float(text))
+        value = float(text)
     except ValueError:
         return None
-    if value is None or value < 0 or value != int(value):
+    if math.isinf(value):
+        return value
+    if finite_number(value) is None or value != int(value):
         return None
-    return int(value)
+    try:
+        return int(text)  # exact, for digits beyond a float's precision
+    except ValueError:
+        return int(value)
 
 
 # --------------------------------------------------------------------------- settings
@@ -434,6 +459,7 @@ def parse_run_folder(
             ImportProblem(str(folder / RESULTS), "holds no epoch rows: the run is imported without metrics")
         )
     run.warnings.extend(table.duplicates)
+    run.problems.extend(table.left_out)
     infinity_warning(run, table.infinities)
     return run
 

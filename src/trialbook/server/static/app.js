@@ -88,6 +88,7 @@ function initCompare() {
   document.getElementById("baseline-select").addEventListener("change", (e) => e.target.form.submit());
   drawMatrices(data);
   initDecide(data.project);
+  initRecord(data);
 
   // live: extend the curves of running runs as epochs arrive
   const last = {};
@@ -193,6 +194,32 @@ function initDecide(project) {
       box.hidden = false;
       box.replaceChildren(el("p", {class: "notice bad"}, err.message));
     } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// Recording a comparison is an explicit action (the page itself records nothing): it makes a
+// later change of the protocol metric need a reason.
+function initRecord(data) {
+  const form = document.getElementById("record-form");
+  if (!form) return;
+  const message = document.getElementById("record-message");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = document.getElementById("record-button");
+    button.disabled = true;
+    try {
+      const done = await api("POST", `/api/v1/projects/${encodeURIComponent(data.project)}/comparisons`, {
+        runs: data.runs.map((r) => r.name), metric: data.exploratory ? data.metric : null,
+        baseline: data.baseline,
+      });
+      message.className = "notice";
+      message.textContent = `Recorded: ${done.runs.length} runs compared on ${done.metric}` +
+        (done.exploratory ? " (exploratory)." : ".");
+    } catch (err) {
+      message.className = "notice bad";
+      message.textContent = `not recorded: ${err.message}`;
       button.disabled = false;
     }
   });

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict
 
 from trialbook.api import Book
 from trialbook.errors import InvalidInput

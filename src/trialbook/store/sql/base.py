@@ -42,10 +42,12 @@ class SqlBase:
             raise NotFound(f"no project named {name!r}")
         return str(pid)
 
-    def _require_run(self, conn: Connection, run_id: str) -> None:
+    def _require_run(self, conn: Connection, run_id: str, *, lock: bool = False) -> None:
         """``NotFound`` unless run ``run_id`` exists (checked here, so that a missing run
-        is never a foreign-key error of the driver)."""
-        if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        is never a foreign-key error of the driver). With ``lock`` the run's row is locked
+        until the transaction ends (``Database.lock_row``)."""
+        query = sa.select(runs.c.id).where(runs.c.id == run_id)
+        if conn.execute(self.db.lock_row(query) if lock else query).first() is None:
             raise NotFound(f"no run with id {run_id!r}")
 
     def _require_new(self, conn: Connection, table: sa.Table, id_: str, what: str) -> None:

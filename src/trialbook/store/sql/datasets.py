@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from trialbook.core.entities import DatasetTag, DatasetVersion
 from trialbook.errors import Conflict, NotFound
@@ -73,26 +74,40 @@ class DatasetsMixin(SqlBase):
     def add_tagged_version(self, version: DatasetVersion, tag: str) -> DatasetTag:
         """Record a version and bind ``name:tag`` to it in one transaction: a refused tag
         leaves no version behind."""
-        with self.db.write():
+        return self.tag_version(version, tag)[0]
+
+    def tag_version(self, version: DatasetVersion, tag: str) -> tuple[DatasetTag, bool]:
+        """``add_tagged_version``, and whether this call bound the tag (``False``: it was
+        bound to this version already, by an earlier call or another process meanwhile)."""
+        with self.db.write() as conn:
             self.add_dataset_version(version)
-            return self.set_tag(version.name, tag, version.digest)
+            return self._bind(conn, version.name, tag, version.digest)
 
     def set_tag(self, name: str, tag: str, digest: str) -> DatasetTag:
         """Bind ``name:tag`` to ``digest``. Tags never move: binding the same digest again
         is a no-op; binding another digest raises ``Conflict`` naming the bound one."""
         with self.db.write() as conn:
-            row = conn.execute(
-                sa.select(dataset_tags).where(dataset_tags.c.name == name, dataset_tags.c.tag == tag)
-            ).first()
-            if row is not None:
-                if row.digest != digest:
-                    raise Conflict(
-                        f"tag {name}:{tag} already points to version {row.digest[:12]} "
-                        f"(full digest {row.digest}); tags never move: choose a new tag"
-                    )
-                return _tag(row)
-            conn.execute(dataset_tags.insert().values(name=name, tag=tag, digest=digest, created_at=now()))
-            return self.get_tag(name, tag)
+            return self._bind(conn, name, tag, digest)[0]
+
+    def _bind(self, conn: Connection, name: str, tag: str, digest: str) -> tuple[DatasetTag, bool]:
+        # a tag bound by another process between a read and an insert: the insert does
+        # nothing (PostgreSQL waits for that one's commit), and the tag is judged by what
+        # it points to
+        inserted = conn.execute(
+            self._insert(dataset_tags)
+            .values(name=name, tag=tag, digest=digest, created_at=now())
+            .on_conflict_do_nothing()
+            .returning(dataset_tags.c.name)
+        ).first()
+        row = conn.execute(
+            sa.select(dataset_tags).where(dataset_tags.c.name == name, dataset_tags.c.tag == tag)
+        ).one()
+        if row.digest != digest:
+            raise Conflict(
+                f"tag {name}:{tag} already points to version {row.digest[:12]} "
+                f"(full digest {row.digest}); tags never move: choose a new tag"
+            )
+        return _tag(row), inserted is not None
 
     def get_tag(self, name: str, tag: str) -> DatasetTag:
         with self.db.read() as conn:

@@ -1,7 +1,9 @@
 """Decisions, comparisons and ships (``DecisionStore``): the records of choosing a run.
 
-A decision is written once and never changed. A comparison row is kept for every compare
-of a project, so that a later change of the protocol metric is known to come after runs
+A decision is written once and never changed. Decisions are stored one at a time, so
+that one revealing test numbers is refused when the split's budget was spent meanwhile
+(``add_decision(..., reveal_budget=...)``). A comparison row is kept for every compare of
+a project, so that a later change of the protocol metric is known to come after runs
 were compared. A ship makes a run the project's shipped one (``projects.shipped_run_id``)
 and stays in the history.
 """
@@ -12,9 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from trialbook.core.discipline import reveals_used
 from trialbook.core.entities import Decision, Ship
-from trialbook.errors import NotFound
+from trialbook.errors import Conflict, NotFound
 from trialbook.store.sql.base import SqlBase, now
 from trialbook.store.sql.schema import comparisons, decisions, projects, runs, ships
 
@@ -32,12 +36,47 @@ def _ship(row: Any, project: str) -> Ship:
     )
 
 
+def _with_project() -> sa.Select[Any]:
+    return sa.select(decisions, projects.c.name.label("project")).join(
+        projects, projects.c.id == decisions.c.project_id
+    )
+
+
+def _decision(r: Any) -> Decision:
+    return Decision(
+        id=r.id,
+        project=r.project,
+        candidate_id=r.candidate_id,
+        baseline_id=r.baseline_id,
+        verdict=r.verdict,
+        gates=list(r.gates),
+        protocol=dict(r.protocol),
+        test_split_digest=r.test_split_digest,
+        revealed=bool(r.revealed),
+        who=r.who,
+        at=r.at,
+    )
+
+
 class DecisionsMixin(SqlBase):
     # decisions -------------------------------------------------------------------------
-    def add_decision(self, decision: Decision) -> Decision:
+    def add_decision(self, decision: Decision, *, reveal_budget: int | None = None) -> Decision:
         with self.db.write() as conn:
+            # decisions are stored one at a time: a count of reveals below is still true
+            # when this one is added
+            self.db.serialize_decisions(conn)
             pid = self._project_id(conn, decision.project)
             self._require_new(conn, decisions, decision.id, "decision")
+            if decision.revealed and reveal_budget is not None:
+                digest = decision.test_split_digest
+                used = reveals_used(self._revealing(conn, digest, pid), digest, decision.project)
+                if used >= reveal_budget:
+                    split = "of unknown digest" if digest is None else digest[:12]
+                    raise Conflict(
+                        f"test split {split} is burned: {used} of {reveal_budget} reveals are used "
+                        "(another decision revealed it meanwhile); nothing was stored. Decide again: "
+                        "the test numbers stay sealed"
+                    )
             conn.execute(
                 decisions.insert().values(
                     id=decision.id,
@@ -55,31 +94,23 @@ class DecisionsMixin(SqlBase):
             )
         return decision
 
-    def list_decisions(self, project: str | None = None) -> list[Decision]:
-        q = (
-            sa.select(decisions, projects.c.name.label("project"))
-            .join(projects, projects.c.id == decisions.c.project_id)
-            .order_by(decisions.c.at)
+    def _revealing(self, conn: Connection, digest: str | None, project_id: str) -> list[Decision]:
+        """The stored decisions that revealed test split ``digest`` (of unknown digest: of
+        this project), which ``core.discipline.reveals_used`` then counts."""
+        on_split = (
+            decisions.c.test_split_digest == digest
+            if digest is not None
+            else sa.and_(decisions.c.test_split_digest.is_(None), decisions.c.project_id == project_id)
         )
+        q = _with_project().where(decisions.c.revealed.is_(True), on_split)
+        return [_decision(r) for r in conn.execute(q)]
+
+    def list_decisions(self, project: str | None = None) -> list[Decision]:
+        q = _with_project().order_by(decisions.c.at)
         if project is not None:
             q = q.where(projects.c.name == project)
         with self.db.read() as conn:
-            return [
-                Decision(
-                    id=r.id,
-                    project=r.project,
-                    candidate_id=r.candidate_id,
-                    baseline_id=r.baseline_id,
-                    verdict=r.verdict,
-                    gates=list(r.gates),
-                    protocol=dict(r.protocol),
-                    test_split_digest=r.test_split_digest,
-                    revealed=bool(r.revealed),
-                    who=r.who,
-                    at=r.at,
-                )
-                for r in conn.execute(q)
-            ]
+            return [_decision(r) for r in conn.execute(q)]
 
     # comparisons ----------------------------------------------------------------------
     def record_comparison(

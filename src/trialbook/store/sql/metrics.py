@@ -102,8 +102,9 @@ class MetricsMixin(SqlBase):
             # database's foreign key fail (with a driver exception)
             if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise NotFound(f"no run with id {run_id!r}")
+            # a series made by another writer of this run meanwhile is left as it is
             conn.execute(
-                series.insert(),
+                self._insert(series).on_conflict_do_nothing(),
                 [
                     {"run_id": run_id, "key": k, "direction": direction_of(k), "count": 0, "nan_count": 0}
                     for k in missing

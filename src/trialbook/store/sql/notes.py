@@ -56,7 +56,7 @@ class NotesMixin(SqlBase):
                 raise InvalidInput(f"note field {k!r} must be text, got {type(v).__name__}")
         at = now()
         with self.db.write() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, lock=True)  # one writer of a run's note at a time
             row = conn.execute(sa.select(notes).where(notes.c.run_id == run_id)).first()
             current = {c: (getattr(row, c) if row else "") for c in NOTE_COLUMNS}
             current.update(fields)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from trialbook.core.entities import Project, Protocol, ProtocolChange
+from trialbook.core.text import check_name
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.store.sql.base import SqlBase, new_id, now
 from trialbook.store.sql.schema import projects, protocol_changes
@@ -23,29 +25,44 @@ def _project(row: Any) -> Project:
     )
 
 
+def _check_project_name(name: str) -> None:
+    try:
+        check_name("project name", name)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc}: a project name is 1 to 200 characters, without '/'") from None
+
+
 class ProjectsMixin(SqlBase):
     def create_project(self, name: str) -> Project:
-        if not name or not isinstance(name, str) or len(name) > 200:
-            raise InvalidInput(f"project name {name!r} must be 1 to 200 characters")
+        _check_project_name(name)
         with self.db.write() as conn:
-            exists = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first()
-            if exists:
+            # RETURNING says whether this insert made the row (a driver's rowcount of an
+            # INSERT ... ON CONFLICT is not always kept)
+            inserted = conn.execute(
+                self._insert(projects)
+                .values(id=new_id(), name=name, protocol=Protocol().to_dict(), created_at=now())
+                .on_conflict_do_nothing()
+                .returning(projects.c.id)
+            ).first()
+            if inserted is None:  # there already, or created by another process meanwhile
                 raise Conflict(f"project {name!r} already exists")
-            conn.execute(
-                projects.insert().values(
-                    id=new_id(), name=name, protocol=Protocol().to_dict(), created_at=now()
-                )
-            )
         return self.get_project(name)
 
     def ensure_project(self, name: str) -> Project:
-        try:
+        _check_project_name(name)
+        with contextlib.suppress(NotFound):
             return self.get_project(name)
-        except NotFound:
-            try:
-                return self.create_project(name)
-            except Conflict:  # created by another process meanwhile
-                return self.get_project(name)
+        with self.db.write() as conn:
+            # one statement that creates the project or finds it there (made by another
+            # process meanwhile: PostgreSQL waits for that one's commit, SQLite's writers
+            # are serialised); then the row, seen by this transaction
+            conn.execute(
+                self._insert(projects)
+                .values(id=new_id(), name=name, protocol=Protocol().to_dict(), created_at=now())
+                .on_conflict_do_nothing()
+            )
+            row = conn.execute(sa.select(projects).where(projects.c.name == name)).one()
+        return _project(row)
 
     def get_project(self, name: str) -> Project:
         with self.db.read() as conn:
@@ -63,7 +80,9 @@ class ProjectsMixin(SqlBase):
         self, name: str, changes: Mapping[str, Any], *, reason: str | None, who: str
     ) -> Project:
         with self.db.write() as conn:
-            row = conn.execute(sa.select(projects).where(projects.c.name == name)).first()
+            # the row is locked until commit: two changes at once are applied one after
+            # the other, neither lost
+            row = conn.execute(self.db.lock_row(sa.select(projects).where(projects.c.name == name))).first()
             if row is None:
                 raise NotFound(f"no project named {name!r}")
             current = dict(row.protocol)

@@ -53,6 +53,8 @@ def _run_rows_query() -> sa.Select[Any]:
             series.c.final_epoch,
             series.c["count"],
             note_written(),
+            runs.c.unwritten,
+            runs.c.end_reason,
         )
         .select_from(
             runs.join(projects, projects.c.id == runs.c.project_id)
@@ -101,8 +103,10 @@ class QueriesMixin(SqlBase):
                 final_epoch=fe,
                 count=c or 0,
                 has_note=bool(nc),
+                unwritten=int(uw or 0),
+                end_reason=er,
             )
-            for i, n, st, ca, hb, pid, pn, ds, pin, leg, b, be, f, fe, c, nc in rows
+            for i, n, st, ca, hb, pid, pn, ds, pin, leg, b, be, f, fe, c, nc, uw, er in rows
         ]
 
     def _status_filter(self, statuses: Sequence[str], stale_before: float | None) -> Any:

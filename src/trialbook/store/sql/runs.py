@@ -6,8 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from trialbook.core.entities import RUN_STATUSES, RunRecord
+from trialbook.core.text import check_name
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.store.sql.base import SqlBase
 from trialbook.store.sql.schema import projects, runs
@@ -32,11 +34,20 @@ def _run(row: Any) -> RunRecord:
         env=dict(row.env or {}),
         tags=dict(row.tags or {}),
         legacy_name=bool(row.legacy_name),
+        end_reason=row.end_reason,
+        unwritten=int(row.unwritten or 0),
     )
 
 
 def _select() -> sa.Select[Any]:
     return sa.select(*_RUN_COLUMNS).join(projects, projects.c.id == runs.c.project_id)
+
+
+def _name_taken(run: RunRecord) -> Conflict:
+    return Conflict(
+        f"project {run.project!r} already has a run named {run.name!r}; names are "
+        "unique in a project (use resume=True to continue it)"
+    )
 
 
 # "oldest first" (core.runs.run_order)
@@ -45,19 +56,17 @@ OLDEST_FIRST = (runs.c.created_at, runs.c.id)
 
 class RunsMixin(SqlBase):
     def create_run(self, run: RunRecord) -> RunRecord:
+        check_name("run name", run.name)
         with self.db.write() as conn:
             pid = self._project_id(conn, run.project)
             self._require_new(conn, runs, run.id, "run")
-            taken = conn.execute(
-                sa.select(runs.c.id).where(runs.c.project_id == pid, runs.c.name == run.name)
-            ).first()
-            if taken:
-                raise Conflict(
-                    f"project {run.project!r} already has a run named {run.name!r}; names are "
-                    "unique in a project (use resume=True to continue it)"
-                )
-            conn.execute(
-                runs.insert().values(
+            if self._run_named(conn, pid, run.name):
+                raise _name_taken(run)
+            # a run of that name (or id) made by another process meanwhile: the insert does
+            # nothing (PostgreSQL waits for that one's commit) and says so
+            inserted = conn.execute(
+                self._insert(runs)
+                .values(
                     id=run.id,
                     project_id=pid,
                     name=run.name,
@@ -74,9 +83,21 @@ class RunsMixin(SqlBase):
                     env=run.env,
                     tags=run.tags,
                     legacy_name=run.legacy_name,
+                    end_reason=run.end_reason,
+                    unwritten=run.unwritten,
                 )
-            )
+                .on_conflict_do_nothing()
+                .returning(runs.c.id)
+            ).first()
+            if inserted is None:
+                if self._run_named(conn, pid, run.name):
+                    raise _name_taken(run)
+                raise Conflict(f"run id {run.id!r} is already taken")
         return self.get_run_by_id(run.id)
+
+    def _run_named(self, conn: Connection, project_id: str, name: str) -> bool:
+        found = conn.execute(sa.select(runs.c.id).where(runs.c.project_id == project_id, runs.c.name == name))
+        return found.first() is not None
 
     def get_run(self, project: str, name: str) -> RunRecord:
         with self.db.read() as conn:
@@ -114,16 +135,32 @@ class RunsMixin(SqlBase):
         *,
         ended_at: float | None = None,
         heartbeat_at: float | None = None,
+        end_reason: str | None = None,
     ) -> None:
         if status not in RUN_STATUSES:
             raise InvalidInput(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-        values: dict[str, Any] = {"status": status, "ended_at": ended_at}
+        values: dict[str, Any] = {"status": status, "ended_at": ended_at, "end_reason": end_reason}
         if heartbeat_at is not None:
             values["heartbeat_at"] = heartbeat_at
         with self.db.write() as conn:
             done = conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
             if done.rowcount == 0:
                 raise NotFound(f"no run with id {run_id!r}")
+
+    def count_unwritten(self, run_id: str, delta: int) -> int:
+        with self.db.write() as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(
+                    unwritten=sa.func.max(runs.c.unwritten + delta, 0)
+                    if self.db.dialect == "sqlite"
+                    else sa.func.greatest(runs.c.unwritten + delta, 0)
+                )
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no run with id {run_id!r}")
+            return int(conn.execute(sa.select(runs.c.unwritten).where(runs.c.id == run_id)).scalar_one())
 
     def get_runs_by_name(self, project: str, names: Iterable[str]) -> list[RunRecord]:
         wanted = list(dict.fromkeys(names))

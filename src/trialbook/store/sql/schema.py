@@ -11,7 +11,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from trialbook.core.entities import NOTE_BLANKS
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 metadata = sa.MetaData()
 
@@ -60,6 +60,8 @@ runs = sa.Table(
     sa.Column("env", sa.JSON, nullable=False),
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("legacy_name", sa.Boolean, nullable=False),
+    sa.Column("end_reason", sa.Text, nullable=True),
+    sa.Column("unwritten", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("project_id", "name", name="uq_runs_project_name"),
     sa.Index("ix_runs_project_dataset", "project_id", "dataset"),  # migration 0003
 )

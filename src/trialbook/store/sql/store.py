@@ -34,6 +34,12 @@ class SqlStore(
     def dialect(self) -> str:
         return self.db.dialect
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this process can only read the book (a SQLite book in a read-only
+        folder or file): every write then raises ``StorageError``."""
+        return self.db.read_only
+
     def close(self) -> None:
         self.db.dispose()
 
