@@ -107,7 +107,7 @@ class Book:
         opened = open_book(locate(uri), create=create)
         blobs = BlobStore(opened.blob_dir) if opened.blob_dir is not None else None
         book = cls(opened.store, blobs, cache_dir=opened.cache_dir)
-        if replay and spool.spooled_runs():
+        if replay and not opened.store.read_only and spool.spooled_runs():
             try:
                 book.replay_spool()
             except Exception as exc:
@@ -286,9 +286,19 @@ class Book:
         """The manifest of the files of ``source`` (a folder or a data.yaml), read through
         the book's stat cache."""
         from trialbook.datasets import build_manifest
+        from trialbook.datasets.cache import CacheWarning
 
-        path = self.cache_dir / "stat.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path: Path | None = self.cache_dir / "stat.db"
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a cache: the files are read without it
+            warnings.warn(
+                f"the stat cache folder {self.cache_dir} cannot be made ({exc.strerror or exc}); "
+                "the dataset is read without it",
+                CacheWarning,
+                stacklevel=2,
+            )
+            path = None
         return build_manifest(source, cache_path=path, progress=progress)
 
     def manifest(self, version: DatasetVersion) -> Manifest:

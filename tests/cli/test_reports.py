@@ -63,7 +63,7 @@ def test_markdown(tb: CLI, filled: Book) -> None:
         "note debt",
     ):
         assert part in md, part
-    assert "stock <model> \\| baseline" in md  # table-safe
+    assert "stock &lt;model&gt; \\| baseline" in md  # table-safe, HTML-escaped
     runs = md.split("## Runs")[1].split("##")[0]
     assert runs.index("v2_imgsz_1024") < runs.index("v1_base")  # ranked
     assert "▁" in runs

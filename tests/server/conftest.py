@@ -37,7 +37,15 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     if REQUIRE_EXTRAS:
         raise RuntimeError(f"TRIALBOOK_REQUIRE_EXTRAS=1 but the ui extra is missing: {exc}") from exc
     # the store's page queries are tested all the same; the app's tests need the extra
-    collect_ignore_glob = ["test_app.py", "test_browser.py", "test_one_answer.py", "test_ui_command.py"]
+    collect_ignore_glob = [
+        "test_app.py",
+        "test_browser.py",
+        "test_hardening.py",
+        "test_one_answer.py",
+        "test_openapi.py",
+        "test_record_browser.py",
+        "test_ui_command.py",
+    ]
 
 
 @pytest.fixture(autouse=True)

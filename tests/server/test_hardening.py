@@ -50,7 +50,8 @@ def detail(response: httpx.Response) -> str:
 
 # --------------------------------------------------------------------------- 11: hosts
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1", "127.0.0.1:5210", "localhost:8000", "LOCALHOST", "localhost.", "[::1]:5210", "[::1]"]
+    "host",
+    ["127.0.0.1", "127.0.0.1:5210", "localhost:8000", "LOCALHOST", "localhost.", "[::1]:5210", "[::1]"],
 )
 def test_the_loopback_names_are_answered_with_any_port(api: Api, host: str) -> None:
     assert api.get(f"{API}/projects", headers={"host": host}).status_code == 200

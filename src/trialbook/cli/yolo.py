@@ -11,8 +11,7 @@ from trialbook.cli.options import handle_errors, uri_option
 
 def parse_yolo_args(args: tuple[str, ...]) -> dict[str, Any]:
     """``key=value`` words as Ultralytics' CLI takes them; values typed by YAML rules."""
-    import yaml
-
+    from trialbook.datasets.yamlfile import parse_yaml
     from trialbook.errors import InvalidInput
 
     out: dict[str, Any] = {}
@@ -20,7 +19,7 @@ def parse_yolo_args(args: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = word.partition("=")
         if not sep or not key:
             raise InvalidInput(f"yolo argument {word!r} must be key=value (e.g. imgsz=640)")
-        out[key] = yaml.safe_load(value) if value else None
+        out[key] = parse_yaml(value, f"yolo argument {key}") if value else None
     return out
 
 

@@ -168,34 +168,14 @@ def _class_names(data: dict[Any, Any], config: Path) -> tuple[str, ...]:
     raw = data.get("names")
     nc = data.get("nc")
     if raw is None:
-        if nc is None:
-            raise InvalidInput(
-                f"{config}: no 'names' (the class names, as a list or as {{0: name, 1: name, ...}})"
-            )
-        if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
-            raise InvalidInput(f"{config}: 'nc' must be a whole number of classes >= 1, got {nc!r}")
-        if nc > _MAX_CLASSES:
-            raise InvalidInput(f"{config}: 'nc' is {nc}; trialbook counts up to {_MAX_CLASSES} classes")
-        return tuple(f"class_{i}" for i in range(nc))
-    if isinstance(raw, list):
-        items = list(enumerate(raw))
-    elif isinstance(raw, dict):
-        items = [(_class_id(k, config), v) for k, v in raw.items()]
-        ids = sorted(i for i, _ in items)
-        if ids != list(range(len(ids))):
-            raise InvalidInput(
-                f"{config}: 'names' keys must be class ids 0..{len(ids) - 1} without gaps; got {ids[:20]}"
-            )
-        items.sort()
-    else:
-        raise InvalidInput(
-            f"{config}: 'names' must be a list or a mapping of class id to name, got "
-            f"{type(raw).__name__} {raw!r:.60}"
-        )
+        return _numbered_names(nc, config)
+    items = _name_items(raw, config)
     if not items:
         raise InvalidInput(f"{config}: 'names' is empty")
     if len(items) > _MAX_CLASSES:
-        raise InvalidInput(f"{config}: 'names' has {len(items)} classes; trialbook counts up to {_MAX_CLASSES}")
+        raise InvalidInput(
+            f"{config}: 'names' has {len(items)} classes; the most trialbook counts is {_MAX_CLASSES}"
+        )
     names = [_class_name(i, v, config) for i, v in items]
     _check_unique(names, str(config))
     if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc != len(names)):
@@ -204,6 +184,37 @@ def _class_names(data: dict[Any, Any], config: Path) -> tuple[str, ...]:
 
 
 _MAX_CLASSES = 100_000
+
+
+def _numbered_names(nc: Any, config: Path) -> tuple[str, ...]:
+    """Without ``names``: ``nc`` classes named ``class_0``, ``class_1`` ... (Ultralytics)."""
+    if nc is None:
+        raise InvalidInput(
+            f"{config}: no 'names' (the class names, as a list or as {{0: name, 1: name, ...}})"
+        )
+    if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
+        raise InvalidInput(f"{config}: 'nc' must be a whole number of classes >= 1, got {nc!r}")
+    if nc > _MAX_CLASSES:
+        raise InvalidInput(f"{config}: 'nc' is {nc}; the most trialbook counts is {_MAX_CLASSES}")
+    return tuple(f"class_{i}" for i in range(nc))
+
+
+def _name_items(raw: Any, config: Path) -> list[tuple[int, Any]]:
+    """``(class id, name)`` of a ``names`` list or mapping, by id."""
+    if isinstance(raw, list):
+        return list(enumerate(raw))
+    if not isinstance(raw, dict):
+        raise InvalidInput(
+            f"{config}: 'names' must be a list or a mapping of class id to name, got "
+            f"{type(raw).__name__} {raw!r:.60}"
+        )
+    items = sorted(((_class_id(k, config), v) for k, v in raw.items()), key=lambda item: item[0])
+    ids = [i for i, _ in items]
+    if ids != list(range(len(ids))):
+        raise InvalidInput(
+            f"{config}: 'names' keys must be class ids 0..{len(ids) - 1} without gaps; got {ids[:20]}"
+        )
+    return items
 
 
 def _check_unique(names: list[str] | tuple[str, ...], where: str) -> None:

@@ -69,12 +69,6 @@ class _Refused(yaml.YAMLError):
         self.line = line
 
 
-try:  # libyaml scans and parses; composing stays in Python, where the limits are kept
-    from yaml.cyaml import CParser as _CParser
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _CParser = None
-
-
 class _Constructor(SafeConstructor):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
@@ -94,26 +88,27 @@ class _Constructor(SafeConstructor):
         return super().construct_mapping(node, deep=deep)
 
 
-if _CParser is None:  # pragma: no cover - no libyaml
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
+if yaml.__with_libyaml__:  # libyaml scans and parses; composing stays in Python (the limits)
+    from yaml._yaml import CParser
 
-    class _Base(Reader, Scanner, Parser, Composer, _Constructor, Resolver):
+    class _Base(Composer, CParser, _Constructor, Resolver):
+        # Composer first: its Python compose_node (hooked below) replaces CParser's own
         def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            Parser.__init__(self)
+            CParser.__init__(self, stream)
             Composer.__init__(self)
             _Constructor.__init__(self)
             Resolver.__init__(self)
 
-else:
+else:  # pragma: no cover - PyYAML built without libyaml
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
 
-    class _Base(Composer, _CParser, _Constructor, Resolver):  # type: ignore[no-redef]
-        # Composer first: its Python compose_node (hooked below) replaces CParser's own
+    class _Base(Reader, Scanner, Parser, Composer, _Constructor, Resolver):  # type: ignore[no-redef]
         def __init__(self, stream: str) -> None:
-            _CParser.__init__(self, stream)
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
             Composer.__init__(self)
             _Constructor.__init__(self)
             Resolver.__init__(self)
@@ -124,24 +119,24 @@ class _Loader(_Base):
         super().__init__(stream)
         self.alias_count = 0
         self.depth = 0
-        self.aliases: list[tuple[int, Node]] = []  # (line, the node it stands for)
+        self.aliases: list[tuple[int | None, Node]] = []  # (line, the node it stands for)
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        mark = getattr(self.peek_event(), "start_mark", None)
+        line = int(mark.line) + 1 if mark is not None else None
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
-                line = self.peek_event().start_mark.line + 1
                 raise _Refused(f"uses more than {MAX_ALIASES} aliases (*name); trialbook reads no more", line)
-            line = self.peek_event().start_mark.line + 1
-            node: Node = super().compose_node(parent, index)
-            self.aliases.append((line, node))
+            node = super().compose_node(parent, index)
+            if node is not None:
+                self.aliases.append((line, node))
             return node
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                line = self.peek_event().start_mark.line + 1
                 raise _Refused(f"nests deeper than {MAX_DEPTH} levels", line)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self.depth -= 1
 
@@ -154,7 +149,7 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _check_expansion(root: Node, aliases: list[tuple[int, Node]]) -> None:
+def _check_expansion(root: Node, aliases: list[tuple[int | None, Node]]) -> None:
     """Refuse a graph whose aliases would add more than ``MAX_EXPANSION`` nodes once
     expanded, or that holds itself (iterative: no recursion on deep documents)."""
     sizes: dict[int, int] = {}  # node id -> nodes it stands for, aliases expanded
@@ -170,7 +165,8 @@ def _check_expansion(root: Node, aliases: list[tuple[int, Node]]) -> None:
         if key in sizes:
             continue
         if key in on_path:
-            raise _Refused("an alias refers to a node that holds it (a recursive document)", node.start_mark.line + 1)
+            line = node.start_mark.line + 1
+            raise _Refused("an alias refers to a node that holds it (a recursive document)", line)
         if isinstance(node, ScalarNode):
             sizes[key] = 1
             continue
@@ -180,10 +176,11 @@ def _check_expansion(root: Node, aliases: list[tuple[int, Node]]) -> None:
     extra = sizes[id(root)] - len(sizes)
     if extra > MAX_EXPANSION:
         line, node = max(aliases, key=lambda a: sizes.get(id(a[1]), 0))
+        which = f"the alias on line {line}" if line is not None else "one alias"
         raise _Refused(
-            f"its aliases expand to {sizes[id(root)]} nodes from {len(sizes)} written (the alias on "
-            f"line {line} alone to {sizes[id(node)]}); trialbook reads documents whose aliases add "
-            f"at most {MAX_EXPANSION} nodes",
+            f"its aliases expand to {sizes[id(root)]} nodes from {len(sizes)} written ({which} alone "
+            f"to {sizes[id(node)]}); trialbook reads documents whose aliases add at most "
+            f"{MAX_EXPANSION} nodes",
             line,
         )
 
@@ -206,7 +203,7 @@ def parse_yaml(text: str, path: str | os.PathLike[str]) -> Any:
     ``YamlError`` otherwise."""
     where = os.fspath(path)
     if len(text) > MAX_BYTES:
-        raise YamlError(where, f"is {len(text)} characters long; trialbook reads YAML files of up to {_mib()}")
+        raise YamlError(where, f"is {len(text)} characters long; trialbook reads YAML of up to {_mib()}")
     loader: _Loader | None = None
     try:
         loader = _Loader(text)

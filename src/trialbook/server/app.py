@@ -118,8 +118,8 @@ def create_app(
     epochs every ``poll_interval`` seconds.
 
     Only requests naming one of ``allowed_hosts`` in their ``Host`` header are answered
-    (default: the loopback names, ``LOOPBACK_HOSTS``, any port), so that a rebound DNS
-    name cannot make another site same-origin with the UI; the others get 400."""
+    (default: the loopback names, ``hosts.LOOPBACK_HOSTS``; any port), so that a rebound
+    DNS name cannot make another site same-origin with the UI; the others get 400."""
     from trialbook import __version__
 
     app = FastAPI(
@@ -136,7 +136,6 @@ def create_app(
     app.state.templates = make_templates()
     app.state.poll_ms = max(100, round(poll_interval * 1000))
     hosts = allowed_names(allowed_hosts)
-    app.state.allowed_hosts = hosts
 
     @app.exception_handler(TrialbookError)
     def on_trialbook_error(request: Request, exc: TrialbookError) -> Response:

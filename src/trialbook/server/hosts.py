@@ -67,7 +67,7 @@ class AllowedHosts:
             return "the request has no Host header; this server answers only requests naming its host"
         name = host_name(host)
         server = scope.get("server")
-        if name in self.names or (server and name == host_name(str(server[0]))):
+        if name in self.names or (name and server and name == host_name(str(server[0]))):
             return None
         shown = ", ".join(sorted(self.names)) or "no name"
         return (

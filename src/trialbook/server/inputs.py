@@ -34,4 +34,3 @@ def check_params(request: Request) -> None:
 def texts(what: str, values: Iterable[str]) -> list[str]:
     """``values``, each checked with ``check_text`` (``what[i]`` names a bad one)."""
     return [check_text(f"{what}[{i}]", v) for i, v in enumerate(values)]
-

@@ -24,7 +24,7 @@ from trialbook.core.metrics import MAX_EPOCH
 from trialbook.core.text import check_text
 from trialbook.errors import InvalidInput
 from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, MIN_SINCE_EPOCH, check_params, texts
-from trialbook.server.responses import READ_ERRORS, WRITE_ERRORS, JsonResponse
+from trialbook.server.responses import READ_ERRORS, WRITE_ERRORS, JsonResponse, Responses
 from trialbook.services import artifacts as artifact_service
 from trialbook.services import compare as compare_service
 from trialbook.services import datasets as dataset_service
@@ -36,13 +36,13 @@ from trialbook.services import runs as run_service
 router = APIRouter(default_response_class=JsonResponse, dependencies=[Depends(check_params)])
 
 
-def ok(model: Any, description: str = "Successful Response") -> dict[int | str, dict[str, Any]]:
+def ok(model: Any, description: str = "Successful Response") -> Responses:
     """The OpenAPI responses of a JSON route answering ``model`` (a service's TypedDict),
     with the error statuses every route may answer."""
     return {200: {"model": model, "description": description}, **READ_ERRORS}
 
 
-def ok_write(model: Any, description: str = "Successful Response") -> dict[int | str, dict[str, Any]]:
+def ok_write(model: Any, description: str = "Successful Response") -> Responses:
     """:func:`ok` of a route that writes (which may also answer 409)."""
     return {**ok(model, description), **WRITE_ERRORS}
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from typing_extensions import TypedDict
 
-from trialbook.errors import Conflict, InvalidInput, NotFound, TrialbookError
+from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError, TrialbookError
 
 
 def _clean(value: Any) -> Any:
@@ -50,6 +50,8 @@ def error_status(exc: TrialbookError) -> int:
         return 409
     if isinstance(exc, InvalidInput):
         return 400
+    if isinstance(exc, StorageError):  # a read-only book, a full disk: the request was fine
+        return 503
     return 500
 
 
@@ -64,8 +66,9 @@ def _error(description: str) -> dict[str, Any]:
 
 
 # The error statuses of the API's routes, for the OpenAPI document (422 is FastAPI's own).
-BAD_REQUEST = {400: _error("Invalid input: a value no backend stores, a bad filter or name")}
-NOT_FOUND = {404: _error("No such project, run, dataset version or artifact")}
-CONFLICT = {409: _error("The request contradicts what is stored")}
-READ_ERRORS: dict[int | str, dict[str, Any]] = {**BAD_REQUEST, **NOT_FOUND}
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**BAD_REQUEST, **NOT_FOUND, **CONFLICT}
+Responses = dict[int | str, dict[str, Any]]
+BAD_REQUEST: Responses = {400: _error("Invalid input: a value no backend stores, a bad filter or name")}
+NOT_FOUND: Responses = {404: _error("No such project, run, dataset version or artifact")}
+CONFLICT: Responses = {409: _error("The request contradicts what is stored")}
+READ_ERRORS: Responses = {**BAD_REQUEST, **NOT_FOUND}
+WRITE_ERRORS: Responses = {**READ_ERRORS, **CONFLICT}

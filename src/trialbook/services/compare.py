@@ -200,7 +200,7 @@ def compare_runs(
             }
         )
     ranked = ranking.rank(rows, lambda row: row["best"], choice.direction)
-    if record and len(runs) > 1:
+    if record and len(runs) > 1 and not book.store.read_only:  # a read-only book is still compared
         book.store.record_comparison(
             name, ids, choice.key, exploratory=choice.exploratory, who=settings.who()
         )

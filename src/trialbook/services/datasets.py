@@ -233,8 +233,8 @@ def tag(
                 f"{name}:{tag} was not tagged (nothing was recorded): cannot store its manifest: {why}"
             ) from None
         stored = _version_of(name, manifest, str(Path(source).resolve()), blob)
-        book.store.add_tagged_version(stored, tag)
-        version, created = book.store.get_dataset_version(name, stored.digest), True
+        bound_now, created = book.store.tag_version(stored, tag)  # False: another process just did
+        version = book.store.get_dataset_version(name, bound_now.digest)
     return {
         **version_view(book, version),
         "tag": tag,

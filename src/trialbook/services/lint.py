@@ -149,10 +149,7 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = Path(path)
     is_json = file.suffix.lower() == ".json"
     try:
-        if is_json:
-            data = json.loads(file.read_text())
-        else:
-            data = read_yaml(file)
+        data = json.loads(file.read_text()) if is_json else read_yaml(file)
     except OSError as exc:
         raise NotFound(f"cannot read config file {file}: {exc.strerror or exc}") from None
     except YamlError as exc:

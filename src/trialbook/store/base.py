@@ -42,6 +42,7 @@ The contract, for every home:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from trialbook.core.entities import (
@@ -507,6 +508,12 @@ class Store(
         file it may not write). Reads work as usual; every write raises ``StorageError``
         ("the book at X is read-only"), so a command that only records on the side (a
         compare) should skip that record when this is true."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose writes are all kept or none: inside it every write of the store
+        joins one transaction, rolled back when the block raises (an import writes a run,
+        its points, artifacts and note this way). Blocks nest."""
         ...
 
     def close(self) -> None:

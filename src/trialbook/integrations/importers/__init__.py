@@ -8,7 +8,10 @@
 
 Every importer parses a source completely before writing anything, so a source that
 cannot be read leaves nothing behind; it is reported with its path (and line) and the
-other sources go on. Importing the same source twice changes nothing: each imported run
+other sources go on. A point a book cannot hold (an epoch or step beyond
+``core.metrics.MAX_EPOCH``, or below 0) is left out and reported with its path and line
+(or step), and the rest of its run is imported. Each run is written in one transaction:
+a write that fails leaves no run behind. Importing the same source twice changes nothing: each imported run
 carries an ``import.source`` tag, and a source already in the book is skipped.
 ``common.ImportReport`` says what was imported, skipped and what failed.
 """

@@ -28,11 +28,10 @@ report carries a warning naming where the first one was.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,7 +290,7 @@ class Writer:
         try:
             self._check(run)
             files = self._store_files(run)
-            with _all_or_nothing(self.book.store):
+            with self.book.store.transaction():
                 record, renamed_from = self._create(run, earlier)
                 record = self._fill(record, run, files, resumed=earlier is not None)
         except SourceError as exc:
@@ -489,20 +488,6 @@ def _drop_bad_points(run: ParsedRun, key: str) -> None:
         except InvalidInput as exc:
             run.problems.append(ImportProblem(run.path, f"{exc}; {LEFT_OUT}"))
     run.metrics[key] = kept
-
-
-@contextlib.contextmanager
-def _all_or_nothing(store: Any) -> Iterator[None]:
-    """The writes of one run as one transaction, where the store offers one: the SQL
-    store's ``db.write()`` (SQLite and PostgreSQL), inside which the store's own writes
-    become savepoints, so any failure rolls the whole run back. Other stores write call
-    by call (a failure half-way leaves a ``running`` run that the next import completes)."""
-    write = getattr(getattr(store, "db", None), "write", None)
-    if not callable(write):
-        yield
-        return
-    with write():
-        yield
 
 
 def text_tags(values: Mapping[str, Any]) -> dict[str, str]:

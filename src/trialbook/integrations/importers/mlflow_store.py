@@ -259,7 +259,8 @@ def _read_metric_file(data: _RunData, key: str, path: Path, problems: list[Impor
         timestamp, value, step = parsed
         why = epoch_problem(step)
         if why is not None:
-            data.left_out.append(ImportProblem(str(path), f"metric {key!r} step {step}: {why}; {LEFT_OUT}", lineno))
+            left_out = f"metric {key!r} step {step}: {why}; {LEFT_OUT}"
+            data.left_out.append(ImportProblem(str(path), left_out, lineno))
             continue
         where = ImportProblem(str(path), f"metric {key!r} step {step}", lineno)
         data.add_point(key, step, timestamp, finite(value, data.infinities, where))

@@ -31,7 +31,6 @@ from trialbook.services.reports.common import (
     when,
 )
 
-
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
 _BACKTICKS = re.compile(r"`+")
 

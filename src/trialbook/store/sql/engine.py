@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from trialbook.errors import Conflict, InvalidInput, SchemaOutOfDate, StorageError, TrialbookError
 from trialbook.store.sql.probe import (
     MIGRATIONS_DIR,
+    SETTLED,
     Probe,
     probe_sqlite,
     probe_tables,
@@ -51,15 +52,18 @@ _PG_MIGRATE_LOCK = 74726961  # advisory lock keys ("trbi"...)
 _PG_DECISIONS_LOCK = 74726962
 
 
-def _sqlite_engine(url: str, *, readonly: bool, ro_uri: str | None = None) -> Engine:
-    """An engine on the SQLite file of ``url``; with ``ro_uri`` (an SQLite URI) its
-    connections open that instead, read-only."""
-    if ro_uri is not None:
+def _sqlite_engine(url: str, *, readonly: bool, ro_path: Path | None = None) -> Engine:
+    """An engine on the SQLite file of ``url``; with ``ro_path`` (a file this process
+    cannot write) one opening it read-only, a new connection each time: one that finds
+    the ``-wal`` and ``-shm`` files there (a writer with permission is at work, or left
+    them) reads through them, otherwise the file is opened immutable."""
+    if ro_path is not None:
 
         def creator() -> sqlite3.Connection:
-            return sqlite3.connect(ro_uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            uri = sqlite_uri(ro_path, immutable=not wal_in_use(ro_path))
+            return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
 
-        engine = sa.create_engine("sqlite://", creator=creator, poolclass=sa.pool.QueuePool)
+        engine = sa.create_engine("sqlite://", creator=creator, poolclass=sa.pool.NullPool)
     else:
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
 
@@ -150,8 +154,7 @@ class Database:
             )
         # SQLite reads a WAL book in a read-only folder only with its -wal and -shm files
         # present, or as an immutable file (then nothing is written beside it)
-        uri = sqlite_uri(path, immutable=not wal_in_use(path))
-        self.reader = _sqlite_engine(self.url, readonly=True, ro_uri=uri)
+        self.reader = _sqlite_engine(self.url, readonly=True, ro_path=path)
         self.writer = self.reader
 
     # transactions ----------------------------------------------------------------
@@ -256,8 +259,12 @@ class Database:
             return _probe_server(conn, self.where)
 
     def _migrate_sqlite(self, path: Path) -> None:
-        if probe_sqlite(path).at_head:
+        found = probe_sqlite(path)
+        if found.at_head:
             return
+        refusal = found.refusal()
+        if refusal is not None and found.kind in SETTLED:
+            raise refusal  # no process makes such a file: refused with nothing made beside it
         # An embedded book is created, or upgrades itself, one process at a time (a file
         # lock); what the file holds is judged again under the lock, where no other
         # process is half-way through making it.
@@ -275,7 +282,9 @@ class Database:
     def _migrate_server(self) -> None:
         with self._read_errors(), self.writer.connect() as conn:
             found = _probe_server(conn, self.where)
-            if found.new:
+            if found.new or found.upgradable:
+                # new, or being made by another process (whose migrations commit one by
+                # one): judged again under the lock
                 found = self._create_server(conn)
         if found.at_head:
             return
@@ -289,8 +298,9 @@ class Database:
         raise refusal
 
     def _create_server(self, conn: Connection) -> Probe:
-        """Create the schema in a new database, under an advisory lock (the processes
-        that find it new at once create it once); what it holds after."""
+        """Under an advisory lock, create the schema if the database is new (of the
+        processes that find it new at once, one creates it and the others wait); what
+        it holds after."""
         conn.rollback()
         conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_MIGRATE_LOCK})")
         try:

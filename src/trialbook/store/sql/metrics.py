@@ -7,6 +7,9 @@ epoch) recomputes that series' summary from its stored points. Logging one
 (key, epoch) twice keeps the last value. Either way the summary equals
 ``core.metrics.summarize`` of the stored points (``tests/store/test_sql_twins.py``).
 NaN is stored as NULL (SQLite cannot store NaN; one convention on both dialects).
+Batches of one run written at once by several processes are applied one after the other
+(SQLite serialises its writers; on PostgreSQL the run's row is locked), so no summary
+update is lost; a run's first point of a key made by two at once makes one series.
 """
 
 from __future__ import annotations
@@ -140,6 +143,10 @@ class MetricsMixin(SqlBase):
                     raise NotFound(f"no run with id {run_id!r}")
             elif not by_key:
                 return
+            else:
+                # the run's row is locked (as the heartbeat's UPDATE does) until commit: two
+                # batches of one run at once update its summaries one after the other
+                self._require_run(conn, run_id, lock=True)
             if not by_key:
                 return
             rows = self._series_rows(conn, run_id, by_key)

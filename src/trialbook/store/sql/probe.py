@@ -42,6 +42,10 @@ FOREIGN = "foreign"  # tables, but not a book's
 NO_REVISION = "no revision"  # a book's tables without alembic_version (or without its row)
 BOOK = "book"  # a book at ``revision``
 
+# what no process making a book ever leaves, even for a moment (a file being made may be
+# seen empty, headerless or unreadable until the lock it is made under is released)
+SETTLED = frozenset({TRUNCATED, FOREIGN, NO_REVISION, BOOK})
+
 
 def known_revisions() -> list[str]:
     """The schema revisions this trialbook has migrations for, oldest first (the

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from trialbook.store.sql.datasets import DatasetsMixin
 from trialbook.store.sql.decisions import DecisionsMixin
 from trialbook.store.sql.engine import Database
@@ -39,6 +42,11 @@ class SqlStore(
         """Whether this process can only read the book (a SQLite book in a read-only
         folder or file): every write then raises ``StorageError``."""
         return self.db.read_only
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.write():
+            yield
 
     def close(self) -> None:
         self.db.dispose()
