@@ -52,6 +52,21 @@ def _pg_admin_url() -> str:
     return "postgresql+psycopg://" + PG_URI.split("://", 1)[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _spool_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Points a test's run could not write go to a spool folder of this session, never
+    to the user's ``~/.trialbook-spool`` (subprocesses inherit it). Tests of the spool
+    set their own with ``monkeypatch``."""
+    folder = tmp_path_factory.mktemp("spool")
+    previous = os.environ.get("TRIALBOOK_SPOOL")
+    os.environ["TRIALBOOK_SPOOL"] = str(folder)
+    yield
+    if previous is None:
+        os.environ.pop("TRIALBOOK_SPOOL", None)
+    else:
+        os.environ["TRIALBOOK_SPOOL"] = previous
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; dropped at the end."""
