@@ -113,7 +113,8 @@ class RunRow:
 
     @property
     def as_record(self) -> RunRecord:
-        """Enough of a ``RunRecord`` for status rules (``core.runs.effective_status``)."""
+        """The row's run as a ``RunRecord`` (for status rules and output): everything a
+        runs table reads; its ``project`` is blank and config, env and tags are empty."""
         return RunRecord(
             id=self.id,
             project="",
@@ -121,6 +122,12 @@ class RunRow:
             status=self.status,
             created_at=self.created_at,
             heartbeat_at=self.heartbeat_at,
+            parent_id=self.parent_id,
+            dataset=self.dataset,
+            pinned=self.pinned,
+            legacy_name=self.legacy_name,
+            end_reason=self.end_reason,
+            unwritten=self.unwritten,
         )
 
 

@@ -114,7 +114,13 @@ def has_text(note: Note | Mapping[str, Any] | None) -> bool:
 
 def note_debt(note: Note | Mapping[str, Any] | None, status: str) -> bool:
     """True when a finished run has no note, or a note with no text (:func:`has_text`)."""
-    return status == "finished" and not has_text(note)
+    return in_debt(has_text(note), status)
+
+
+def in_debt(written: bool, status: str) -> bool:
+    """The note-debt rule on a known answer to "has the note text?" (a runs table reads
+    that answer from the database's twin of :func:`has_text`)."""
+    return status == "finished" and not written
 
 
 MAX_NOTE_FIELD = 20_000

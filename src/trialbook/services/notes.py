@@ -11,10 +11,8 @@ from trialbook import settings
 from trialbook.api import Book
 from trialbook.core import discipline as rules
 from trialbook.core.entities import Evaluation, Note, RunRecord
-from trialbook.core.notes import NOTE_FIELDS, check_note_fields, draft_result
+from trialbook.core.notes import check_note_fields, draft_result
 from trialbook.errors import InvalidInput
-
-WRITABLE = (*NOTE_FIELDS, "text")
 
 
 class NoteView(TypedDict):

@@ -11,9 +11,9 @@ from typing_extensions import NotRequired, TypedDict
 
 from trialbook.api import Book
 from trialbook.core import ranking
-from trialbook.core.entities import RUN_STATUSES, Evaluation, RunRecord, RunsPage, SeriesSummary
+from trialbook.core.entities import RUN_STATUSES, Evaluation, RunRecord, RunRow, RunsPage, SeriesSummary
 from trialbook.core.metrics import choose_metric, direction_of, finite_number
-from trialbook.core.notes import note_debt
+from trialbook.core.notes import in_debt, note_debt
 from trialbook.core.runs import effective_status
 from trialbook.errors import InvalidInput
 from trialbook.services import decisions as decision_service
@@ -247,12 +247,16 @@ def _check_filters(status: Sequence[str], order: str | None, limit: int | None, 
 def _line(
     rank: int,
     record: RunRecord,
-    summary: SeriesSummary | None,
+    summary: SeriesSummary | RunRow | None,
     parent: str | None,
     has_note: bool,
     now: float,
 ) -> RunLine:
+    """One row of the table; ``summary`` holds the ranking key's best, final, epoch of
+    best and count (a ``RunRow`` carries them too), ``None`` when the run has none."""
     status = effective_status(record, now)
+    if summary is not None and not summary.count:
+        summary = None
     return {
         "rank": rank,
         "name": record.name,
@@ -266,7 +270,7 @@ def _line(
         "epoch_of_best": summary.best_epoch if summary else None,
         "epochs": summary.count if summary else 0,
         "has_note": has_note,
-        "note_debt": status == "finished" and not has_note,
+        "note_debt": in_debt(has_note, status),
         "legacy_name": record.legacy_name,
         "created_at": record.created_at,
         "end_reason": record.end_reason,
@@ -345,41 +349,11 @@ def _whole_table(
     book: Book, project: str, key: str, direction: str, offset: int, now: float
 ) -> tuple[list[RunLine], int]:
     """Every run in one prepared query (``Store.run_rows``), ranked here."""
-    rows = book.store.run_rows(project, key)
-    ranked = ranking.rank(
-        rows, lambda r: finite_number(r.best), direction, tiebreak=lambda r: (r.created_at, r.id)
-    )
+    rows = book.store.run_rows(project, key)  # oldest first: the rank's order on ties
+    ranked = ranking.rank(rows, lambda r: finite_number(r.best), direction)
     lines: list[RunLine] = []
     for i, r in enumerate(ranked[offset:], start=offset + 1):
-        summary = None
-        if r.count:
-            summary = SeriesSummary(
-                run_id=r.id,
-                key=key,
-                direction=direction,
-                count=r.count,
-                nan_count=0,
-                best=r.best,
-                best_epoch=r.best_epoch,
-                final=r.final,
-                final_epoch=r.final_epoch,
-                first_epoch=None,
-            )
-        record = RunRecord(
-            id=r.id,
-            project=project,
-            name=r.name,
-            status=r.status,
-            created_at=r.created_at,
-            heartbeat_at=r.heartbeat_at,
-            parent_id=r.parent_id,
-            dataset=r.dataset,
-            pinned=r.pinned,
-            legacy_name=r.legacy_name,
-            unwritten=r.unwritten,
-            end_reason=r.end_reason,
-        )
-        line = _line(i, record, summary, r.parent_name or r.parent_id, r.has_note, now)
+        line = _line(i, r.as_record, r, r.parent_name or r.parent_id, r.has_note, now)
         del line["tags"]  # the one-query table reads no tags
         lines.append(line)
     return lines, len(rows)
