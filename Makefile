@@ -8,14 +8,14 @@ export TRIALBOOK_TEST_PG_URI ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: install demo test check clean
 
-# The Ultralytics stack known to work offline on CPU here: installed in one command, so
-# that pip keeps the CPU build of torch (torchvision 0.28.0 is the one that pins it).
-YOLO_PINS := torch==2.13.0 torchvision==0.28.0 ultralytics==8.4.190
+# The Ultralytics stack: torch and torchvision built together (on x86_64 here pip takes both
+# from the machine's local files), installed in one command so pip cannot mix them.
+YOLO_PINS := torch==2.14.1 torchvision==0.29.1 ultralytics==8.4.190
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,tensorboard,ui]' $(YOLO_PINS)
+	$(BIN)/pip install --quiet -e '.[dev,tensorboard,ui,onnx]' $(YOLO_PINS)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -31,7 +32,16 @@ from trialbook.artifacts.local import BlobStore
 from trialbook.core import config as config_rules
 from trialbook.core import metrics as metric_rules
 from trialbook.core import naming
-from trialbook.core.entities import SPLITS, DatasetVersion, Evaluation, Note, Project, RunRecord
+from trialbook.core.entities import (
+    LATENCY,
+    SPLITS,
+    DatasetVersion,
+    Evaluation,
+    Note,
+    Project,
+    Protocol,
+    RunRecord,
+)
 from trialbook.core.evaluations import check_evaluation
 from trialbook.core.notes import check_note_fields
 from trialbook.core.refs import parse_dataset_ref
@@ -184,10 +194,23 @@ class Book:
             run = self.store.get_run_by_id(ref)
         except NotFound:
             where = f" in project {project!r}" if project else ""
-            raise NotFound(f"no run named {ref!r}{where}") from None
+            raise NotFound(f"no run named {ref!r}{where}{self._close_names(ref, project)}") from None
         if project is not None and run.project != project:
             raise NotFound(f"no run named {ref!r} in project {project!r}")
         return run
+
+    def _close_names(self, ref: str, project: str | None) -> str:
+        """``"; did you mean 'v2_x'?"`` for run names close to ``ref``, or ``""``."""
+        import difflib
+
+        try:
+            names = sorted({r.name for r in self.store.list_runs(project)})
+        except NotFound:  # the project does not exist (yet)
+            return ""
+        close = difflib.get_close_matches(ref, names, n=3, cutoff=0.6)
+        if not close:
+            return "; `trialbook runs` lists the runs" if names else "; this book has no runs yet"
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
 
     def attach(self, run: str | RunRecord, project: str | None = None) -> RunHandle:
         """A handle on an existing run, to add evaluations, artifacts or its note."""
@@ -209,42 +232,28 @@ class Book:
         dataset_source: str | os.PathLike[str] | None = None,
         flush_interval: float = 0.5,
         legacy_name: bool = False,
+        env: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Start (or with ``resume=True`` continue) a run. See ``trialbook.start``."""
-        if resume not in (False, True, REOPEN):
-            raise InvalidInput(
-                f"resume={resume!r}: use True (continue a crashed or failed run) or {REOPEN!r}"
-            )
-        check_name("project name", project)
-        check_name("run name", name)
-        proj = self.store.ensure_project(project)
-        if not legacy_name:
-            naming.check_name(name, proj.protocol.naming_pattern)
-        if resume:
-            try:
-                existing = self.store.get_run(project, name)
-            except NotFound:
-                existing = None
-            if existing is not None:
-                if existing.status == "finished" and resume != REOPEN:
-                    raise Conflict(
-                        f"run {project}/{name} is finished: resume=True continues a run that crashed, "
-                        f"failed or was killed. To add epochs to a finished run, pass resume={REOPEN!r} "
-                        "(it goes back to running), or start a new run with its own name"
-                    )
-                return Run._resume(self, existing, flush_interval=flush_interval)
-        else:
-            try:
-                self.store.get_run(project, name)
-            except NotFound:
-                pass
-            else:
-                raise Conflict(
-                    f"project {project!r} already has a run named {name!r}: pick a new "
-                    f"<version>_<what_changed> name, or pass resume=True to continue it"
-                )
-        parent_id = self.run(parent, project).id if parent else None
-        pin = self._pin(dataset, dataset_source, allow_unpinned)
+        """Start (or with ``resume=True`` continue) a run. See ``trialbook.start``.
+
+        Every check (:meth:`check_start`) runs before anything is written: a refused run
+        leaves no project and no run behind. ``env`` adds to what is captured about where
+        the run ran (a tracker's facts, e.g. ``config_asked``)."""
+        plan = self.check_start(
+            project,
+            name,
+            dataset=dataset,
+            parent=parent,
+            resume=resume,
+            allow_unpinned=allow_unpinned,
+            dataset_source=dataset_source,
+            legacy_name=legacy_name,
+        )
+        if plan.existing is not None:
+            return Run._resume(self, plan.existing, flush_interval=flush_interval)
+        flat = config_rules.flatten(config)
+        self.store.ensure_project(project)
+        pin = plan.pin
         record = RunRecord(
             id=uuid.uuid4().hex,
             project=project,
@@ -252,17 +261,71 @@ class Book:
             status="running",
             created_at=time.time(),
             heartbeat_at=time.time(),
-            parent_id=parent_id,
+            parent_id=plan.parent_id,
             dataset=pin["dataset"],
             pinned=pin["pinned"],
             split_digests=pin["split_digests"],
-            config=config_rules.flatten(config),
-            env=_capture.environment(),
+            config=flat,
+            env={**_capture.environment(), **dict(env or {})},
             tags=dict(tags or {}),
             legacy_name=legacy_name,
         )
         record = self.store.create_run(record)
         return Run(self, record, flush_interval=flush_interval)
+
+    def check_start(
+        self,
+        project: str,
+        name: str,
+        *,
+        dataset: str | None = None,
+        parent: str | None = None,
+        resume: bool | str = False,
+        allow_unpinned: bool = False,
+        dataset_source: str | os.PathLike[str] | None = None,
+        legacy_name: bool = False,
+    ) -> StartPlan:
+        """Every check :meth:`start` makes, writing nothing: the names, the run not already
+        there (or, with ``resume``, resumable), the parent, the dataset pin. Raises what
+        ``start`` would raise; returns what it needs."""
+        if resume not in (False, True, REOPEN):
+            raise InvalidInput(
+                f"resume={resume!r}: use True (continue a crashed or failed run) or {REOPEN!r}"
+            )
+        check_name("project name", project)
+        check_name("run name", name)
+        try:
+            protocol = self.store.get_project(project).protocol
+        except NotFound:
+            protocol = Protocol()  # the project is created with the run, on the default protocol
+        if not legacy_name:
+            naming.check_name(name, protocol.naming_pattern)
+        existing = self._existing_run(project, name, resume)
+        if existing is not None:
+            return StartPlan(existing=existing, parent_id=existing.parent_id, pin={})
+        parent_id = self.run(parent, project).id if parent else None
+        pin = self._pin(dataset, dataset_source, allow_unpinned)
+        return StartPlan(existing=None, parent_id=parent_id, pin=pin)
+
+    def _existing_run(self, project: str, name: str, resume: bool | str) -> RunRecord | None:
+        """The run to resume (``resume``), or None; ``Conflict`` when ``name`` is taken
+        without ``resume``, or finished and not reopened."""
+        try:
+            existing = self.store.get_run(project, name)
+        except NotFound:
+            return None
+        if not resume:
+            raise Conflict(
+                f"project {project!r} already has a run named {name!r}: pick a new "
+                f"<version>_<what_changed> name, or pass resume=True to continue it"
+            )
+        if existing.status == "finished" and resume != REOPEN:
+            raise Conflict(
+                f"run {project}/{name} is finished: resume=True continues a run that crashed, "
+                f"failed or was killed. To add epochs to a finished run, pass resume={REOPEN!r} "
+                "(it goes back to running), or start a new run with its own name"
+            )
+        return existing
 
     # dataset versions ----------------------------------------------------------------
     def dataset_version(self, ref: str) -> DatasetVersion:
@@ -358,6 +421,15 @@ class Book:
         )
 
 
+class StartPlan(NamedTuple):
+    """What :meth:`Book.check_start` found: the run to resume (or None for a new one), the
+    parent's id, and the dataset fields of a new run."""
+
+    existing: RunRecord | None
+    parent_id: str | None
+    pin: dict[str, Any]
+
+
 def pinned_digests(version: DatasetVersion) -> dict[str, str]:
     """The split digests a run pinned to ``version`` records: the version's own digest as
     ``dataset`` and each split's."""
@@ -428,6 +500,54 @@ class RunHandle:
             latency_ms=checked.latency_ms,
             device=checked.device,
             split_digest=self.record.split_digests.get(split),
+        )
+        return self.book.store.add_evaluation(evaluation)
+
+    def log_latency(
+        self,
+        device: str,
+        timings_ms: Sequence[float],
+        *,
+        imgsz: int | None = None,
+        fmt: str = "torch",
+        warmup: int = 0,
+    ) -> Evaluation:
+        """Record a latency measurement of this run's weights on ``device`` (the name of the
+        target machine, as the protocol names it): one prediction per timing, batch 1.
+
+        It is kept as an evaluation of kind ``"latency"`` (no split, never sealed) with
+        ``latency/p50_ms``, ``latency/p95_ms``, ``latency/mean_ms``, ``latency/iters`` and
+        the settings; its ``latency_ms`` is the median (p50), which the latency gate uses."""
+        device = (device or "").strip()
+        if not device:
+            raise InvalidInput("log_latency: name the device the latency was measured on (e.g. jetson-orin)")
+        samples = [float(t) for t in timings_ms]
+        if not samples or any(not math.isfinite(t) or t < 0 for t in samples):
+            raise InvalidInput("log_latency: timings_ms must be one or more finite numbers >= 0")
+        p50, p95 = metric_rules.percentile(samples, 50), metric_rules.percentile(samples, 95)
+        metrics: dict[str, Any] = {
+            "latency/p50_ms": p50,
+            "latency/p95_ms": p95,
+            "latency/mean_ms": sum(samples) / len(samples),
+            "latency/iters": float(len(samples)),
+            "latency/warmup": float(warmup),
+        }
+        if imgsz is not None:
+            metrics["latency/imgsz"] = float(imgsz)
+        checked = check_evaluation(metrics, None, None, None, p50, device)
+        evaluation = Evaluation(
+            id=uuid.uuid4().hex,
+            run_id=self.id,
+            split=LATENCY,
+            sealed=False,
+            created_at=time.time(),
+            metrics={**checked.metrics, f"latency/format_{fmt}": 1.0},
+            per_class_ap={},
+            confusion_matrix=None,
+            class_names=None,
+            latency_ms=checked.latency_ms,
+            device=checked.device,
+            split_digest=None,
         )
         return self.book.store.add_evaluation(evaluation)
 

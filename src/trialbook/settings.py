@@ -9,7 +9,10 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
   default: the nearest ``.trialbook/`` from the current folder up;
 * ``TRIALBOOK_ARTIFACTS``: where a database book keeps artifact files (a folder book
   keeps them in its ``blobs/``); default: none;
-* ``TRIALBOOK_USER``: the name recorded as "who"; default ``$USER``, else ``unknown``;
+* ``TRIALBOOK_USER``: the name recorded as "who"; default the OS login name
+  (``getpass.getuser()``: ``$LOGNAME``, ``$USER``, ``$LNAME``, ``$USERNAME``, then the
+  password database, so a service or a container without ``$USER`` still has one), else
+  ``unknown``;
 * ``TRIALBOOK_SPOOL``: where points that could not be written wait; default
   ``~/.trialbook-spool``;
 * ``XDG_CACHE_HOME``: the stat cache of a database book goes in its ``trialbook/``;
@@ -18,6 +21,7 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
@@ -57,8 +61,18 @@ def artifacts_dir() -> Path | None:
 
 def who() -> str:
     """The name recorded with decisions, protocol changes, notes and ships:
-    ``$TRIALBOOK_USER``, else ``$USER``, else ``unknown``."""
-    return _get(USER_VAR) or _get("USER") or "unknown"
+    ``$TRIALBOOK_USER``, else the OS login name, else ``unknown`` (module docstring)."""
+    return _get(USER_VAR) or _login_name() or "unknown"
+
+
+def _login_name() -> str | None:
+    """The OS login name (``getpass.getuser()``), or None when the system has none: no
+    login variable, and a uid the password database does not know (a container's)."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return None
+    return name.strip() or None
 
 
 def user_cache_dir() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from support.cli import CLI, as_json
 from support.runs import MAP, add_run
 from trialbook.api import Book
@@ -28,7 +30,8 @@ def test_create_show_and_defaults(tb: CLI) -> None:
     human = tb("project", "show", "pallets").stdout
     assert "metrics/mAP50-95(B)" in human and "protocol history: none" in human
     missing = tb("project", "show", "nope", code=1)
-    assert "no project named 'nope'" in missing.stderr
+    assert "no project named 'nope': the book has pallets (trialbook projects)" in missing.stderr
+    assert "trialbook project create nope" in missing.stderr
 
 
 def test_create_with_options_is_audited(tb: CLI) -> None:
@@ -90,7 +93,7 @@ def test_set_records_who_when_old_new_and_reason(tb: CLI, sqlite_book: Book) -> 
     assert out["protocol"]["metric"] == "metrics/accuracy_top1"
     assert out["protocol"]["direction"] == "max"
     human = tb("project", "set", "pallets", "--device", "jetson-orin-nx").stdout
-    assert "device: - -> jetson-orin-nx" in human
+    assert "device: not set -> jetson-orin-nx" in human
 
 
 def test_bad_values_name_the_field(tb: CLI) -> None:
@@ -142,3 +145,61 @@ def test_a_decision_counts_as_a_comparison(tb: CLI, sqlite_book: Book) -> None:
     add_run(sqlite_book, "v2_more", curve=[0.6])
     tb("decide", "v2_more", "--baseline", "v1_base")
     assert "needs a reason" in tb("project", "set", "pallets", "--metric", "map50", code=1).stderr
+
+
+def test_set_on_a_project_not_there_yet_creates_it_audited(tb: CLI, sqlite_book: Book) -> None:
+    # right after `data tag shapes ...` there is no project "shapes" yet
+    args = ("project", "set", "shapes", "--latency-budget", "50", "--device", "cpu-laptop")
+    human = tb(*args).stdout
+    assert human.startswith("created project shapes (it did not exist yet)\n")
+    assert "latency_budget_ms: not set -> 50.0 ms" in human and "device: not set -> cpu-laptop" in human
+    shown = as_json(tb("project", "show", "shapes", "--json"))
+    assert shown["protocol"]["latency_budget_ms"] == 50.0 and shown["protocol"]["device"] == "cpu-laptop"
+    assert [(h["field"], h["old"], h["new"], h["who"], h["reason"]) for h in shown["history"]] == [
+        ("latency_budget_ms", None, 50.0, "tester", "set when the project was created"),
+        ("device", None, "cpu-laptop", "tester", "set when the project was created"),
+    ]
+    again = as_json(tb("project", "set", "shapes", "--test-budget", "3", "--reason", "small set", "--json"))
+    assert again["created"] is False and again["history"][-1]["reason"] == "small set"
+    assert as_json(tb("project", "set", "other", "--noise", "0.01", "--json"))["created"] is True
+
+
+def test_a_refused_set_or_create_leaves_no_project(tb: CLI, sqlite_book: Book) -> None:
+    for command in ("set", "create"):
+        refused = tb("project", command, "shapes", "--class-floor", "2", code=1)
+        assert "class_floor must be in (0, 1]" in refused.stderr
+        assert sqlite_book.store.list_projects() == []
+    assert "nothing to change" in tb("project", "set", "shapes", code=1).stderr
+    assert "must not contain '/'" in tb("project", "set", "a/b", "--noise", "0.01", code=1).stderr
+    assert sqlite_book.store.list_projects() == []
+
+
+def test_projects_lists_each_project_with_its_run_counts(tb: CLI, sqlite_book: Book) -> None:
+    empty = tb("projects")
+    assert "has no projects yet" in empty.stdout and "trialbook project create NAME" in empty.stdout
+    assert as_json(tb("projects", "--json"))["projects"] == []
+    add_run(sqlite_book, "v1_base", curve=[0.5], note={"result": "ok"})
+    add_run(sqlite_book, "v2_more", curve=[0.6])
+    add_run(sqlite_book, "v1_seg", project="seg", status="running")
+    tb("project", "set", "shapes", "--noise", "0.01")
+    listed = {p["name"]: p for p in as_json(tb("projects", "--json"))["projects"]}
+    assert sorted(listed) == ["pallets", "seg", "shapes"]
+    assert (listed["pallets"]["runs"], listed["pallets"]["note_debt"]) == (2, 1)
+    assert (listed["seg"]["runs"], listed["seg"]["running"]) == (1, 1)
+    assert listed["shapes"]["runs"] == 0
+    rows = {line.split()[1]: line.split() for line in tb("projects").stdout.splitlines() if "│" in line}
+    assert rows["pallets"][5] == "2" and rows["shapes"][5] == "0"
+
+
+def test_who_is_the_os_login_name_when_user_is_unset(tb: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import pwd
+
+    for var in ("TRIALBOOK_USER", "USER", "LOGNAME", "LNAME", "USERNAME"):
+        monkeypatch.delenv(var, raising=False)
+    login = pwd.getpwuid(os.getuid()).pw_name  # where getpass looks last
+    out = as_json(tb("project", "set", "shapes", "--noise", "0.01", "--json"))
+    assert out["history"][0]["who"] == login != "unknown"
+    monkeypatch.setenv("TRIALBOOK_USER", "  ana  ")
+    out = as_json(tb("project", "set", "shapes", "--noise", "0.02", "--json"))
+    assert out["history"][-1]["who"] == "ana"

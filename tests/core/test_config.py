@@ -90,3 +90,25 @@ def test_diff_reports_a_key_set_to_none_against_a_missing_one() -> None:
 
 def test_diff_of_flattened_configs() -> None:
     assert diff(flatten({"hyp": {"lr0": 0.01}}), flatten({"hyp": {"lr0": 0.02}})) == {"hyp.lr0": (0.01, 0.02)}
+
+
+def test_a_whole_config_reduced_to_what_differs_from_the_defaults() -> None:
+    from trialbook.core.config import asked, is_whole, non_default, split_asked
+
+    defaults = {"epochs": 100, "imgsz": 640, "lr0": 0.01, "model": None}
+    whole = {"epochs": 100, "imgsz": 320, "lr0": 0.01, "model": "yolo11n.pt", "save_dir": "runs/x"}
+    assert is_whole(whole, defaults) and not is_whole({"imgsz": 320}, defaults)
+    assert not is_whole(whole, {})  # no defaults known: never whole
+    assert non_default(whole, defaults) == {"imgsz": 320, "model": "yolo11n.pt"}  # save_dir: unknown key
+    assert asked(whole, None, defaults) == {"imgsz": 320, "model": "yolo11n.pt"}
+    assert asked({"imgsz": 320}, None, defaults) == {"imgsz": 320}  # partial: as it is
+    first, rest = split_asked(whole, None, defaults)
+    assert first == {"imgsz": 320, "model": "yolo11n.pt"} and set(rest) == {"epochs", "lr0", "save_dir"}
+
+
+def test_training_diff_leaves_out_bookkeeping_keys() -> None:
+    from trialbook.core.config import training_diff
+
+    a = {"imgsz": 320, "name": "v1_a", "train.device": 0, "workers": 8}
+    b = {"imgsz": 640, "name": "v2_b", "train.device": 1, "workers": 2}
+    assert training_diff(a, b) == {"imgsz": (320, 640)}

@@ -470,3 +470,48 @@ def test_a_stored_decision_renders_like_the_live_one() -> None:
     assert again.test_reveals_used == result.test_reveals_used == 2
     assert again.comparable and again.burned is False
     assert render_decision_text(again) == render_decision_text(result)
+
+
+# --------------------------------------------------------------------------- classes of a decision
+def _version(val_digest: str = "val1") -> Any:
+    from trialbook.core.entities import DatasetVersion
+
+    classes = [{"id": 0, "name": "pallet", "images": 3, "instances": 5}, {"id": 1, "name": "crate"}]
+    return DatasetVersion(
+        digest="d" * 64,
+        name="pallets",
+        created_at=0.0,
+        class_names=["pallet", "crate", "barrel"],
+        splits={"val": {"digest": val_digest, "classes": classes}},
+    )
+
+
+def _per_class_eval(digest: str | None, names: list[str] | None = None) -> Evaluation:
+    return Evaluation(
+        id="e1",
+        run_id="r1",
+        split="val",
+        sealed=False,
+        created_at=0.0,
+        per_class_ap={"pallet": 0.5},
+        class_names=names,
+        split_digest=digest,
+    )
+
+
+def test_dataset_classes_come_from_the_pinned_version_on_its_val_split() -> None:
+    names, counts = rules.dataset_classes(_version(), _per_class_eval("val1", ["x"]))
+    assert names == ("pallet", "crate", "barrel")  # the version's, before the evaluation's
+    assert counts == {"pallet": 5, "crate": 0}  # a class without a count has none
+    # measured on an unknown split: the pinned one is assumed
+    assert rules.dataset_classes(_version(), _per_class_eval(None))[1] == {"pallet": 5, "crate": 0}
+
+
+def test_dataset_classes_on_another_split_or_without_a_version() -> None:
+    names, counts = rules.dataset_classes(_version(), _per_class_eval("val2"))
+    assert names == ("pallet", "crate", "barrel") and counts is None
+    assert rules.dataset_classes(None, _per_class_eval("val1", ["pallet", "box"])) == (
+        ("pallet", "box"),
+        None,
+    )
+    assert rules.dataset_classes(None, None) == ((), None)

@@ -104,3 +104,56 @@ def test_short_digest() -> None:
 
 def test_short_digest_is_still_importable_from_gates() -> None:
     assert gates.short_digest is fmt.short_digest
+
+
+# --- one rule per kind of number (issue 11: "18.2232 ms", "18.2 ms", "25.34 ms") ----------
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (18.2232, "18.2 ms"),
+        (25.34, "25.3 ms"),
+        (50, "50.0 ms"),
+        (None, "-"),
+        (float("nan"), "-"),
+        (True, "-"),
+    ],
+)
+def test_ms(value: Any, text: str) -> None:
+    assert fmt.ms(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(0.5, "0.5000"), (50, "50.0000"), (None, "-"), ("x", "-")])
+def test_metric(value: Any, text: str) -> None:
+    assert fmt.metric(value) == text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "text"),
+    [
+        ("latency_budget_ms", 50, "50.0 ms"),
+        ("latency_budget_ms", 18.2232, "18.2 ms"),
+        ("noise", 0.005, "0.0050"),
+        ("convergence_target", 0.45, "0.4500"),
+        ("class_floor", 0.9, "0.90"),
+        ("test_budget", 5, "5"),
+        ("device", "jetson-orin-nx", "jetson-orin-nx"),
+        ("device", None, "not set"),
+        ("latency_budget_ms", None, "not set"),
+    ],
+)
+def test_protocol_value(field: str, value: Any, text: str) -> None:
+    assert fmt.protocol_value(field, value) == text
+
+
+def test_the_gates_print_latency_and_budgets_one_way() -> None:
+    from trialbook.core.entities import Protocol
+    from trialbook.core.gates import DecisionInputs, decide
+
+    inputs = DecisionInputs(
+        candidate="v2_b",
+        baseline="v1_a",
+        protocol=Protocol(latency_budget_ms=50, device="cpu"),
+        candidate_latency_ms=18.2232,
+        candidate_device="cpu",
+    )
+    assert decide(inputs).gate("latency").detail == "latency 18.2 ms on cpu is within the budget of 50.0 ms"

@@ -14,6 +14,8 @@ from trialbook.core.gates import (
     DecisionInputs,
     DecisionResult,
     decide,
+    evidence_digest,
+    not_evaluable,
     render_decision_text,
     short_digest,
 )
@@ -112,10 +114,16 @@ def test_per_class_fails_alone_listing_both_values() -> None:
     r = decide(passing(candidate_per_class={"pallet": 0.58, "forklift": 0.50}))
     assert failed(r) == ["per_class"]
     g = r.gate("per_class")
-    assert "1 of 2 classes below 0.90" in g.detail
-    assert "forklift 0.5000 vs baseline 0.6000" in g.detail
+    assert "1 of 2 classes fail: " in g.detail
+    assert "forklift 0.5000 vs baseline 0.6000 (below the floor 0.90 × 0.6000 = 0.5400)" in g.detail
     assert g.inputs["failing"] == [
-        {"class": "forklift", "candidate": 0.50, "baseline": 0.60, "floor": pytest.approx(0.54)}
+        {
+            "class": "forklift",
+            "candidate": 0.50,
+            "baseline": 0.60,
+            "floor": pytest.approx(0.54),
+            "why": "below_floor",
+        }
     ]
 
 
@@ -136,6 +144,62 @@ def test_per_class_class_only_in_candidate_is_reported_and_passes() -> None:
     assert g.passed
     assert "only in the candidate (not checked): crate 0.2000" in g.detail
     assert g.inputs["only_in_candidate"] == ["crate"]
+
+
+def test_per_class_a_class_never_detected_in_both_runs_fails_by_name() -> None:
+    # AP 0 in both runs passed "0 >= 0.90 x 0" before; a class with val instances
+    # (it has an AP, so it has instances) that is never detected fails
+    r = decide(
+        passing(
+            candidate_per_class={"pallet": 0.58, "forklift": 0.61, "crate": 0.0},
+            baseline_per_class={"pallet": 0.31, "forklift": 0.60, "crate": 0.0},
+        )
+    )
+    assert failed(r) == ["per_class"]
+    g = r.gate("per_class")
+    assert g.detail.startswith("1 of 3 classes fail: crate never detected: AP 0 in the candidate")
+    assert "(baseline 0.0000)" in g.detail
+    assert [(x["class"], x["why"]) for x in g.inputs["failing"]] == [("crate", "never_detected")]
+
+
+def test_per_class_a_class_only_in_the_candidate_at_ap_0_fails() -> None:
+    r = decide(passing(candidate_per_class={"pallet": 0.58, "forklift": 0.61, "crate": 1e-17}))
+    g = r.gate("per_class")
+    assert not g.passed  # 1e-17 is 0 up to rounding
+    assert "crate never detected" in g.detail and "not in the baseline's AP" in g.detail
+    assert g.inputs["only_in_candidate"] == []
+
+
+def test_per_class_a_class_without_val_instances_is_not_evaluable_and_passes() -> None:
+    # "crate" is a class of the dataset, but no run has an AP for it: no val instances
+    r = decide(passing(class_names=("pallet", "forklift", "crate")))
+    g = r.gate("per_class")
+    assert g.passed
+    assert g.detail.startswith("all 2 classes have AP above 0")
+    assert g.detail.endswith("; not evaluable (no val instances): crate")
+    assert g.inputs["not_evaluable"] == ["crate"]
+
+
+def test_per_class_counted_val_instances_decide_what_is_evaluable() -> None:
+    # the pinned version counts no val instance of crate: its AP 0 is not judged
+    zero = passing(
+        candidate_per_class={"pallet": 0.58, "forklift": 0.61, "crate": 0.0},
+        baseline_per_class={"pallet": 0.31, "forklift": 0.60, "crate": 0.0},
+        val_instances={"pallet": 12, "forklift": 7, "crate": 0},
+    )
+    g = decide(zero).gate("per_class")
+    assert g.passed and "not evaluable (no val instances): crate" in g.detail
+    # ... and a class it counts instances of, with no AP in the candidate, is missing
+    missing = decide(passing(val_instances={"pallet": 12, "forklift": 7, "crate": 3})).gate("per_class")
+    assert not missing.passed
+    assert "crate missing in the candidate (not in the baseline's AP)" in missing.detail
+
+
+def test_not_evaluable_lists_dataset_classes_without_ap_and_zero_counts() -> None:
+    inputs = passing(
+        class_names=("pallet", "forklift", "crate", "box"), val_instances={"box": 0, "pallet": 3}
+    )
+    assert not_evaluable(inputs) == ["box", "crate"]
 
 
 @pytest.mark.parametrize(
@@ -222,7 +286,8 @@ def test_last_reveal_burns_the_split() -> None:
 def test_latency_over_budget_fails_alone() -> None:
     r = decide(passing(candidate_latency_ms=6.5))
     assert failed(r) == ["latency"]
-    assert "6.5 ms" in r.gate("latency").detail and "5 ms" in r.gate("latency").detail
+    detail = r.gate("latency").detail
+    assert detail == "latency 6.5 ms on jetson-orin-nx is over the budget of 5.0 ms by 1.5 ms"
 
 
 def test_latency_exactly_at_budget_passes() -> None:
@@ -240,7 +305,7 @@ def test_latency_budget_unset_fails_with_the_command() -> None:
 def test_latency_unknown_fails() -> None:
     r = decide(passing(candidate_latency_ms=None))
     assert failed(r) == ["latency"]
-    assert "unknown" in r.gate("latency").detail
+    assert "not measured" in r.gate("latency").detail
 
 
 def test_latency_on_another_device_fails_naming_both() -> None:
@@ -365,6 +430,14 @@ def test_render_win() -> None:
     assert text.count("✓") == 4
     assert "Verdict:   WIN" in text
     assert "trialbook ship v4_lr0_0.0005" in text
+    assert "trialbook note v4_lr0_0.0005 --draft" in text  # the note has no result yet
+
+
+def test_render_win_does_not_ask_for_a_result_the_note_already_has() -> None:
+    text = render_decision_text(decide(passing()), note_has_result=True)
+    next_line = [line for line in text.splitlines() if line.startswith("Next:")]
+    assert next_line == ["Next:      ship it (trialbook ship v4_lr0_0.0005)"]
+    assert "--draft" not in text
 
 
 def test_render_more_experiments_names_each_failed_gate_and_what_to_do() -> None:
@@ -378,3 +451,33 @@ def test_render_more_experiments_names_each_failed_gate_and_what_to_do() -> None
 def test_render_shows_warnings() -> None:
     text = render_decision_text(decide(passing(baseline_val_digest="other")))
     assert "Warning:   not comparable" in text
+
+
+# --- evidence ---------------------------------------------------------------------------
+REFS = {"candidate": "c1", "baseline": "b1", "candidate_test": "e1", "baseline_test": "e2", "latency": "e3"}
+
+
+def test_evidence_is_the_same_for_the_same_numbers_whatever_the_reveals_used() -> None:
+    digest = evidence_digest(passing(), REFS)
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert evidence_digest(passing(test_reveals_used=4), dict(REFS)) == digest
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"candidate_value": 0.591},
+        {"candidate_per_class": {"pallet": 0.58, "forklift": 0.62}},
+        {"candidate_test_value": 0.571},
+        {"baseline_test_digest": "another"},
+        {"candidate_latency_ms": 4.2},
+        {"protocol": replace(PROTOCOL, test_budget=6)},
+        {"class_names": ("pallet", "forklift", "crate")},
+    ],
+)
+def test_evidence_changes_with_any_number_the_gates_read(changes: dict[str, Any]) -> None:
+    assert evidence_digest(passing(**changes), REFS) != evidence_digest(passing(), REFS)
+
+
+def test_evidence_changes_with_a_new_evaluation_of_the_same_numbers() -> None:
+    assert evidence_digest(passing(), {**REFS, "candidate_test": "e9"}) != evidence_digest(passing(), REFS)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from trialbook.core.noise import RUN_LOCAL_KEYS, at_least, estimate_noise, exceeds, gain, round_up
+from trialbook.core.config import BOOKKEEPING_KEYS
+from trialbook.core.noise import at_least, estimate_noise, exceeds, gain, round_up
 
 CFG = {"model": "yolo11n.pt", "imgsz": 640, "lr0": 0.01}
 
@@ -84,12 +85,13 @@ def test_runs_without_value_are_left_out() -> None:
     assert est.enough is False
 
 
-def test_run_local_keys_are_ignored() -> None:
-    assert set(RUN_LOCAL_KEYS) == {"name", "project", "save_dir", "exist_ok", "resume"}
+def test_bookkeeping_keys_are_ignored() -> None:
+    assert {"name", "project", "save_dir", "exist_ok", "resume", "device", "workers"} <= BOOKKEEPING_KEYS
+    assert not {"seed", "lr0", "imgsz", "epochs", "time", "batch"} & BOOKKEEPING_KEYS  # they change training
     runs = [
         run(0, 0.51, name="v2_seed0", save_dir="runs/a", exist_ok=True),
         run(1, 0.52, name="v2_seed1", save_dir="runs/b", project="p", resume=False),
-        run(2, 0.53, name="v2_seed2", save_dir="runs/c"),
+        run(2, 0.53, name="v2_seed2", save_dir="runs/c", device="cuda:1", workers=2),
     ]
     assert estimate_noise(runs).enough is True
 

@@ -5,7 +5,6 @@ test_yolo_e2e.py for the skip/fail rule)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.extras import require_ultralytics
+from support.extras import require_ultralytics, yolo_env
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +20,6 @@ SCRIPT = textwrap.dedent("""
     import json, random, sys
     from pathlib import Path
     root = Path(sys.argv[1])
-    from trialbook.integrations import yolo_offline
-    yolo_offline.prepare(root / "cfg")
     import trialbook as tb
     from trialbook.demo.story import draw_image
     from trialbook.services import datasets
@@ -59,7 +56,6 @@ SCRIPT = textwrap.dedent("""
 
     from ultralytics import YOLO
     from trialbook.integrations.ultralytics import track
-    yolo_offline.quiet_settings()
     common = dict(epochs=1, batch=8, workers=0, amp=False, device="cpu", plots=False,
                   verbose=False, project=str(root / "runs"), exist_ok=True)
     model = YOLO("yolo11n-seg.yaml")
@@ -74,7 +70,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_segmentation_and_classification_are_tracked(tmp_path: Path) -> None:
     require_ultralytics()
-    env = {k: v for k, v in os.environ.items() if k != "TRIALBOOK_URI"}
+    env = yolo_env(tmp_path / "ultralytics")
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env, timeout=600
     )

@@ -3,7 +3,8 @@
 holds is checked.
 
 - Decisions made at once never spend more test reveals than the budget: with a budget of
-  1, exactly one of them reveals and the others say the split is burned.
+  1, exactly one of them reveals and the others say the split is burned. The same
+  decision (one pair, one evidence) made at once is stored once, and all return it.
 - Every get-or-create is idempotent: the first runs of a new project (and of a new
   PostgreSQL database), the same tag of the same content, a run's first point of a key,
   a run's first note; a tag of other content is one Conflict naming the bound digest.
@@ -114,12 +115,14 @@ def book(opened: OpenedBook) -> Book:
 
 
 # --------------------------------------------------------------------------- decisions
-# what `trialbook decide v2_cand --baseline v1_base --json` does, on the book opened before
+# what `trialbook decide CANDIDATE --baseline v1_base --json` does, on the book opened before
 DECIDE = """
-    view = trialbook.services.decisions.decide(book, "v2_cand", "v1_base", project=args[0])
+    view = trialbook.services.decisions.decide(book, args[1], "v1_base", project=args[0])
     print(json.dumps(view))
 """
-DECIDE_CLI = 'cli("decide", "v2_cand", "--baseline", "v1_base", "--project", args[0], "--json")'
+DECIDE_CLI = 'cli("decide", args[1], "--baseline", "v1_base", "--project", args[0], "--json")'
+BASE: dict[str, Any] = {"val": 0.50, "per_class": {"pallet": 0.40}, "test": 0.49, "latency": 4.0}
+CAND: dict[str, Any] = {"val": 0.56, "per_class": {"pallet": 0.52}, "test": 0.55, "latency": 4.5}
 
 
 def test_decisions_made_at_once_reveal_the_test_numbers_once(
@@ -129,15 +132,14 @@ def test_decisions_made_at_once_reveal_the_test_numbers_once(
         project = f"pallets{r}"
         digests = {**DIGESTS, "test": f"{r}" * 64}
         set_protocol(book, project, test_budget=1)
-        base: dict[str, Any] = {"val": 0.50, "per_class": {"pallet": 0.40}, "test": 0.49, "latency": 4.0}
-        add_run(book, "v1_base", project=project, curve=[0.3, 0.5], digests=digests, **base)
-        cand: dict[str, Any] = {"val": 0.56, "per_class": {"pallet": 0.52}, "test": 0.55, "latency": 4.5}
-        add_run(book, "v2_cand", project=project, curve=[0.3, 0.56], digests=digests, **cand)
+        add_run(book, "v1_base", project=project, curve=[0.3, 0.5], digests=digests, **BASE)
+        for w in range(WORKERS):  # one candidate each: each its own evidence
+            add_run(book, f"v2_cand{w}", project=project, curve=[0.3, 0.56], digests=digests, **CAND)
         done = race(
             tmp_path,
             book_uri,
             DECIDE if r < ROUNDS - 1 else DECIDE_CLI,  # the last round through the command line
-            [[project]] * WORKERS,
+            [[project, f"v2_cand{w}"] for w in range(WORKERS)],
         )
         assert all(f.code == 0 for f in done), done
         views = [f.json() for f in done]
@@ -150,6 +152,20 @@ def test_decisions_made_at_once_reveal_the_test_numbers_once(
                 assert "0.55" not in json.dumps(v["gates"])  # the sealed number stays sealed
         stored = book.store.list_decisions(project)
         assert len(stored) == WORKERS and sum(d.revealed for d in stored) == 1
+
+
+def test_the_same_decision_made_at_once_is_stored_once(book: Book, book_uri: str, tmp_path: Path) -> None:
+    set_protocol(book, test_budget=5)
+    add_run(book, "v1_base", curve=[0.3, 0.5], **BASE)
+    add_run(book, "v2_cand", curve=[0.3, 0.56], **CAND)
+    done = race(tmp_path, book_uri, DECIDE, [["pallets", "v2_cand"]] * WORKERS)
+    assert all(f.code == 0 for f in done), done
+    views = [f.json() for f in done]
+    assert len({v["id"] for v in views}) == 1, views
+    assert sorted(v["recorded_before"] for v in views) == [False] + [True] * (WORKERS - 1)
+    assert all(v["revealed"] and v["test_reveals_used"] == 1 for v in views)
+    stored = book.store.list_decisions("pallets")
+    assert [d.id for d in stored] == [views[0]["id"]]
 
 
 def test_a_decision_past_the_budget_is_refused_by_the_store(book: Book) -> None:

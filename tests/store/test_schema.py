@@ -181,3 +181,41 @@ def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_databa
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+# --------------------------------------------------------------------------- migration 0005
+def test_a_book_at_0004_keeps_its_decisions_and_decides_on_evidence_after_0005(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from trialbook.core.entities import Decision
+    from trialbook.store.sql.engine import MIGRATIONS_DIR
+
+    uri = str(tmp_path / "book")
+    (tmp_path / "book").mkdir()
+    engine = sa.create_engine(sql_url(uri))
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        _old_book_rows(conn)
+        conn.exec_driver_sql(
+            "INSERT INTO decisions (id, project_id, candidate_id, baseline_id, verdict, gates, protocol, "
+            "test_split_digest, revealed, who, at) VALUES ('d1', 'p1', 'r1', 'r1', 'WIN', '[]', '{}', "
+            "NULL, TRUE, 'x', 1)"
+        )
+        conn.commit()
+    engine.dispose()
+    store = open_store(uri)  # upgraded to 0005: the old decision has no evidence
+    try:
+        assert sql(store).db.current_revision() == SCHEMA_HEAD == "0005"
+        assert [d.id for d in store.list_decisions("pallets")] == ["d1"]
+        new = Decision("d2", "pallets", "r1", "r1", "WIN", [], {}, None, False, "x", 2.0)
+        assert store.add_decision(new, evidence="a" * 64) == new
+        assert store.find_decision("pallets", "a" * 64) == new
+        with sql(store).db.read() as conn:
+            rows = conn.exec_driver_sql("SELECT id, evidence FROM decisions ORDER BY id").all()
+        assert [tuple(r) for r in rows] == [("d1", None), ("d2", "a" * 64)]
+    finally:
+        store.close()

@@ -74,7 +74,7 @@ def make_dataset(
     splits = splits if splits is not None else default_splits()
     for split, files in splits.items():
         write_split(root, split, files)
-    data: dict[str, object] = {"path": ".", **{s: f"images/{s}" for s in splits}, "names": list(names)}
+    data: dict[str, object] = {**{s: f"images/{s}" for s in splits}, "names": list(names)}
     data.update(config or {})
     return write_yaml(root / "data.yaml", data)
 

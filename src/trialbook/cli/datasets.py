@@ -47,6 +47,8 @@ def status_cmd(ref: str, source: str | None, uri: str | None, as_json: bool) -> 
     from trialbook.services import datasets
 
     result = datasets.status(open_book(uri), ref, source)
+    for warning in result["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(result)
     else:

@@ -42,7 +42,9 @@ def compare(
 @handle_errors
 def decide(candidate: str, baseline: str, project: str | None, uri: str | None, as_json: bool) -> None:
     """The four gates; records the decision and reveals (and counts) the test results.
-    Exits 0 for both verdicts."""
+    Deciding again on the same runs, protocol and evidence shows the decision already
+    recorded and reveals nothing (--json: "recorded_before": true). Exits 0 for both
+    verdicts."""
     from trialbook.cli import output
     from trialbook.services import decisions
 

@@ -39,19 +39,30 @@ def init(path: str) -> None:
     "--yolo",
     "real",
     is_flag=True,
-    help="Train two tiny YOLO runs for real (needs the ultralytics extra; CPU, ~1 min).",
+    help="Train two tiny YOLO runs for real and decide between them (needs the ultralytics "
+    "extra; CPU, a few minutes).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs of each --yolo run (default 30: enough to tell the two apart).",
 )
 @handle_errors
-def demo(path: str, real: bool) -> None:
-    """Build a demo book in PATH: project 'pallets' and its v1 -> v2 -> v3 story."""
+def demo(path: str, real: bool, epochs: int | None) -> None:
+    """Build a demo book in PATH: project 'pallets' and its v1 -> v2 -> v3 story, or with
+    --yolo two real trainings, their test evaluations, latency and the decision."""
 
     def echo(message: str) -> None:
         click.echo(message, err=True)
 
+    if epochs is not None and not real:
+        raise click.UsageError("--epochs is for --yolo (the story demo trains nothing)")
     if real:
-        from trialbook.demo.yolo import build_yolo_demo
+        from trialbook.demo.yolo import DEFAULT_EPOCHS, build_yolo_demo
 
-        build_yolo_demo(path, echo=echo)
+        decided = build_yolo_demo(path, echo=echo, epochs=epochs or DEFAULT_EPOCHS)
+        click.echo(decided["text"])
     else:
         from trialbook.demo.story import build_demo
 

@@ -9,10 +9,10 @@ from trialbook.cli.options import handle_errors, json_option, open_book, project
 
 @click.command()
 @click.argument("run")
-@click.option("--hypothesis", default=None)
-@click.option("--change", default=None)
-@click.option("--result", default=None)
-@click.option("--next", "next_", default=None)
+@click.option("--hypothesis", default=None, help="What you expected this run to show, and why.")
+@click.option("--change", default=None, help="The one thing this run changed against its parent.")
+@click.option("--result", default=None, help="What happened, with the numbers (see --draft).")
+@click.option("--next", "next_", default=None, help="What to try next, given the result.")
 @click.option("--text", default=None, help="Free text beside the four fields.")
 @click.option("--draft", is_flag=True, help="Draft the result line from numbers against the parent.")
 @click.option("--save", is_flag=True, help="With --draft: write the draft as the result.")
@@ -65,7 +65,9 @@ def notes_group() -> None:
 @notes_group.command("search")
 @click.argument("words", nargs=-1, required=True)
 @click.option("--project", "-p", default=None, help="Only this project's notes.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 1000), help="The most notes listed."
+)
 @uri_option
 @json_option
 @handle_errors

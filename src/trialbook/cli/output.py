@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from trialbook.core.curves import sparkline
+from trialbook.core.format import metric, ms, protocol_value, short_digest, size, when
 from trialbook.core.format import num as fmt
-from trialbook.core.format import short_digest, when
 
 if TYPE_CHECKING:
     from trialbook.services.compare import Comparison
@@ -36,7 +36,21 @@ def status_text(status: str) -> str:
     return f"[{color.get(status, 'white')}]{status}[/]"
 
 
+FIRST_RUN = (
+    "record a first run, tag the dataset (`trialbook data tag shapes data.yaml --tag v1`), then "
+    "`trialbook yolo train v1_baseline -d shapes:v1 -- model=yolo11n.pt data=data.yaml`; "
+    'or in Python `with tb.start(project="shapes", name="v1_baseline", dataset="shapes:v1") as run: ...`'
+)
+SHIPPED = "[green](shipped)[/]"
+
+
 def runs_table(table: RunsTable) -> None:
+    if table["project"] is None:
+        _plain(f"no runs yet: this book has no project. To {FIRST_RUN}")
+        return
+    if not table["runs"] and not table["total"]:
+        _plain(f"project {table['project']} has no runs yet. To {FIRST_RUN}")
+        return
     label = " [yellow](exploratory)[/]" if table.get("exploratory") else ""
     t = Table(title=f"{table['project']}: runs ranked by {table['metric']}{label}", title_justify="left")
     for col in ("#", "run", "status", "dataset", "parent", "best", "final", "@epoch", "epochs", "note"):
@@ -47,7 +61,8 @@ def runs_table(table: RunsTable) -> None:
         )
     for i, r in enumerate(table["runs"], 1):
         dataset = r["dataset"] if r["pinned"] else "[red]UNPINNED[/]"
-        name = r["name"] + (" [yellow](legacy name)[/]" if r.get("legacy_name") else "")
+        name = esc(r["name"]) + (" [yellow](legacy name)[/]" if r.get("legacy_name") else "")
+        name += f" {SHIPPED}" if r["shipped"] else ""
         t.add_row(
             str(i),
             name,
@@ -64,8 +79,13 @@ def runs_table(table: RunsTable) -> None:
     console.print(t)
 
 
-def run_detail(d: RunView) -> None:
-    console.print(f"[bold]{d['project']}/{d['name']}[/]  {status_text(d['status'])}  id {d['id'][:12]}")
+def run_detail(d: RunView, *, all_config: bool = False) -> None:
+    """One run, what matters first: status and lineage, the summary of its metrics, its
+    evaluations, note and decisions, then artifacts and the config (the keys the user
+    asked for; the rest folded unless ``all_config``)."""
+    shipped = f"  {SHIPPED}" if d["shipped"] else ""
+    title = f"[bold]{esc(d['project'])}/{esc(d['name'])}[/]"
+    console.print(f"{title}  {status_text(d['status'])}  id {d['id'][:12]}{shipped}")
     if d["end_reason"]:
         console.print(f"ended: {esc(d['end_reason'])}")
     if d["unwritten"]:
@@ -73,32 +93,70 @@ def run_detail(d: RunView) -> None:
             f"[red]{d['unwritten']} points of this run are not in the book[/] (refused, or waiting in "
             "a spool file: `trialbook sync` writes what can be written)"
         )
-    dataset = d["dataset"] if d["pinned"] else "[red]UNPINNED[/]"
+    dataset = esc(d["dataset"]) if d["pinned"] else "[red]UNPINNED[/]"
     console.print(
-        f"dataset: {dataset}    parent: {d['parent'] or '-'}    "
+        f"dataset: {dataset}    parent: {esc(d['parent'] or '-')}    "
         f"started {when(d['created_at'])}    ended {when(d['ended_at'])}"
     )
     git = d["env"].get("git")
     if git:
         dirty = " (dirty)" if git.get("dirty") else ""
-        console.print(f"git: {git.get('branch')} {str(git.get('commit'))[:10]}{dirty}")
-    _config_table(d["config"])
+        console.print(f"git: {esc(git.get('branch'))} {str(git.get('commit'))[:10]}{dirty}")
     _summary_table(d["summary"])
     for ev in d["evaluations"]:
         _evaluation(ev)
-    for a in d["artifacts"]:
-        console.print(f"artifact: {a['name']} ({a['size']} bytes, {a['digest'][:12]})")
     _note_fields(d["note"])
+    _run_decisions(d)
+    for a in d["artifacts"]:
+        console.print(f"artifact: {esc(a['name'])} ({size(a['size'])}, {a['digest'][:12]})")
+    _config_part(d, all_config)
 
 
-def _config_table(config: Mapping[str, Any]) -> None:
+def _run_decisions(d: RunView) -> None:
+    """The decisions on the run, one line each (verdict, the other run, who, when): no
+    test number, which only `trialbook decisions` shows."""
+    found = d.get("decisions") or []
+    if not found:
+        return
+    console.print(f"[bold]decisions[/] (with their numbers: trialbook decisions --run {esc(d['name'])})")
+    for x in found:
+        role = "candidate" if x["candidate"] == d["name"] else "baseline"
+        other = x["baseline"] if role == "candidate" else x["candidate"]
+        versus = "against" if role == "candidate" else "as the baseline of"
+        failed = [g["gate"] for g in x["gates"] if not g["passed"]]
+        why = f" (failed: {', '.join(failed)})" if failed else ""
+        color = "green" if x["verdict"] == "WIN" else "yellow"
+        console.print(
+            f"  [{color}]{x['verdict']}[/]{why} {versus} {esc(other)}, {when(x['at'])} by {esc(x['who'])} "
+            f"(decision {x['id'][:12]})"
+        )
+
+
+def _config_part(d: RunView, all_config: bool) -> None:
+    """The config keys asked for (``core.config.split_asked``), then the rest folded into
+    one line, or every key with ``all_config``."""
+    from trialbook.core.config import split_asked
+
+    asked, rest = split_asked(d["config"], d["env"])
+    if all_config:
+        _config_table({**asked, **rest}, "every key")
+        return
+    _config_table(asked, "the keys asked for" if rest else "")
+    if rest:
+        console.print(
+            f"{len(rest)} more config keys at their defaults: trialbook show {esc(d['name'])} --config"
+        )
+
+
+def _config_table(config: Mapping[str, Any], what: str) -> None:
     if not config:
         return
-    cfg = Table(title="config", title_justify="left", show_header=False)
+    console.print("[bold]config[/]" + (f" ({what})" if what else ""))
+    cfg = Table(show_header=False)
     cfg.add_column("key")
     cfg.add_column("value")
     for k, v in config.items():
-        cfg.add_row(k, str(v))
+        cfg.add_row(esc(k), esc(v))
     console.print(cfg)
 
 
@@ -124,10 +182,10 @@ def _evaluation(ev: EvaluationView) -> None:
     console.print(f"evaluation [bold]{ev['split']}[/]: {metrics}")
     if ev["per_class_ap"]:
         console.print(
-            "  per-class AP: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in ev["per_class_ap"].items())
+            "  per-class AP: " + ", ".join(f"{esc(k)} {fmt(v)}" for k, v in ev["per_class_ap"].items())
         )
     if ev["latency_ms"] is not None:
-        console.print(f"  latency: {ev['latency_ms']:.2f} ms on {ev['device'] or '?'}")
+        console.print(f"  latency: {ms(ev['latency_ms'])} on {esc(ev['device'] or '?')}")
 
 
 def _note_fields(note: NoteView | None) -> None:
@@ -138,7 +196,7 @@ def _note_fields(note: NoteView | None) -> None:
     fields: Mapping[str, Any] = note
     for f in ("hypothesis", "change", "result", "next", "text"):
         if fields[f]:
-            console.print(f"  {f}: {fields[f]}")
+            console.print(f"  {f}: {esc(fields[f])}")
 
 
 def dataset_counts(version: VersionView) -> None:
@@ -211,6 +269,12 @@ def esc(value: Any) -> str:
     return escape(str(value))
 
 
+def config_value(value: Any) -> str:
+    """A config value as given (``lr0`` 0.00005 is not rounded to a metric's 4 decimals);
+    ``-`` for none."""
+    return "-" if value is None else str(value)
+
+
 def _plain(text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -222,7 +286,7 @@ def project_info(d: ProjectInfo) -> None:
     t.add_column("field")
     t.add_column("value")
     for k, v in d["protocol"].items():
-        t.add_row(k, esc(v) if v is not None else "[yellow]not set[/]")
+        t.add_row(k, esc(protocol_value(k, v)) if v is not None else "[yellow]not set[/]")
     console.print(t)
     if d["history"]:
         h = Table(title="protocol history", title_justify="left")
@@ -233,8 +297,8 @@ def project_info(d: ProjectInfo) -> None:
             h.add_row(
                 when(c["at"]),
                 field,
-                esc(fmt(c["old"])),
-                esc(fmt(c["new"])),
+                esc(protocol_value(c["field"], c["old"])),
+                esc(protocol_value(c["field"], c["new"])),
                 esc(c["reason"] or "-"),
                 esc(c["who"]),
             )
@@ -252,10 +316,13 @@ def project_info(d: ProjectInfo) -> None:
 
 
 def protocol_changed(d: ProtocolChanged) -> None:
+    if d["created"]:
+        console.print(f"created project [bold]{esc(d['name'])}[/] (it did not exist yet)")
     if not d["changed"]:
         console.print("nothing changed (the protocol already had these values)")
     for c in d["changed"]:
-        console.print(f"{c['field']}: {esc(fmt(c['old']))} -> [bold]{esc(fmt(c['new']))}[/]")
+        old, new = protocol_value(c["field"], c["old"]), protocol_value(c["field"], c["new"])
+        console.print(f"{c['field']}: {esc(old)} -> [bold]{esc(new)}[/]")
     project_info(d)
 
 
@@ -266,7 +333,7 @@ def name_suggestion(d: NameSuggestion) -> None:
         for col in ("key", d["parent"], "new"):
             t.add_column(esc(col))
         for k, (old, new) in d["changed"].items():
-            t.add_row(esc(k), esc(fmt(old)), esc(fmt(new)))
+            t.add_row(esc(k), esc(config_value(old)), esc(config_value(new)))
         console.print(t)
     else:
         console.print(f"the config is the same as {esc(d['parent'])}'s")
@@ -324,13 +391,19 @@ def compare_table(d: Comparison) -> None:
         for n in names:
             c.add_column(esc(n))
         for k, values in d["config_diff"].items():
-            c.add_row(esc(k), *(esc(fmt(values.get(n))) for n in names))
+            c.add_row(esc(k), *(esc(config_value(values.get(n))) for n in names))
         console.print(c)
     elif len(d["runs"]) > 1:
         console.print("configs: identical")
 
 
 def decision(d: DecisionView) -> None:
+    if d.get("recorded_before"):
+        _plain(
+            f"Already decided: this is decision {d['id'][:12]}, recorded {when(d['at'])} by {d['who']} "
+            "on the same runs, protocol and evidence; nothing was revealed or counted again "
+            f"(all decisions: trialbook decisions --run {d['candidate']})."
+        )
     _plain(d["text"])
 
 
@@ -434,15 +507,20 @@ def noise_estimate(d: NoiseReport) -> None:
     if d["enough"]:
         verb = "set" if d["applied"] else "suggested (add --apply to set it)"
         console.print(
-            f"noise threshold {d['suggested_noise']:.3f} {verb}; the protocol had {d['current_noise']}"
+            f"noise threshold {metric(d['suggested_noise'])} {verb}; the protocol had "
+            f"{metric(d['current_noise'])}"
         )
     else:
-        console.print(f"keeping the protocol's noise threshold {d['current_noise']}")
+        console.print(f"keeping the protocol's noise threshold {metric(d['current_noise'])}")
 
 
 def projects_list(d: ProjectsOverview) -> None:
     if not d["projects"]:
-        console.print(f"the book at {esc(d['book'])} has no projects yet")
+        console.print(
+            f"the book at {esc(d['book'])} has no projects yet: make one with `trialbook project "
+            "create NAME` (or `trialbook project set NAME --latency-budget MS --device NAME`), or "
+            "record a run, which makes its project"
+        )
         return
     t = Table(title=f"projects in {esc(d['book'])}", title_justify="left")
     for col in ("project", "metric", "runs", "running", "note debt", "decisions", "shipped"):

@@ -101,11 +101,12 @@ def project_show(name: str, uri: str | None, as_json: bool) -> None:
 @json_option
 @handle_errors
 def project_set(name: str, reason: str | None, uri: str | None, as_json: bool, **options: Any) -> None:
-    """Change the protocol; each change is recorded with who, when, old, new and --reason."""
+    """Change the protocol; each change is recorded with who, when, old, new and --reason.
+    A project that does not exist yet is created (its changes audited the same way)."""
     from trialbook.cli import output
     from trialbook.services import projects
 
-    data = projects.set_protocol(open_book(uri), name, _changes(options), reason)
+    data = projects.set_protocol(open_book(uri), name, _changes(options), reason, create=True)
     show(as_json, data, output.protocol_changed)
 
 

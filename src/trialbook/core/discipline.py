@@ -10,6 +10,13 @@ Values of a run on a metric (:func:`comparison_value`)
     measured on the protocol's device, else the latest with a latency
     (:func:`latency_evaluation`); a NaN latency is no latency.
 
+Classes of a decision (:func:`dataset_classes`)
+    The per-class gate's class names are the candidate's pinned dataset version's, else
+    the class names its per-class evaluation recorded (with a confusion matrix). Its val
+    instances per class are the pinned version's counts of the val split, used only when
+    the per-class AP was measured on that split (the evaluation's split digest equal to
+    the version's val split digest, or unknown); otherwise they are unknown.
+
 Comparability of several runs (:func:`val_comparability`)
     The decision's rule (``core.comparability.check_val_splits``), over any number of
     runs: all val split digests known and equal is comparable; none known is assumed
@@ -53,7 +60,17 @@ from typing import Any
 
 from trialbook.core.comparability import check_val_splits
 from trialbook.core.config import diff
-from trialbook.core.entities import Decision, Evaluation, Note, Protocol, ProtocolChange, RunRecord
+from trialbook.core.entities import (
+    LATENCY,
+    DatasetVersion,
+    Decision,
+    Evaluation,
+    Note,
+    Protocol,
+    ProtocolChange,
+    RunRecord,
+)
+from trialbook.core.format import ms as format_ms
 from trialbook.core.format import short_digest
 from trialbook.core.gates import DecisionResult, GateResult
 from trialbook.core.metrics import ALIASES, DIRECTIONS, check_key, choose_metric, finite_number, resolve_alias
@@ -117,15 +134,59 @@ def per_class_ap(evaluations: Sequence[Evaluation], split: str = "val") -> dict[
 
 
 def latency_evaluation(evaluations: Sequence[Evaluation], device: str | None) -> Evaluation | None:
-    """The evaluation whose latency a decision uses: the newest with a latency measured on
-    ``device`` (names compared ignoring case and surrounding spaces), else the newest with
-    any latency."""
+    """The evaluation whose latency a decision uses: on ``device`` (names compared ignoring
+    case and surrounding spaces), the newest latency measurement (``Run.log_latency``,
+    ``trialbook yolo latency``), else the newest evaluation with a per-image speed; with no
+    latency on ``device``, the newest with any latency (the gate then says where it was
+    measured)."""
     if device:
         target = device.strip().casefold()
-        for ev in reversed(evaluations):
-            if finite_number(ev.latency_ms) is not None and (ev.device or "").strip().casefold() == target:
-                return ev
+        on_target = [
+            ev
+            for ev in evaluations
+            if finite_number(ev.latency_ms) is not None and (ev.device or "").strip().casefold() == target
+        ]
+        measured = [ev for ev in on_target if ev.split == LATENCY]
+        if measured or on_target:
+            return (measured or on_target)[-1]
     return latest_evaluation(evaluations, None, latency=True)
+
+
+def latency_source(ev: Evaluation) -> str:
+    """Where a latency comes from, in words, for the latency gate."""
+    if ev.split != LATENCY:
+        return f"the {ev.split} evaluation's per-image speed; a dedicated measurement is better"
+    iters = finite_number(ev.metrics.get("latency/iters"))
+    p95 = finite_number(ev.metrics.get("latency/p95_ms"))
+    fmt_key = next((k for k in ev.metrics if k.startswith("latency/format_")), "")
+    parts = [f"p50 of {iters:.0f} runs" if iters is not None else "p50"]
+    if p95 is not None:
+        parts.append(f"p95 {format_ms(p95)}")
+    if fmt_key:
+        parts.append(fmt_key.removeprefix("latency/format_"))
+    return "measured with trialbook yolo latency: " + ", ".join(parts)
+
+
+def dataset_classes(
+    version: DatasetVersion | None, per_class_eval: Evaluation | None
+) -> tuple[tuple[str, ...], dict[str, int] | None]:
+    """``(class names, val instances per class or None)`` for the per-class gate, from the
+    candidate's pinned ``version`` and the evaluation its per-class AP comes from (module
+    docstring)."""
+    recorded = tuple(per_class_eval.class_names or ()) if per_class_eval is not None else ()
+    if version is None:
+        return recorded, None
+    names = tuple(version.class_names) or recorded
+    val = version.splits.get("val") or {}
+    measured_on = per_class_eval.split_digest if per_class_eval is not None else None
+    if measured_on is not None and measured_on != val.get("digest"):
+        return names, None
+    counts = {
+        str(c["name"]): int(c.get("instances") or 0)
+        for c in val.get("classes") or []
+        if isinstance(c, dict) and "name" in c
+    }
+    return names, counts or None
 
 
 # --------------------------------------------------------------------------- comparing

@@ -7,6 +7,8 @@ from typing import Any
 
 RUN_STATUSES = ("running", "finished", "failed", "crashed")
 SPLITS = ("train", "val", "test")
+# The kind of an evaluation that is a latency measurement (``Run.log_latency``), not a split.
+LATENCY = "latency"
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,19 @@ Comparability
     with its source; different sources on the two sides add a warning. A missing value
     fails the gate.
 2. ``per_class``
-    Every class in the baseline's per-class AP has candidate AP >= ``class_floor`` × the
-    baseline's AP. A baseline class missing from the candidate fails; a class only in the
-    candidate is reported and passes. No per-class AP on either side fails the gate.
+    Which classes can be judged: Ultralytics' per-class AP covers exactly the classes that
+    have instances in the val split, so a class in either run's per-class AP has val
+    instances. A class has *no val instances*, and is listed as **not evaluable**
+    (reported, never failing, left out of every check below), when ``val_instances`` (the
+    candidate's pinned version's per-class instance counts of the val split, when known)
+    counts 0 for it, or when it is one of ``class_names`` (every class of the dataset) and
+    neither run has an AP for it. Every other class fails the gate, named, when:
+    it is in the baseline's per-class AP, or ``val_instances`` counts instances of it, and
+    the candidate has no AP for it (*missing*); its candidate AP is 0 (up to floating-point
+    rounding: *never detected*, whatever the baseline's); or it is in both and the
+    candidate's AP is below ``class_floor`` × the baseline's. A class only in the
+    candidate with an AP above 0 is reported and passes. No per-class AP on either side
+    fails the gate.
 3. ``test_set``
     The candidate has a test-split evaluation with a value of the metric; if both its
     split digest and the pinned dataset version's test split digest are known they are
@@ -41,14 +51,39 @@ Comparability
 4. ``latency``
     A latency budget and a target device are set in the protocol, the candidate's
     latency is known and was measured on that device (names compared ignoring case and
-    surrounding spaces), and it is <= the budget.
+    surrounding spaces), and it is <= the budget. The latency used is, on the target
+    device, the newest dedicated measurement (``trialbook yolo latency``, its p50), else an
+    evaluation's per-image speed (``core.discipline.latency_evaluation``); the gate says
+    which (``candidate_latency_source``), and without one on the target device it says how
+    to measure one there.
+
+Numbers in the texts: metric values with 4 decimals, latencies and budgets in ms with 1
+(``core.format.metric`` / ``core.format.ms``), the class floor with 2.
+
+Evidence (:func:`evidence_digest`)
+    A decision's evidence is everything the gates read, except the count of reveals
+    already used: the protocol, both runs, their values and sources, val split digests,
+    per-class AP, class names and val instances, test values and split digests, the
+    latency and its device, and the ids of the evaluations they come from (``refs``). A
+    decision on the evidence of one already recorded would judge the same numbers again
+    and spend another reveal: the caller returns the recorded decision instead. New
+    evidence (a new test evaluation, a changed protocol, another value) is a new digest.
+
+Text (:func:`render_decision_text`)
+    The gates, the test split's reveals, the verdict and the next step: for a WIN, ship it,
+    and write the result in the candidate's note unless it already has one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialbook.core import format as fmt
 from trialbook.core.comparability import check_val_splits
 from trialbook.core.entities import Protocol
 from trialbook.core.format import SHORT_DIGEST, short_digest
@@ -65,7 +100,9 @@ __all__ = [
     "DecisionResult",
     "GateResult",
     "decide",
+    "evidence_digest",
     "is_map_like",
+    "not_evaluable",
     "render_decision_text",
     "short_digest",  # kept here for callers; it lives in core.format
 ]
@@ -91,6 +128,12 @@ class DecisionInputs:
     baseline_val_digest: str | None = None
     candidate_per_class: dict[str, float] = field(default_factory=dict)
     baseline_per_class: dict[str, float] = field(default_factory=dict)
+    # every class of the candidate's dataset (its pinned version, else its evaluation's
+    # class names); () when unknown
+    class_names: tuple[str, ...] = ()
+    # instances per class in the candidate's val split, when its pinned version counts the
+    # split the per-class AP was measured on; None when unknown
+    val_instances: dict[str, int] | None = None
     candidate_test_value: float | None = None
     baseline_test_value: float | None = None
     candidate_test_digest: str | None = None
@@ -99,6 +142,9 @@ class DecisionInputs:
     test_reveals_used: int = 0
     candidate_latency_ms: float | None = None
     candidate_device: str | None = None
+    # where the latency comes from, e.g. "trialbook yolo latency: p50 of 100 runs, p95 14.2 ms"
+    # or "the val evaluation's per-image speed"
+    candidate_latency_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +214,16 @@ class DecisionResult:
             "test_split_digest": self.test_split_digest,
             "protocol": dict(self.protocol),
         }
+
+
+def evidence_digest(inputs: DecisionInputs, refs: Mapping[str, str | None]) -> str:
+    """The digest of a decision's evidence (module docstring): 64 hex characters of the
+    SHA-256 of ``inputs`` without ``test_reveals_used``, and ``refs`` (the ids of the
+    runs and evaluations the inputs come from)."""
+    data = dataclasses.asdict(inputs)
+    del data["test_reveals_used"]
+    text = json.dumps({"inputs": data, "refs": dict(refs)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def is_map_like(metric: str) -> bool:
@@ -291,14 +347,25 @@ def _improvement(inputs: DecisionInputs, not_comparable: str | None) -> GateResu
 
 
 # --------------------------------------------------------------------------- 2. per class
+def not_evaluable(inputs: DecisionInputs) -> list[str]:
+    """The classes that have no instances in the val split, so no AP can be judged (see
+    the module docstring), sorted."""
+    known = inputs.val_instances or {}
+    seen = set(inputs.candidate_per_class) | set(inputs.baseline_per_class)
+    out = {cls for cls, n in known.items() if n <= 0}
+    out |= {cls for cls in inputs.class_names if cls not in seen and cls not in known}
+    return sorted(out)
+
+
 def _below_floor(
     cand: dict[str, float], base: dict[str, float], floor: float
 ) -> tuple[list[tuple[float, str]], tuple[float, str] | None]:
-    """``(classes below the floor as (ratio, class), lowest ratio)`` of the classes in both,
-    the failing ones sorted by ratio (a zero baseline AP counts as ratio 0)."""
+    """``(classes below the floor as (ratio, class), lowest ratio)`` of the classes in both
+    whose candidate AP is above 0, the failing ones sorted by ratio (a zero baseline AP
+    counts as ratio 0)."""
     below: list[tuple[float, str]] = []
     lowest: tuple[float, str] | None = None
-    for cls in sorted(c for c in base if c in cand):
+    for cls in sorted(c for c in base if c in cand and not _never_detected(cand[c])):
         b, c = base[cls], cand[cls]
         if not at_least(c, floor * b):
             below.append((c / b if b > 0 else 0.0, cls))
@@ -306,6 +373,11 @@ def _below_floor(
             lowest = (c / b, cls)
     below.sort()
     return below, lowest
+
+
+def _never_detected(ap: float) -> bool:
+    """An AP of 0 (up to floating-point rounding): the class was never detected."""
+    return at_least(0.0, ap)
 
 
 def _no_per_class(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult | None:
@@ -332,49 +404,117 @@ def _no_per_class(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult |
 def _only_in_candidate(cand: dict[str, float], only: list[str]) -> str:
     if not only:
         return ""
-    return "; only in the candidate (not checked): " + ", ".join(f"{cls} {cand[cls]:.4f}" for cls in only)
+    return "; only in the candidate (not checked): " + ", ".join(
+        f"{cls} {fmt.metric(cand[cls])}" for cls in only
+    )
+
+
+def _not_evaluable_text(classes: list[str]) -> str:
+    if not classes:
+        return ""
+    return "; not evaluable (no val instances): " + ", ".join(classes)
+
+
+@dataclass(frozen=True)
+class _PerClass:
+    """The per-class findings: the classes judged and why each failing one fails."""
+
+    judged: int
+    missing: list[str]  # with val instances, but no AP in the candidate
+    never: list[str]  # with val instances, AP 0 in the candidate
+    below: list[tuple[float, str]]  # under the floor, (ratio, class)
+    lowest: tuple[float, str] | None
+    only_candidate: list[str]
+    not_evaluable: list[str]
+
+
+def _findings(inputs: DecisionInputs, floor: float) -> _PerClass:
+    skip = set(not_evaluable(inputs))
+    cand = {k: v for k, v in inputs.candidate_per_class.items() if k not in skip}
+    base = {k: v for k, v in inputs.baseline_per_class.items() if k not in skip}
+    with_instances = {k for k, n in (inputs.val_instances or {}).items() if n > 0}
+    below, lowest = _below_floor(cand, base, floor)
+    return _PerClass(
+        judged=len(set(cand) | set(base) | with_instances),
+        missing=sorted(c for c in set(base) | with_instances if c not in cand),
+        never=sorted(c for c, ap in cand.items() if _never_detected(ap)),
+        below=below,
+        lowest=lowest,
+        only_candidate=sorted(c for c in cand if c not in base and not _never_detected(cand[c])),
+        not_evaluable=sorted(skip),
+    )
+
+
+def _failing_facts(f: _PerClass, inputs: DecisionInputs, floor: float) -> list[dict[str, Any]]:
+    cand, base = inputs.candidate_per_class, inputs.baseline_per_class
+
+    def row(cls: str, why: str) -> dict[str, Any]:
+        b = base.get(cls)
+        return {
+            "class": cls,
+            "candidate": cand.get(cls),
+            "baseline": b,
+            "floor": None if b is None else floor * b,
+            "why": why,
+        }
+
+    return (
+        [row(cls, "missing") for cls in f.missing]
+        + [row(cls, "never_detected") for cls in f.never]
+        + [row(cls, "below_floor") for _, cls in f.below]
+    )
+
+
+def _failing_parts(f: _PerClass, inputs: DecisionInputs, floor: float) -> list[str]:
+    cand, base = inputs.candidate_per_class, inputs.baseline_per_class
+
+    def baseline_of(cls: str) -> str:
+        return f"baseline {fmt.metric(base[cls])}" if cls in base else "not in the baseline's AP"
+
+    parts = [f"{cls} missing in the candidate ({baseline_of(cls)})" for cls in f.missing]
+    parts += [
+        f"{cls} never detected: AP 0 in the candidate though it has val instances ({baseline_of(cls)})"
+        for cls in f.never
+    ]
+    parts += [
+        f"{cls} {fmt.metric(cand[cls])} vs baseline {fmt.metric(base[cls])} "
+        f"(below the floor {fmt.ratio(floor)} × {fmt.metric(base[cls])} = {fmt.metric(floor * base[cls])})"
+        for _, cls in f.below
+    ]
+    return parts
 
 
 def _per_class(inputs: DecisionInputs) -> GateResult:
     floor = inputs.protocol.class_floor
     cand, base = dict(inputs.candidate_per_class), dict(inputs.baseline_per_class)
     facts: dict[str, Any] = {"class_floor": floor, "candidate": cand, "baseline": base}
+    facts["not_evaluable"] = not_evaluable(inputs)
     empty = _no_per_class(inputs, facts)
     if empty is not None:
         return empty
-    missing = sorted(c for c in base if c not in cand)
-    below, lowest = _below_floor(cand, base, floor)
-    only_cand = sorted(c for c in cand if c not in base)
-    facts["failing"] = [
-        {"class": cls, "candidate": None, "baseline": base[cls], "floor": floor * base[cls]}
-        for cls in missing
-    ] + [
-        {"class": cls, "candidate": cand[cls], "baseline": base[cls], "floor": floor * base[cls]}
-        for _, cls in below
-    ]
-    facts["only_in_candidate"] = only_cand
-    extra = _only_in_candidate(cand, only_cand)
-    n = len(base)
-    if not missing and not below:
-        closest = f" (lowest: {lowest[1]} at {lowest[0]:.2f} × its baseline AP)" if lowest else ""
+    f = _findings(inputs, floor)
+    facts["failing"] = _failing_facts(f, inputs, floor)
+    facts["only_in_candidate"] = f.only_candidate
+    extra = _only_in_candidate(cand, f.only_candidate) + _not_evaluable_text(f.not_evaluable)
+    count = len(f.missing) + len(f.never) + len(f.below)
+    if not count:
+        closest = (
+            f" (lowest: {f.lowest[1]} at {fmt.ratio(f.lowest[0])} × its baseline AP)" if f.lowest else ""
+        )
         return GateResult(
             "per_class",
             True,
-            f"all {n} classes have AP at least {floor:.2f} × the baseline's{closest}{extra}",
+            f"all {f.judged} classes have AP above 0 and at least {fmt.ratio(floor)} × the baseline's"
+            f"{closest}{extra}",
             facts,
         )
-    parts = [f"{cls} missing in the candidate (baseline {base[cls]:.4f})" for cls in missing]
-    parts += [
-        f"{cls} {cand[cls]:.4f} vs baseline {base[cls]:.4f} (floor {floor * base[cls]:.4f})"
-        for _, cls in below
-    ]
-    count = len(missing) + len(below)
     return GateResult(
         "per_class",
         False,
-        f"{count} of {n} classes below {floor:.2f} × the baseline's AP: " + "; ".join(parts) + extra,
+        f"{count} of {f.judged} classes fail: " + "; ".join(_failing_parts(f, inputs, floor)) + extra,
         facts,
-        "look at the failing classes (more or better-labelled data for them) before calling this a win",
+        f"look at {', '.join(row['class'] for row in facts['failing'])} (more or better-labelled "
+        "data for them) before calling this a win",
     )
 
 
@@ -501,15 +641,24 @@ def _same_device(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
+def _measure_hint(candidate: str, target: str) -> str:
+    return (
+        f"measure it on {target}: run `trialbook yolo latency {candidate} --device {target}` on that "
+        f"machine (or run.log_latency({target!r}, timings_ms))"
+    )
+
+
 def _latency(inputs: DecisionInputs) -> GateResult:
     p = inputs.protocol
     latency, device = inputs.candidate_latency_ms, inputs.candidate_device
     budget, target = p.latency_budget_ms, p.device
+    source = inputs.candidate_latency_source
     facts: dict[str, Any] = {
         "latency_ms": latency,
         "device": device,
         "budget_ms": budget,
         "target_device": target,
+        "source": source,
     }
     project = inputs.project or "<project>"
     if budget is None or target is None:
@@ -526,31 +675,33 @@ def _latency(inputs: DecisionInputs) -> GateResult:
         return GateResult(
             "latency",
             False,
-            f"latency of candidate {inputs.candidate} is unknown (budget {budget:g} ms on {target})",
+            f"latency of candidate {inputs.candidate} on {target} is not measured (budget {fmt.ms(budget)})",
             facts,
-            f"measure it on {target} and log it: run.log_eval(..., latency_ms=..., device={target!r})",
+            _measure_hint(inputs.candidate, target),
         )
+    used = f" ({source})" if source else ""
     if device is None or not _same_device(device, target):
         where = "an unknown device" if device is None else f"device {device!r}"
         return GateResult(
             "latency",
             False,
-            f"latency {latency:g} ms of {inputs.candidate} was measured on {where}, not on the "
+            f"latency {fmt.ms(latency)} of {inputs.candidate}{used} was measured on {where}, not on the "
             f"target device {target!r}",
             facts,
-            f"measure the latency on {target} and log it with device={target!r}",
+            _measure_hint(inputs.candidate, target),
         )
     if at_least(budget, latency):
         return GateResult(
             "latency",
             True,
-            f"latency {latency:g} ms on {target} is within the budget of {budget:g} ms",
+            f"latency {fmt.ms(latency)} on {target}{used} is within the budget of {fmt.ms(budget)}",
             facts,
         )
     return GateResult(
         "latency",
         False,
-        f"latency {latency:g} ms on {target} is over the budget of {budget:g} ms by {latency - budget:g} ms",
+        f"latency {fmt.ms(latency)} on {target}{used} is over the budget of {fmt.ms(budget)} "
+        f"by {fmt.ms(latency - budget)}",
         facts,
         "make it faster (smaller model or image size, an exported engine) or revisit the budget",
     )
@@ -593,8 +744,10 @@ def decide(inputs: DecisionInputs) -> DecisionResult:
     )
 
 
-def render_decision_text(result: DecisionResult) -> str:
-    """The decision as a filled-in template, for a terminal or a report."""
+def render_decision_text(result: DecisionResult, *, note_has_result: bool = False) -> str:
+    """The decision as a filled-in template, for a terminal or a report. A WIN's next step
+    asks for the note's result line only when the candidate's note has none
+    (``note_has_result``)."""
     better = "higher" if result.direction == "max" else "lower"
     noise = finite_number(result.protocol.get("noise"))
     noise_text = f"; noise {noise:.4f}" if noise is not None else ""
@@ -615,10 +768,10 @@ def render_decision_text(result: DecisionResult) -> str:
     )
     if result.verdict == WIN:
         lines.append("Verdict:   WIN")
-        lines.append(
-            f"Next:      ship it (trialbook ship {result.candidate}) and write the result in "
-            f"its note (trialbook note {result.candidate} --draft)"
-        )
+        ship = f"ship it (trialbook ship {result.candidate})"
+        if not note_has_result:
+            ship += f" and write the result in its note (trialbook note {result.candidate} --draft)"
+        lines.append(f"Next:      {ship}")
     else:
         lines.append(f"Verdict:   MORE EXPERIMENTS (failed: {', '.join(result.failed)})")
         lines.append("Next:")

@@ -26,7 +26,7 @@ import contextlib
 import math
 import numbers
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +176,18 @@ def check_metrics(metrics: Mapping[str, object], *, epoch: object = None) -> dic
         else:
             out[check_key(k, epoch=epoch)] = check_value(k, v, epoch=epoch)
     return out
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values``, linear between the closest ranks
+    (NumPy's default rule); ``InvalidInput`` for no values."""
+    if not values:
+        raise InvalidInput("a percentile needs at least one value")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * min(max(q, 0.0), 100.0) / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def is_better(a: float, b: float, direction: str) -> bool:

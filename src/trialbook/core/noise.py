@@ -22,9 +22,11 @@ Estimating the noise
 runs that repeat one configuration with different seeds:
 
 1. each config is flattened (``core.config.flatten``); the key ``seed`` and the keys that
-   differ from run to run without changing training, :data:`RUN_LOCAL_KEYS`
-   (``name``, ``project``, ``save_dir``, ``exist_ok``, ``resume``), are set aside; a key
-   is matched on its last dotted part, so ``train.seed`` counts as ``seed``;
+   say where and how a run is kept without changing what is trained,
+   ``core.config.BOOKKEEPING_KEYS`` (``name``, ``project``, ``save_dir``, ``exist_ok``,
+   ``resume``, ``device``, ``workers``, ``cache``, ``verbose``, ``plots``, ...), are set
+   aside; a key is matched on its last dotted part, so ``train.seed`` counts as ``seed``.
+   Every other key, whatever its value, must be equal for two runs to be repeats;
 2. runs whose remaining configs are identical form a group; runs with no metric value
    (``None`` or NaN) are left out;
 3. within a group only the first run of each seed value is kept (a run with no ``seed``
@@ -49,13 +51,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialbook.core.config import flatten
+from trialbook.core.config import flatten, is_bookkeeping
 from trialbook.core.metrics import finite_number
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
 
-RUN_LOCAL_KEYS = ("name", "project", "save_dir", "exist_ok", "resume")
 SEED_KEY = "seed"
 MIN_REPEATS = 3
 ROUND_TO = 0.001
@@ -128,14 +129,14 @@ def _group_key(config: Mapping[str, Any]) -> str:
 
 
 def split_seed(config: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
-    """``(seed, the rest)`` of a config, flattened, without the run-local keys (rule 1)."""
+    """``(seed, the rest)`` of a config, flattened, without the bookkeeping keys (rule 1)."""
     seed = None
     rest: dict[str, Any] = {}
     for key, value in flatten(config).items():
         part = last_part(key)
         if part == SEED_KEY:
             seed = value
-        elif part not in RUN_LOCAL_KEYS:
+        elif not is_bookkeeping(key):
             rest[key] = value
     return seed, rest
 

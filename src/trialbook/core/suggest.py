@@ -4,11 +4,28 @@
 
 1. **Version.** The parent's ``vN`` prefix (``v3`` in ``v3b_x``) gives ``v(N+1)``; with no
    parent, or a parent name without a ``vN`` prefix, the version is ``v1``.
-2. **What changed.** Both configs are flattened (``core.config.flatten``) and compared
-   (``core.config.diff``). Keys that do not change what is trained are ignored:
-   ``core.noise.RUN_LOCAL_KEYS`` (name, project, save_dir, exist_ok, resume) and
-   :data:`IGNORED_KEYS` (workers, device, verbose, plots, save, save_period, cache). Each
-   remaining key gives one token, named by the key's last dotted part:
+2. **What changed** (:func:`config_changes`). Both configs are flattened
+   (``core.config.flatten``). The bookkeeping keys, which say where a run is kept and not
+   what is trained, are ignored: ``core.config.BOOKKEEPING_KEYS`` (name, project,
+   save_dir, exist_ok, resume, device, workers, cache, verbose, plots, save, ...), matched
+   on a key's last dotted part. What the parent trained with is, for each key, the value
+   it *asked for* (``parent_asked``, see ``core.config.asked``), else the training
+   library's default (``defaults``, e.g. Ultralytics'), else its recorded config. So a
+   value the library resolved by itself (``optimizer=auto`` becoming ``AdamW`` with its
+   own ``lr0``) is not taken for a change. What the new run trains with depends on what
+   the new config is:
+
+   * a **whole** config (``partial=False``: an Ultralytics ``args.yaml``, reduced to the
+     keys that differ from the defaults, or any config compared as it is): a key it does
+     not hold is at its default, so a key the parent asked for and the new config leaves
+     out goes back to its default (``epochs: 30`` -> ``epochs_100``), and one with no
+     default is removed (``no_<key>``);
+   * a **partial** config (``partial=True``: a file of the keys someone chose, as a user
+     writes it): it says what the new run changes, so a key it does not mention is kept as
+     the parent had it and is no change. To name a removal, write the key with ``null``
+     (``no_<key>``); to go back to a default, write the default value.
+
+   Each changed key gives one token, named by the key's last dotted part:
 
    * ``True`` -> ``<key>``; ``False`` -> ``no_<key>``;
    * ``0`` for an augmentation key (:data:`AUGMENT_KEYS`, e.g. mosaic, mixup, fliplr)
@@ -27,7 +44,8 @@
 4. **Check.** The result is checked with ``core.naming.check_name`` against ``pattern``.
 
 Example: parent ``v3_x`` with ``{lr0: 0.001, mosaic: 1.0}`` and a new config
-``{lr0: 0.0005, mosaic: 0.0}`` give ``v4_lr0_0.0005_no_mosaic``.
+``{lr0: 0.0005, mosaic: 0.0}`` give ``v4_lr0_0.0005_no_mosaic``. With a partial new config
+``{lr0: 0.0005}`` the name is ``v4_lr0_0.0005``: mosaic stays as the parent had it.
 """
 
 from __future__ import annotations
@@ -38,11 +56,10 @@ import string
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from trialbook.core.config import diff, flatten
+from trialbook.core.config import flatten, is_bookkeeping
 from trialbook.core.naming import DEFAULT_PATTERN, check_name
-from trialbook.core.noise import RUN_LOCAL_KEYS, last_part
+from trialbook.core.noise import last_part
 
-IGNORED_KEYS = ("workers", "device", "verbose", "plots", "save", "save_period", "cache")
 AUGMENT_KEYS = frozenset(
     {
         "hsv_h",
@@ -120,19 +137,72 @@ def _order(key: str) -> tuple[int, str, str]:
     return rank, part, key
 
 
-def what_changed(parent_config: Mapping[str, Any] | None, config: Mapping[str, Any]) -> str:
-    """The ``<what_changed>`` part of a name (see the module docstring)."""
-    ignored = set(RUN_LOCAL_KEYS) | set(IGNORED_KEYS)
-    changes = diff(flatten(parent_config), flatten(config))
-    keys = sorted((k for k in changes if last_part(k) not in ignored), key=_order)
+_MISSING: Any = object()
+
+
+def _parent_value(
+    key: str, parent: Mapping[str, Any], asked: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> Any:
+    if key in asked:
+        return asked[key]
+    if key in defaults:
+        return defaults[key]
+    return parent.get(key, _MISSING)
+
+
+def config_changes(
+    parent_config: Mapping[str, Any] | None,
+    config: Mapping[str, Any] | None,
+    *,
+    parent_asked: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    partial: bool = False,
+) -> dict[str, tuple[Any, Any]]:
+    """``{key: (parent value, new value)}`` for the training keys that change (step 2 of the
+    module docstring), sorted by key; ``None`` stands for a key that is not there.
+
+    ``parent_config``: the parent's recorded config; ``parent_asked``: the part of it the
+    user asked for (``None``: all of it); ``defaults``: the training library's defaults
+    (flat; ``None`` when unknown); ``partial``: ``config`` names only what changes."""
+    parent = flatten(parent_config)
+    new = flatten(config)
+    chosen = parent if parent_asked is None else flatten(parent_asked)
+    known = dict(defaults or {})
+    out: dict[str, tuple[Any, Any]] = {}
+    for key in sorted(set(chosen) | set(new)):
+        if is_bookkeeping(key) or (partial and key not in new):
+            continue
+        before = _parent_value(key, parent, chosen, known)
+        after = new[key] if key in new else known.get(key, _MISSING)
+        if before is _MISSING or after is _MISSING or before != after:
+            out[key] = (None if before is _MISSING else before, None if after is _MISSING else after)
+    return out
+
+
+def changes_part(changes: Mapping[str, tuple[Any, Any]]) -> str:
+    """The ``<what_changed>`` part of a name for :func:`config_changes`' result."""
     tokens: list[str] = []
-    for key in keys:
+    for key in sorted(changes, key=_order):
         token = change_token(key, changes[key][1])
         if token and token not in tokens:
             tokens.append(token)
         if len(tokens) == MAX_TOKENS:
             break
     return "_".join(tokens) or NOTHING_CHANGED
+
+
+def what_changed(
+    parent_config: Mapping[str, Any] | None,
+    config: Mapping[str, Any] | None,
+    *,
+    parent_asked: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    partial: bool = False,
+) -> str:
+    """The ``<what_changed>`` part of a name (see the module docstring)."""
+    return changes_part(
+        config_changes(parent_config, config, parent_asked=parent_asked, defaults=defaults, partial=partial)
+    )
 
 
 def next_version(parent_name: str | None) -> int:
@@ -144,14 +214,22 @@ def next_version(parent_name: str | None) -> int:
 def suggest_name(
     parent_name: str | None,
     parent_config: Mapping[str, Any] | None,
-    config: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
     *,
     existing: Collection[str] = frozenset(),
     pattern: str = DEFAULT_PATTERN,
+    parent_asked: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    partial: bool = False,
 ) -> str:
-    """A new run name ``v(N+1)_<what_changed>``, unique in ``existing``."""
-    rest = what_changed(parent_config, config)
-    version = next_version(parent_name)
+    """A new run name ``v(N+1)_<what_changed>``, unique in ``existing``; the keyword
+    arguments after ``pattern`` are :func:`config_changes`'."""
+    rest = what_changed(parent_config, config, parent_asked=parent_asked, defaults=defaults, partial=partial)
+    return unique_name(next_version(parent_name), rest, existing, pattern)
+
+
+def unique_name(version: int, rest: str, existing: Collection[str], pattern: str = DEFAULT_PATTERN) -> str:
+    """``v<version>[letter]_<rest>`` not in ``existing`` (step 3), checked (step 4)."""
     while True:
         for letter in ("", *string.ascii_lowercase[1:]):
             name = f"v{version}{letter}_{rest}"

@@ -3,9 +3,11 @@
 The rules are Ultralytics' (``check_det_dataset``, ``get_img_files``, ``img2label_paths``):
 a split is a folder (walked recursively, hidden names skipped), a text file listing images,
 or a list of those; a label is the image path with its last ``/images/`` component
-replaced by ``/labels/`` and its extension by ``.txt``. Where Ultralytics depends on the
-current directory (a relative ``path:``, a listed path without ``./``), this module uses
-the data.yaml's folder and the dataset root instead, so a result never depends on cwd.
+replaced by ``/labels/`` and its extension by ``.txt``. A data.yaml's ``path:`` is resolved
+as the installed Ultralytics resolves it (``datasets.root``: a relative one from the
+current folder, then Ultralytics' datasets_dir), and by trialbook's rule (the yaml's
+folder) without Ultralytics; a listed image path without ``./`` is read from the dataset
+root.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trialbook.core.text import problem as text_problem
+from trialbook.datasets.root import RootChoice, choose_root, entry_path, split_entries
 from trialbook.datasets.yamlfile import read_yaml
 from trialbook.errors import InvalidInput
 
@@ -63,13 +66,15 @@ class SplitSource:
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """A resolved dataset: its root folder, the config file used (if any), class names and
-    splits in ``SPLITS`` order (``test`` only when the source defines one)."""
+    """A resolved dataset: its root folder, the config file used (if any), class names,
+    splits in ``SPLITS`` order (``test`` only when the source defines one), and warnings
+    about where a relative ``path:`` may lead training (``datasets.root``)."""
 
     root: str
     config: str | None
     class_names: tuple[str, ...]
     splits: dict[str, SplitSource]
+    warnings: tuple[str, ...] = ()
 
     def where_listed(self, split: str, image: str) -> str | None:
         """``file:line`` of the list file that names ``image`` in ``split``, if any.
@@ -110,9 +115,10 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(_IMAGE_SUFFIXES)
 
 
-def resolve_source(source: str | os.PathLike[str]) -> DatasetSource:
+def resolve_source(source: str | os.PathLike[str], *, path_rule: str | None = None) -> DatasetSource:
     """Resolve a data.yaml file or a dataset folder; raise ``InvalidInput`` naming what is
-    wrong and where."""
+    wrong and where. ``path_rule``: how a data.yaml's ``path:`` is read, one of
+    ``datasets.root.PATH_RULES`` (default: Ultralytics' rule when it is installed)."""
     path = Path(os.path.expanduser(os.fspath(source)))
     try:
         is_dir = path.is_dir()
@@ -122,17 +128,17 @@ def resolve_source(source: str | os.PathLike[str]) -> DatasetSource:
     if is_dir:
         for name in CONFIG_NAMES:
             if (path / name).is_file():
-                return _from_yaml(path / name)
+                return _from_yaml(path / name, path_rule)
         return _from_folder(path)
     if is_file:
-        return _from_yaml(path)
+        return _from_yaml(path, path_rule)
     raise InvalidInput(f"dataset source {path} does not exist (give a data.yaml or a folder)")
 
 
 # -- data.yaml -------------------------------------------------------------------------------
 
 
-def _from_yaml(config: Path) -> DatasetSource:
+def _read_config(config: Path) -> tuple[Path, dict[Any, Any]]:
     config = _resolve(config, f"dataset config {config}")
     try:
         data = read_yaml(config)  # YamlError (an InvalidInput) names the file and line
@@ -142,8 +148,30 @@ def _from_yaml(config: Path) -> DatasetSource:
         raise InvalidInput(
             f"{config}: expected a mapping with 'path', 'train', 'val' and 'names', got {type(data).__name__}"
         )
+    return config, data
+
+
+def root_warnings(source: str | os.PathLike[str], *, path_rule: str | None = None) -> list[str]:
+    """The warnings about a data.yaml's relative ``path:`` (``datasets.root``), without
+    reading its images; ``[]`` for a folder, or a file that cannot be read (resolving the
+    source reports that with its own message)."""
+    path = Path(os.path.expanduser(os.fspath(source)))
+    if path.is_dir():
+        path = next((path / n for n in CONFIG_NAMES if (path / n).is_file()), path)
+    if not path.is_file():
+        return []
+    try:
+        config, data = _read_config(path)
+        return list(choose_root(data, config, path_rule).warnings)
+    except InvalidInput:
+        return []
+
+
+def _from_yaml(config: Path, path_rule: str | None = None) -> DatasetSource:
+    config, data = _read_config(config)
     names = _class_names(data, config)
-    root = _yaml_root(data, config)
+    choice = choose_root(data, config, path_rule)
+    root = _yaml_root(choice, data, config)
     splits: dict[str, SplitSource] = {}
     for split in SPLITS:
         value = data.get(split)
@@ -155,8 +183,10 @@ def _from_yaml(config: Path) -> DatasetSource:
                     f"{config}: no '{split}' split (a folder, a .txt list of images, or a list of those)"
                 )
             continue
-        splits[split] = _split_from_value(split, value, root, config)
-    return DatasetSource(root=str(root), config=str(config), class_names=names, splits=splits)
+        splits[split] = _split_from_value(split, value, root, config, choice)
+    return DatasetSource(
+        root=str(root), config=str(config), class_names=names, splits=splits, warnings=choice.warnings
+    )
 
 
 def _class_names(data: dict[Any, Any], config: Path) -> tuple[str, ...]:
@@ -263,31 +293,21 @@ def _class_name(class_id: int, value: Any, config: Path) -> str:
     return value
 
 
-def _yaml_root(data: dict[Any, Any], config: Path) -> Path:
+def _yaml_root(choice: RootChoice, data: dict[Any, Any], config: Path) -> Path:
     raw = data.get("path")
-    if raw in (None, ""):
-        root = config.parent
-    elif isinstance(raw, str):
-        given = Path(os.path.expanduser(raw))
-        root = given if given.is_absolute() else config.parent / given
-    else:
-        raise InvalidInput(f"{config}: 'path' must be a folder, got {raw!r}")
-    root = _resolve(root, f"{config}: dataset path {raw!r}")
+    root = _resolve(choice.root, f"{config}: dataset path {raw!r}")
     if not root.is_dir():
-        raise InvalidInput(f"{config}: dataset path {raw!r} is {root}, which is not a folder")
+        raise InvalidInput(f"{config}: dataset path {raw!r} is {root}, which is not a folder{choice.hint}")
     return root
 
 
-def _split_from_value(split: str, value: Any, root: Path, config: Path) -> SplitSource:
-    raw_entries = value if isinstance(value, list) else [value]
+def _split_from_value(split: str, value: Any, root: Path, config: Path, choice: RootChoice) -> SplitSource:
+    listed = isinstance(value, list)
     entries: list[str] = []
-    for raw in raw_entries:
+    for raw in split_entries(value):
         if not isinstance(raw, str) or not raw:
             raise InvalidInput(f"{config}: split '{split}' entry {raw!r} is not a path")
-        given = Path(os.path.expanduser(raw))
-        path = given if given.is_absolute() else root / given
-        if not path.exists() and raw.startswith("../"):
-            path = root / raw[3:]  # Ultralytics' fallback for YOLOv5-era configs
+        path = entry_path(raw, root, choice.rule, listed=listed)
         path = _resolve(path, f"{config}: split '{split}' entry {raw!r}")
         try:
             os.stat(path)
@@ -297,7 +317,9 @@ def _split_from_value(split: str, value: Any, root: Path, config: Path) -> Split
                 if isinstance(exc, FileNotFoundError)
                 else f"which cannot be read: {explain_error(exc)}"
             )
-            raise InvalidInput(f"{config}: split '{split}' entry {raw!r} is {path}, {why}") from None
+            raise InvalidInput(
+                f"{config}: split '{split}' entry {raw!r} is {path}, {why}{choice.hint}"
+            ) from None
         entries.append(str(path))
     return _make_split(split, entries, root)
 

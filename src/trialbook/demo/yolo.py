@@ -1,13 +1,20 @@
 """``trialbook demo --yolo``: the lesson's exercise on real (tiny) training.
 
-It draws a small detection dataset (three coloured shapes, 128 px), tags it, trains two
-YOLO11n runs from scratch that differ in one thing (imgsz 128 against 160) with live
-tracking, evaluates both on the reserved test split, writes their notes, and decides.
-Everything runs offline on the CPU in about a minute; nothing is downloaded.
+It draws a small detection dataset (three coloured shapes, 128 px), tags it, sets the
+protocol (a CPU latency budget), trains two YOLO11n runs from scratch that differ in one
+thing (imgsz 128 against 192) with live tracking, evaluates both on the reserved test
+split, measures their latency here, writes their notes, and decides, printing the verdict.
+It goes through the functions ``trialbook yolo train/val/latency`` call, so it shows what
+a user's commands do. Offline on the CPU; nothing is downloaded.
+
+Every file stays under the demo's folder: the book, the dataset, Ultralytics' outputs
+(``runs/detect/<run>``) and, unless ``YOLO_CONFIG_DIR`` is set, Ultralytics' settings
+(``.ultralytics/``, with its integrations and sync off).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,97 +23,102 @@ if TYPE_CHECKING:
     from trialbook.services.decisions import DecisionView
 
 SHAPES = ["square", "bar", "block"]
+DEFAULT_EPOCHS = 30
+LATENCY_ITERS = 30
+TARGET = "cpu"  # the target device of the demo's protocol: the machine it runs on
 TRAIN_ARGS: dict[str, Any] = {
-    "epochs": 3,
+    "model": "yolo11n.yaml",
     "batch": 8,
     "workers": 0,
     "amp": False,
     "device": "cpu",
     "plots": True,
-    "verbose": False,
     "seed": 0,
 }
+PLAN = [
+    (
+        "v1_imgsz_128",
+        None,
+        128,
+        "A 128 px model is enough for 128 px shapes.",
+        "Baseline: yolo11n from scratch at imgsz 128.",
+        "Try a larger input size: small shapes may need more pixels.",
+    ),
+    (
+        "v2_imgsz_192",
+        "v1_imgsz_128",
+        192,
+        "Upsampling to 192 px helps the small shapes.",
+        "imgsz 128 -> 192; nothing else.",
+        "If it wins, check the latency budget holds on the real target device.",
+    ),
+]
 
 
-def build_yolo_demo(path: str | Path, echo: Callable[[str], None] = print) -> DecisionView:
+def quiet_ultralytics(folder: Path) -> None:
+    """Ultralytics' settings in ``folder`` (unless ``YOLO_CONFIG_DIR`` is set), with every
+    integration and the usage sync off. Before ultralytics is imported."""
+    if "YOLO_CONFIG_DIR" not in os.environ:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["YOLO_CONFIG_DIR"] = str(folder)
+    from ultralytics import settings
+
+    names = ("sync", "hub", "clearml", "comet", "dvc", "mlflow", "neptune", "raytune", "tensorboard", "wandb")
+    settings.update({k: False for k in names if k in settings})
+
+
+def build_yolo_demo(
+    path: str | Path, echo: Callable[[str], None] = print, *, epochs: int = DEFAULT_EPOCHS
+) -> DecisionView:
     root = Path(path).resolve()
     if (root / ".trialbook").exists():
         from trialbook.errors import Conflict
 
         raise Conflict(f"{root} already holds a book; choose a new folder for the demo")
-    from trialbook.integrations import yolo_offline
+    from trialbook.services.yolo import require_ultralytics
 
-    yolo_offline.prepare(root / ".yolo-config")
+    require_ultralytics()
+    quiet_ultralytics(root / ".ultralytics")
     from trialbook.api import init
     from trialbook.demo.story import write_dataset
-    from trialbook.services import datasets, decisions, notes
+    from trialbook.services import datasets, decisions, notes, projects
+    from trialbook.services import yolo as yolo_service
 
     book = init(root)
     echo(f"drawing a small detection dataset in {root / 'data' / 'shapes'} ...")
     data_yaml = write_dataset(
-        root / "data" / "shapes", {"train": 32, "val": 16, "test": 16}, seed=5, size=128, classes=SHAPES
+        root / "data" / "shapes", {"train": 40, "val": 20, "test": 20}, seed=5, size=128, classes=SHAPES
     )
     datasets.tag(book, "shapes", data_yaml, "v1")
-    book.store.ensure_project("shapes")
-    book.store.update_protocol(
+    projects.create_project(
+        book,
         "shapes",
-        {"latency_budget_ms": 200.0, "device": "cpu"},
+        {"latency_budget_ms": 200.0, "device": TARGET},
         reason="demo: a CPU budget for a tiny model",
-        who="demo",
     )
-
-    from ultralytics import YOLO
-
-    from trialbook.integrations.ultralytics import evaluate, track
-
-    yolo_offline.quiet_settings()
-    plan = [
-        (
-            "v1_imgsz_128",
-            None,
-            128,
-            "A 128 px model is enough for 128 px shapes.",
-            "Baseline: yolo11n from scratch, imgsz 128, 3 epochs.",
-        ),
-        (
-            "v2_imgsz_160",
-            "v1_imgsz_128",
-            160,
-            "Upsampling to 160 px helps small shapes.",
-            "imgsz 128 -> 160; nothing else.",
-        ),
-    ]
-    for name, parent, imgsz, hypothesis, change in plan:
-        echo(f"training {name} (imgsz {imgsz}, 3 epochs on CPU) ...")
-        model = YOLO("yolo11n.yaml")
-        track(model, project="shapes", name=name, dataset="shapes:v1", parent=parent, book=book)
-        model.train(
-            data=str(data_yaml),
-            imgsz=imgsz,
-            project=str(root / "runs"),
-            name=name,
-            exist_ok=True,
-            **TRAIN_ARGS,
+    runs_dir = root / "runs"
+    for name, parent, imgsz, hypothesis, change, next_step in PLAN:
+        echo(f"training {name} (imgsz {imgsz}, {epochs} epochs on the CPU) ...")
+        plan = yolo_service.plan_train(
+            book,
+            name,
+            {
+                **TRAIN_ARGS,
+                "data": str(data_yaml),
+                "imgsz": imgsz,
+                "epochs": epochs,
+                "project": str(runs_dir / "detect"),
+            },
+            parent=parent,
         )
-        echo(f"evaluating {name} on the reserved test split ...")
-        evaluate(
-            root / "runs" / name / "weights" / "best.pt",
-            run=name,
-            project="shapes",
-            book=book,
-            split="test",
-            imgsz=imgsz,
-            batch=8,
-            device="cpu",
-            workers=0,
-            verbose=False,
-        )
+        yolo_service.train(book, plan)
+        echo(f"evaluating {name} on the reserved test split (sealed) ...")
+        yolo_service.val(book, name, split="test", device="cpu", runs_dir=runs_dir)
+        echo(f"measuring the latency of {name} here ({LATENCY_ITERS} predictions) ...")
+        yolo_service.latency(book, name, device=TARGET, iters=LATENCY_ITERS, warmup=3, torch_device="cpu")
         draft = notes.draft_note(book, name, project="shapes")
         book.attach(name, "shapes").note(
-            hypothesis=hypothesis,
-            change=change,
-            result=draft.get("draft", ""),
-            next="Train longer before judging: 3 epochs from scratch is a smoke test.",
+            hypothesis=hypothesis, change=change, result=draft.get("draft", ""), next=next_step
         )
-    echo("deciding v2_imgsz_160 against v1_imgsz_128 ...")
-    return decisions.decide(book, "v2_imgsz_160", "v1_imgsz_128", project="shapes")
+    echo("deciding v2_imgsz_192 against v1_imgsz_128 ...")
+    return decisions.decide(book, "v2_imgsz_192", "v1_imgsz_128", project="shapes")

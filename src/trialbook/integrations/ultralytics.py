@@ -2,6 +2,11 @@
 
 Facts this module relies on (checked on ultralytics 8.4):
 
+* ``on_pretrain_routine_start`` runs in the trainer's constructor, with the arguments
+  merged over Ultralytics' defaults but before the optimizer choice rewrites some of them
+  (``optimizer=auto`` becomes ``AdamW`` with its own ``lr0``): the config is what was asked
+  for, and the keys that differ from ``ultralytics.cfg.DEFAULT_CFG_DICT`` are listed in
+  ``run.env["config_asked"]``;
 * ``on_pretrain_routine_end`` runs after the dataset is resolved (``trainer.data``) and
   before the first epoch: the run starts there, pinned to the tagged dataset version the
   ``data.yaml`` matches (refused on a mismatch unless unpinned is asked for);
@@ -22,16 +27,20 @@ as UNPINNED instead). Any other tracking fault becomes a ``TrackingWarning``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
+import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from trialbook.api import Book, Run, TrackingWarning
-from trialbook.errors import TrialbookError
+from trialbook.core.config import ASKED_ENV_KEY
+from trialbook.errors import InvalidInput, TrialbookError
 
-__all__ = ["Tracker", "evaluate", "per_class_ap", "track"]
+__all__ = ["Tracker", "evaluate", "per_class_ap", "time_predictions", "track"]
 
 TASK_METRIC = {"segment": "seg", "pose": "pose"}
 
@@ -60,6 +69,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def asked_keys(config: dict[str, Any]) -> list[str]:
+    """The keys of a training config that differ from Ultralytics' defaults (sorted)."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    defaults = _plain(dict(DEFAULT_CFG_DICT))
+    missing = object()
+    return sorted(k for k, v in config.items() if defaults.get(k, missing) != v)
+
+
+def _asked_env(config: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return {ASKED_ENV_KEY: asked_keys(config)}
+    except Exception:  # an Ultralytics without DEFAULT_CFG_DICT: every key counts as asked
+        return None
 
 
 def device_name(device: Any) -> str:
@@ -133,16 +158,25 @@ class Tracker:
         self.book = book
         self.tags = tags or {}
         self.run: Run | None = None
+        self._args: dict[str, Any] | None = None
         self._train_epoch: int | None = None
         self._ended = False
 
     # -- callbacks ---------------------------------------------------------------------
+    @_guard("reading the training arguments")
+    def on_pretrain_routine_start(self, trainer: Any) -> None:
+        args = _plain(dict(vars(trainer.args)))
+        data = args.get("data")
+        if isinstance(data, str) and Path(data).is_file():
+            args["data"] = str(Path(data).resolve())  # found again from any folder (yolo val)
+        self._args = args
+
     def on_pretrain_routine_end(self, trainer: Any) -> None:
         """Start the run. A dataset mismatch is refused here, before the first epoch."""
         book = self.book or Book.open(self.uri)
         self.book = book
         data_yaml = (getattr(trainer, "data", None) or {}).get("yaml_file") or trainer.args.data
-        config = _plain(dict(vars(trainer.args)))
+        config = dict(self._args) if self._args is not None else _plain(dict(vars(trainer.args)))
         config["save_dir"] = str(trainer.save_dir)
         dataset = self.dataset
         if dataset is None and data_yaml:
@@ -165,6 +199,7 @@ class Tracker:
                 allow_unpinned=self.allow_unpinned,
                 dataset_source=data_yaml if dataset else None,
                 tags={"task": str(trainer.args.task), "source": "ultralytics", **self.tags},
+                env=_asked_env(config),
             )
         except TrialbookError:
             raise  # a refused name or dataset stops this training before it starts
@@ -232,6 +267,7 @@ class Tracker:
 
     def register(self, model: Any) -> Tracker:
         for event in (
+            "on_pretrain_routine_start",
             "on_pretrain_routine_end",
             "on_train_epoch_end",
             "on_fit_epoch_end",
@@ -269,6 +305,20 @@ def track(
     ).register(model)
 
 
+@contextlib.contextmanager
+def quiet_console() -> Iterator[None]:
+    """Ultralytics' console logger held to warnings: what a sealed evaluation must not
+    print (the metrics table, the speed line) is never written."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
+
+
 def evaluate(
     weights: str | Path,
     *,
@@ -278,11 +328,18 @@ def evaluate(
     project: str | None = None,
     uri: str | None = None,
     book: Book | None = None,
+    save_images: bool | None = None,
+    outputs: str | Path | None = None,
     **val_args: Any,
 ) -> dict[str, Any]:
     """Validate ``weights`` on one split (``model.val(split=...)``) and record it as an
     evaluation of ``run``; a test evaluation is sealed. Returns what was recorded, without
-    the numbers of a sealed one."""
+    the numbers of a sealed one.
+
+    A test evaluation stays sealed on the console too: Ultralytics' metrics table and speed
+    line are not printed, and no plots or images of the test split are saved unless
+    ``save_images=True``. For the val split plots are saved unless ``save_images=False``.
+    ``outputs`` is the folder Ultralytics writes into (numbered if it exists)."""
     from ultralytics import YOLO
 
     book = book or Book.open(uri)
@@ -290,11 +347,18 @@ def evaluate(
     data = data or record.config.get("data")
     if not data:
         raise TrialbookError(f"run {record.name!r} records no data.yaml: pass data=")
+    sealed = split == "test"
     model = YOLO(str(weights))
     seen: dict[str, Any] = {}
     model.add_callback("on_val_end", lambda validator: seen.setdefault("validator", validator))
-    val_args.setdefault("plots", True)
-    metrics = model.val(data=data, split=split, **val_args)
+    val_args["plots"] = (not sealed) if save_images is None else save_images
+    if outputs is not None:
+        folder = Path(outputs).resolve()
+        val_args.update(project=str(folder.parent), name=folder.name, exist_ok=False)
+    if sealed:
+        val_args.update(verbose=False, save_json=False, save_txt=False, save_conf=False)
+    with quiet_console() if sealed else contextlib.nullcontext():
+        metrics = model.val(data=data, split=split, **val_args)
     validator = seen.get("validator")
     matrix, class_names = confusion(validator) if validator is not None else (None, None)
     total, speeds = latency(validator if validator is not None else metrics)
@@ -309,4 +373,67 @@ def evaluate(
         latency_ms=total,
         device=device_name(getattr(validator, "device", "cpu")),
     )
-    return {"run": record.name, "split": split, "sealed": evaluation.sealed}
+    out: dict[str, Any] = {
+        "run": record.name,
+        "project": record.project,
+        "split": split,
+        "sealed": evaluation.sealed,
+        "evaluation_id": evaluation.id,
+        "images": int(getattr(validator, "seen", 0) or 0) if validator is not None else None,
+        "save_dir": str(getattr(validator, "save_dir", "")) or None,
+        "device": evaluation.device,
+        "metrics": None if evaluation.sealed else dict(evaluation.metrics),
+        "per_class_ap": None if evaluation.sealed else dict(evaluation.per_class_ap),
+    }
+    return out
+
+
+LATENCY_FORMATS = ("torch", "torchscript", "onnx")
+
+
+def load_for_latency(weights: Path, fmt: str, imgsz: int, workdir: Path) -> Any:
+    """The model to time: the weights as they are (``torch``), or exported to ``fmt`` in
+    ``workdir`` (a copy of the weights is exported, so nothing is written beside them)."""
+    import shutil
+
+    from ultralytics import YOLO
+
+    if fmt == "torch":
+        return YOLO(str(weights))
+    if fmt == "onnx":
+        missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise InvalidInput(f"--format onnx needs {' and '.join(missing)}: pip install 'trialbook[onnx]'")
+    copy = workdir / weights.name
+    shutil.copyfile(weights, copy)
+    with quiet_console():
+        exported = YOLO(str(copy)).export(format=fmt, imgsz=imgsz, device="cpu", verbose=False)
+    return YOLO(str(exported), task=YOLO(str(copy)).task)
+
+
+def time_predictions(
+    model: Any,
+    image: Any,
+    *,
+    imgsz: int,
+    iters: int,
+    warmup: int,
+    torch_device: str,
+    step: Callable[[int], None] | None = None,
+) -> list[float]:
+    """Milliseconds of ``iters`` single-image predictions (pre-processing, inference and
+    post-processing, batch 1), after ``warmup`` untimed ones."""
+    import time
+
+    kwargs = {"imgsz": imgsz, "device": torch_device, "verbose": False, "batch": 1}
+    with quiet_console():
+        for _ in range(warmup):
+            model.predict(image, **kwargs)
+        timings = []
+        for i in range(iters):
+            started = time.perf_counter()
+            model.predict(image, **kwargs)
+            timings.append((time.perf_counter() - started) * 1000.0)
+            if step is not None:
+                step(i + 1)
+    return timings

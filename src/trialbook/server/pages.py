@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from trialbook.api import Book
+from trialbook.core.config import ASKED_ENV_KEY, split_asked
 from trialbook.errors import TrialbookError
 from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, check_params
 from trialbook.server.responses import error_status
@@ -165,6 +166,13 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
     book = _book(request)
     view = run_service.show_run(book, run, project=project, decisions=True)
     curves = run_service.history(book, run, project=project)
+    # the keys the user asked for first, the rest (at the training library's defaults) folded
+    asked, rest = split_asked(view["config"], view["env"])
+    metric = view["protocol_metric"]
+    # the protocol metric first, the learning rates last
+    summary = sorted(view["summary"].items(), key=lambda kv: (kv[0] != metric, kv[0].startswith("lr"), kv[0]))
+    note = view["note"]
+    saved = (note["result"] or "").strip() if note else ""
     return render(
         request,
         "run.html",
@@ -172,6 +180,12 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
         title=f"{run} · {project}",
         project=project,
         run=view,
+        summary=summary,
+        config_asked=asked,
+        config_rest=rest,
+        env={k: v for k, v in view["env"].items() if k != ASKED_ENV_KEY},
+        # a draft equal to the saved result says nothing new: the page keeps it hidden
+        draft_shown=bool(view["draft"]) and view["draft"].strip() != saved,
         curves=curves,
         charts=True,
     )

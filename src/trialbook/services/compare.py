@@ -1,5 +1,6 @@
 """Compare runs of one project side by side on one metric: every run's curve with its
-analytics (best, convergence, stability), the config keys that differ, dataset versions
+analytics (best, convergence, stability), the config keys that differ (bookkeeping keys
+such as name, save_dir, device, workers left out: ``core.config.BOOKKEEPING_KEYS``), dataset versions
 and whether their val splits make them comparable, per-class AP with deltas against a
 baseline run, and the confusion matrices. A metric other than the protocol's is
 *exploratory*: shown, labelled, never used by a decision."""
@@ -17,6 +18,7 @@ from trialbook import settings
 from trialbook.api import Book
 from trialbook.core import discipline as rules
 from trialbook.core import ranking
+from trialbook.core.config import flatten, is_bookkeeping
 from trialbook.core.curves import curve_stats_for
 from trialbook.core.entities import Evaluation, Protocol, RunRecord
 from trialbook.core.metrics import choose_metric, finite_number
@@ -218,10 +220,17 @@ def compare_runs(
         "baseline": base_name,
         "keys": sorted(book.store.series_keys(ids), key=lambda k: (k != proto.metric, k)),
         "runs": ranked,
-        "config_diff": rules.differing_config({r.name: r.config for r in runs}),
+        "config_diff": training_config_diff(runs),
         "per_class": per_class_table(runs, by_run, base_name, proto.class_floor),
         "confusion": confusion_matrices(runs, by_run, base_name),
     }
+
+
+def training_config_diff(runs: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:
+    """``{key: {run: value}}`` for the config keys that differ between the runs, without
+    the bookkeeping keys (where a run is kept, on which device, with how many workers)."""
+    every = rules.differing_config({r.name: flatten(r.config) for r in runs})
+    return {k: values for k, values in every.items() if not is_bookkeeping(k)}
 
 
 def per_class_table(

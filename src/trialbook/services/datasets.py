@@ -78,13 +78,15 @@ class _DiffFields(TypedDict):
 
 
 class DataStatus(_DiffFields):
-    """``data status --json``: the working files against a version."""
+    """``data status --json``: the working files against a version, and warnings about
+    where a relative ``path:`` leads (``source_warnings``)."""
 
     dataset: str
     tag: str
     digest: str
     source: str
     working_digest: str
+    warnings: list[str]
 
 
 # "from" is a keyword: the functional form
@@ -137,30 +139,13 @@ def version_view(book: Book, version: DatasetVersion) -> VersionView:
 
 
 def source_warnings(source: str | os.PathLike[str]) -> list[str]:
-    """Things about a dataset source that will surprise at training time.
+    """Things about a dataset source that may surprise at training time: a relative
+    ``path:`` in a data.yaml that names other files from another folder
+    (``datasets.root``: it is resolved as the installed Ultralytics resolves it, and
+    warned about only when the fingerprinted files may not be the trained ones)."""
+    from trialbook.datasets.source import root_warnings
 
-    Ultralytics resolves a relative ``path:`` in a data.yaml against the *current
-    directory* of the training process; trialbook resolves it against the yaml's folder
-    (so a version never depends on where a command ran). The two agree only when training
-    starts in the yaml's folder.
-    """
-    from trialbook.datasets.yamlfile import read_yaml
-
-    config = Path(source)
-    if config.is_dir() or config.suffix.lower() not in (".yaml", ".yml"):
-        return []
-    try:
-        data = read_yaml(config)
-    except (OSError, InvalidInput):
-        return []  # build_manifest reports unreadable files with their own message
-    root = data.get("path") if isinstance(data, dict) else None
-    if isinstance(root, str) and root and not Path(os.path.expanduser(root)).is_absolute():
-        return [
-            f"{config}: `path: {root}` is relative. trialbook reads it from the yaml's folder, "
-            "but Ultralytics reads it from the folder training starts in: remove `path:` "
-            "(Ultralytics then uses the yaml's folder) or make it absolute"
-        ]
-    return []
+    return root_warnings(source)
 
 
 def _version_of(name: str, manifest: Manifest, source: str, manifest_digest: str) -> DatasetVersion:
@@ -268,6 +253,7 @@ def status(
         "digest": version.digest,
         "source": str(where),
         "working_digest": working.digest,
+        "warnings": source_warnings(where),
         **_diff_fields(d),
     }
 

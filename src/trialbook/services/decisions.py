@@ -3,6 +3,10 @@ with the test-split use of each project, and ship.
 
 Sealed test numbers appear only in what :func:`decide` returns and in stored decisions
 (:func:`list_decisions`): nothing else in trialbook reads evaluations with ``reveal=True``.
+
+Deciding again on the same evidence (``core.gates.evidence_digest``: the same candidate,
+baseline, protocol and numbers) returns the decision already recorded, with
+``recorded_before`` true, and reveals and counts nothing.
 """
 
 from __future__ import annotations
@@ -13,16 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from trialbook import settings
 from trialbook.api import Book
 from trialbook.core import discipline as rules
-from trialbook.core.entities import Decision, Evaluation, Protocol, RunRecord
-from trialbook.core.gates import WIN, DecisionInputs, DecisionResult, render_decision_text
+from trialbook.core.entities import DatasetVersion, Decision, Evaluation, Protocol, RunRecord, has_text
+from trialbook.core.gates import WIN, DecisionInputs, DecisionResult, evidence_digest, render_decision_text
 from trialbook.core.gates import decide as decide_gates
 from trialbook.core.metrics import finite_number
-from trialbook.errors import Conflict, InvalidInput
+from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.services.projects import ShipView, TestSplitUse, ship_view, test_splits
 
 
@@ -56,6 +60,9 @@ class DecisionView(TypedDict):
     test_split_digest: str | None
     protocol: dict[str, Any]
     text: str
+    # decide only: true when the same evidence was decided before, and this is that
+    # decision (nothing revealed or counted again)
+    recorded_before: NotRequired[bool]
 
 
 class DecisionsList(TypedDict):
@@ -87,7 +94,11 @@ def same_project(runs: Sequence[RunRecord], what: str) -> str:
     return projects[0]
 
 
-def decision_view(result: DecisionResult, *, id: str, project: str, who: str, at: float) -> DecisionView:
+def decision_view(
+    result: DecisionResult, *, id: str, project: str, who: str, at: float, note_has_result: bool = False
+) -> DecisionView:
+    """A decision for output; its text asks for the candidate's result line only when
+    its note has none (``note_has_result``)."""
     return {
         "id": id,
         "project": project,
@@ -110,7 +121,7 @@ def decision_view(result: DecisionResult, *, id: str, project: str, who: str, at
         "revealed": result.revealed,
         "test_split_digest": result.test_split_digest,
         "protocol": dict(result.protocol),
-        "text": render_decision_text(result),
+        "text": render_decision_text(result, note_has_result=note_has_result),
     }
 
 
@@ -123,6 +134,7 @@ class _Side:
     source: str
     val_digest: str | None
     per_class: dict[str, float]
+    per_class_eval: Evaluation | None
     test: Evaluation | None
     test_value: float | None
     latency: Evaluation | None
@@ -138,17 +150,41 @@ def _side(run: RunRecord, evaluations: Sequence[Evaluation], best: float | None,
         source=source,
         val_digest=digest or run.split_digests.get("val"),
         per_class=rules.per_class_ap(open_),
+        per_class_eval=rules.latest_evaluation(open_, "val", per_class=True),
         test=test,
         test_value=finite_number(test.metrics.get(proto.metric)) if test else None,
         latency=rules.latency_evaluation(open_, proto.device),
     )
 
 
+def _pinned_version(book: Book, run: RunRecord) -> DatasetVersion | None:
+    """The dataset version ``run`` is pinned to; ``None`` for an unpinned run, or one whose
+    version is not in this book."""
+    if not run.pinned or not run.dataset:
+        return None
+    try:
+        return book.dataset_version(run.dataset)
+    except (NotFound, InvalidInput):
+        return None
+
+
+def _refs(cand: RunRecord, base: RunRecord, c: _Side, b: _Side) -> dict[str, str | None]:
+    """The ids the gates' inputs come from, for the evidence digest."""
+    return {
+        "candidate": cand.id,
+        "baseline": base.id,
+        "candidate_test": c.test.id if c.test else None,
+        "baseline_test": b.test.id if b.test else None,
+        "latency": c.latency.id if c.latency else None,
+    }
+
+
 def _inputs(
     book: Book, cand: RunRecord, base: RunRecord, proto: Protocol, used_by: Sequence[Decision]
-) -> tuple[DecisionInputs, Evaluation | None]:
+) -> tuple[DecisionInputs, Evaluation | None, str]:
     """The gates' inputs. This is the one place that reads sealed test numbers. Returns
-    also the candidate's test evaluation (for a latency measured only there)."""
+    also the candidate's test evaluation (for a latency measured only there) and the
+    evidence digest of the inputs."""
     evaluations = book.store.list_evaluations([cand.id, base.id], reveal=True)
     summaries = book.store.get_summaries([cand.id, base.id], [proto.metric])
 
@@ -159,6 +195,7 @@ def _inputs(
     c, b = _side(cand, evaluations, best(cand), proto), _side(base, evaluations, best(base), proto)
     pinned = cand.split_digests.get("test") if cand.pinned else None
     digest = (c.test.split_digest if c.test else None) or pinned
+    class_names, val_instances = rules.dataset_classes(_pinned_version(book, cand), c.per_class_eval)
     inputs = DecisionInputs(
         candidate=cand.name,
         baseline=base.name,
@@ -172,6 +209,8 @@ def _inputs(
         baseline_val_digest=b.val_digest,
         candidate_per_class=c.per_class,
         baseline_per_class=b.per_class,
+        class_names=class_names,
+        val_instances=val_instances,
         candidate_test_value=c.test_value,
         baseline_test_value=b.test_value,
         candidate_test_digest=c.test.split_digest if c.test else None,
@@ -180,8 +219,9 @@ def _inputs(
         test_reveals_used=rules.reveals_used(used_by, digest, cand.project),
         candidate_latency_ms=c.latency.latency_ms if c.latency else None,
         candidate_device=c.latency.device if c.latency else None,
+        candidate_latency_source=rules.latency_source(c.latency) if c.latency else None,
     )
-    return inputs, c.test
+    return inputs, c.test, evidence_digest(inputs, _refs(cand, base, c, b))
 
 
 # How many times ``decide`` recomputes the gates when the test split's last reveal was
@@ -192,13 +232,18 @@ DECIDE_TRIES = 8
 
 def decide(book: Book, candidate: str, baseline: str, *, project: str | None = None) -> DecisionView:
     """The four gates of DESIGN.md for ``candidate`` against ``baseline``; the decision is
-    stored (immutable, with the protocol snapshot). A decision that reveals the test
-    numbers counts one reveal against the test split.
+    stored (immutable, with the protocol snapshot and its evidence digest). A decision
+    that reveals the test numbers counts one reveal against the test split.
+
+    When a decision on the same evidence is recorded already (the same runs, protocol and
+    numbers: ``core.gates.evidence_digest``), that decision is returned with
+    ``recorded_before`` true, and nothing is stored, revealed or counted.
 
     The reveals are counted again where the decision is stored, in one serialised
-    transaction (``Store.add_decision(..., reveal_budget=...)``): when decisions made at
-    once would spend more reveals than the budget, the later ones are decided again on
-    the fresh count, so they reveal nothing and say the split is burned."""
+    transaction (``Store.add_decision(..., reveal_budget=..., evidence=...)``): when
+    decisions made at once would spend more reveals than the budget, the later ones are
+    decided again on the fresh count, so they reveal nothing and say the split is
+    burned; identical ones made at once store one decision, which they all return."""
     cand, base = book.run(candidate, project), book.run(baseline, project)
     if cand.id == base.id:
         raise InvalidInput(
@@ -206,9 +251,13 @@ def decide(book: Book, candidate: str, baseline: str, *, project: str | None = N
             "name the run it should beat with --baseline"
         )
     name = same_project([cand, base], "decide")
+    note_done = _note_has_result(book, cand)
     for attempt in range(DECIDE_TRIES):
         proto = book.store.get_project(name).protocol
-        result = _gates(book, cand, base, proto)
+        result, evidence = _gates(book, cand, base, proto)
+        known = book.store.find_decision(name, evidence)
+        if known is not None:
+            return _recorded(known, result, cand, base, note_done)
         decision = Decision(
             id=uuid.uuid4().hex,
             project=name,
@@ -224,19 +273,44 @@ def decide(book: Book, candidate: str, baseline: str, *, project: str | None = N
         )
         try:
             record = book.store.add_decision(
-                decision, reveal_budget=proto.test_budget if result.revealed else None
+                decision, reveal_budget=proto.test_budget if result.revealed else None, evidence=evidence
             )
         except Conflict:
             if not result.revealed or attempt == DECIDE_TRIES - 1:
                 raise
             continue  # the split's reveals were spent meanwhile: decide on the fresh count
-        return decision_view(result, id=record.id, project=name, who=record.who, at=record.at)
+        if record.id != decision.id:  # the same evidence was stored meanwhile
+            return _recorded(record, result, cand, base, note_done)
+        view = decision_view(
+            result, id=record.id, project=name, who=record.who, at=record.at, note_has_result=note_done
+        )
+        view["recorded_before"] = False
+        return view
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _gates(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol) -> DecisionResult:
-    """The gates on the decisions stored now."""
-    inputs, c_test = _inputs(book, cand, base, proto, book.store.list_decisions())
+def _note_has_result(book: Book, run: RunRecord) -> bool:
+    """Whether ``run``'s note has its result line written."""
+    note = book.store.get_notes([run.id]).get(run.id)
+    return note is not None and has_text(note.result)
+
+
+def _recorded(
+    record: Decision, fresh: DecisionResult, cand: RunRecord, base: RunRecord, note_done: bool
+) -> DecisionView:
+    """The stored decision on the evidence just read, as ``decide`` returns it: its gates
+    and counts as recorded, with the warnings of the same evidence read again."""
+    result = replace(rules.result_from_record(record, cand.name, base.name), warnings=fresh.warnings)
+    view = decision_view(
+        result, id=record.id, project=record.project, who=record.who, at=record.at, note_has_result=note_done
+    )
+    view["recorded_before"] = True
+    return view
+
+
+def _gates(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol) -> tuple[DecisionResult, str]:
+    """The gates on the decisions stored now, and the evidence digest they read."""
+    inputs, c_test, evidence = _inputs(book, cand, base, proto, book.store.list_decisions())
     result = decide_gates(inputs)
     if (
         result.revealed
@@ -246,9 +320,14 @@ def _gates(book: Book, cand: RunRecord, base: RunRecord, proto: Protocol) -> Dec
     ):
         # the only latency is the test evaluation's: usable once the decision reveals it
         result = decide_gates(
-            replace(inputs, candidate_latency_ms=c_test.latency_ms, candidate_device=c_test.device)
+            replace(
+                inputs,
+                candidate_latency_ms=c_test.latency_ms,
+                candidate_device=c_test.device,
+                candidate_latency_source=rules.latency_source(c_test),
+            )
         )
-    return result
+    return result, evidence
 
 
 # --------------------------------------------------------------------------- stored decisions
@@ -268,11 +347,16 @@ def decision_views(
         and (run_id is None or run_id in (d.candidate_id, d.baseline_id))
     ]
     names = book.store.run_names({i for d in found for i in (d.candidate_id, d.baseline_id)})
+    notes = book.store.get_notes({d.candidate_id for d in found})
     out = []
     for d in found:
         cand, base = names.get(d.candidate_id, d.candidate_id), names.get(d.baseline_id, d.baseline_id)
         result = rules.result_from_record(d, cand, base)
-        out.append(decision_view(result, id=d.id, project=d.project, who=d.who, at=d.at))
+        note = notes.get(d.candidate_id)
+        done = note is not None and has_text(note.result)
+        out.append(
+            decision_view(result, id=d.id, project=d.project, who=d.who, at=d.at, note_has_result=done)
+        )
     return out
 
 

@@ -1,11 +1,14 @@
 """The book's hygiene: lint (bad names, note debt, unpinned runs, burned test splits,
 metric changes after comparison), the noise estimate from seed-only repeats, and run
-names suggested from a config's difference to the parent run."""
+names suggested from a config's difference to the parent run (what each asked for:
+``core.suggest``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,10 +18,10 @@ from typing_extensions import TypedDict
 
 from trialbook.api import Book
 from trialbook.core import discipline as rules
-from trialbook.core.config import diff, flatten
+from trialbook.core.config import asked, flatten, is_whole, non_default
 from trialbook.core.noise import estimate_noise
 from trialbook.core.runs import effective_status
-from trialbook.core.suggest import suggest_name
+from trialbook.core.suggest import changes_part, config_changes, next_version, unique_name
 from trialbook.errors import InvalidInput, NotFound
 from trialbook.services.notes import open_evaluations
 from trialbook.services.projects import compared_at, pick_project, set_protocol
@@ -59,10 +62,14 @@ class NoiseReport(TypedDict):
 
 
 class NameSuggestion(TypedDict):
+    """``name --json``: the name, and the training keys that change ``[parent, new]``."""
+
     name: str
     project: str
     parent: str
     changed: dict[str, list[Any]]
+    config_is: str  # "whole" (an args.yaml, reduced to what differs from the defaults) or "partial"
+    defaults: str | None  # whose defaults were used ("ultralytics 8.4.190"), None when unknown
 
 
 def _problem(p: rules.Problem) -> LintProblem:
@@ -163,19 +170,66 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(data)
 
 
+def ultralytics_defaults() -> tuple[dict[str, Any], str | None]:
+    """Ultralytics' default training arguments (``ultralytics.cfg.DEFAULT_CFG_DICT``) and
+    ``"ultralytics VERSION"``; ``({}, None)`` when Ultralytics is not installed.
+
+    Importing Ultralytics imports torch (seconds), so unless it is imported already the
+    dictionary is read as Ultralytics reads it: its own ``cfg/default.yaml``, with the
+    text ``none`` taken as ``None``."""
+    loaded = sys.modules.get("ultralytics.utils")
+    if loaded is not None and isinstance(getattr(loaded, "DEFAULT_CFG_DICT", None), dict):
+        import ultralytics
+
+        return dict(loaded.DEFAULT_CFG_DICT), f"ultralytics {ultralytics.__version__}"
+    try:
+        spec = importlib.util.find_spec("ultralytics")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return {}, None
+    from importlib.metadata import PackageNotFoundError, version
+
+    from trialbook.datasets.yamlfile import YamlError, read_yaml
+
+    package = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        data = read_yaml(package / "cfg" / "default.yaml")
+        found = version("ultralytics")
+    except (OSError, YamlError, PackageNotFoundError):
+        return {}, None  # an install without its defaults: compared as if it were absent
+    if not isinstance(data, dict):
+        return {}, None
+    plain = {str(k): None if isinstance(v, str) and v.lower() == "none" else v for k, v in data.items()}
+    return plain, f"ultralytics {found}"
+
+
 def suggest_run_name(
     book: Book, parent: str, config_path: str | os.PathLike[str], project: str | None = None
 ) -> NameSuggestion:
-    """``<next version>_<what changed>`` from the config's difference to the parent's."""
+    """``<next version>_<what changed>`` from what the parent asked for to what the config
+    file asks for (``core.suggest``): a whole Ultralytics ``args.yaml`` is reduced to the
+    keys that differ from Ultralytics' defaults (when Ultralytics is installed), any other
+    file names only what changes; bookkeeping keys are ignored."""
     run = book.run(parent, project)
-    config = load_config(config_path)
+    config = flatten(load_config(config_path))
+    defaults, whose = ultralytics_defaults()
+    whole = is_whole(config, defaults)
+    changes = config_changes(
+        run.config,
+        non_default(config, defaults) if whole else config,
+        parent_asked=asked(run.config, run.env, defaults),
+        defaults=defaults,
+        partial=not whole,
+    )
     proto = book.store.get_project(run.project).protocol
     existing = {r.name for r in book.store.list_runs(run.project)}
-    name = suggest_name(run.name, run.config, config, existing=existing, pattern=proto.naming_pattern)
-    changed = diff(flatten(run.config), flatten(config))
+    name = unique_name(next_version(run.name), changes_part(changes), existing, proto.naming_pattern)
     return {
         "name": name,
         "project": run.project,
         "parent": run.name,
-        "changed": {k: [old, new] for k, (old, new) in changed.items()},
+        "changed": {k: [old, new] for k, (old, new) in changes.items()},
+        "config_is": "whole" if whole else "partial",
+        "defaults": whose,
     }

@@ -1,5 +1,6 @@
-"""Projects and their protocol: create, show, change (audited), and the overview of
-every project of a book."""
+"""Projects and their protocol: create, show, change (audited; ``project set`` on a
+project that does not exist yet creates it, the changes audited as any), and the
+overview of every project of a book with its run counts."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from trialbook import settings
 from trialbook.api import Book
 from trialbook.core import discipline as rules
 from trialbook.core import runs as runs_rules
-from trialbook.core.entities import ProtocolChange, Ship
+from trialbook.core.entities import Project, Protocol, ProtocolChange, Ship
 from trialbook.core.format import short_digest
-from trialbook.errors import InvalidInput
+from trialbook.errors import InvalidInput, NotFound
 
 
 class ProtocolChangeView(TypedDict):
@@ -72,9 +73,11 @@ class FieldChange(TypedDict):
 
 
 class ProtocolChanged(ProjectInfo):
-    """``project set --json``: the project after the change, and what changed."""
+    """``project set --json``: the project after the change, what changed, and whether
+    this call created the project."""
 
     changed: list[FieldChange]
+    created: bool
 
 
 class ProjectLine(TypedDict):
@@ -102,10 +105,27 @@ def stale_before(now: float | None = None) -> float:
     return runs_rules.stale_before(time.time() if now is None else now)
 
 
+def get_project(book: Book, name: str) -> Project:
+    """The project ``name``; ``NotFound`` names the projects there are, or how to make one."""
+    try:
+        return book.store.get_project(name)
+    except NotFound:
+        names = [p.name for p in book.store.list_projects()]
+        there = (
+            f"the book has {', '.join(names)} (trialbook projects)"
+            if names
+            else "the book has no projects yet"
+        )
+        raise NotFound(
+            f"no project named {name!r}: {there}; create it with `trialbook project create {name}` "
+            f"or `trialbook project set {name} --latency-budget MS --device NAME ...`"
+        ) from None
+
+
 def pick_project(book: Book, project: str | None) -> str:
     """``project``, or the book's only project; a clear error when there are several."""
     if project:
-        book.store.get_project(project)
+        get_project(book, project)
         return project
     names = [p.name for p in book.store.list_projects()]
     if len(names) == 1:
@@ -165,7 +185,7 @@ def test_splits(used: Mapping[str | None, int], budget: int, project: str) -> li
 
 def project_info(book: Book, name: str) -> ProjectInfo:
     """The project's protocol, its audit history, ships, counts and test-split use."""
-    project = book.store.get_project(name)
+    project = get_project(book, name)
     proto = project.protocol
     first = compared_at(book, name)
     history = book.store.protocol_history(name)
@@ -206,7 +226,10 @@ def known_keys(book: Book, project: str) -> set[str]:
 def create_project(
     book: Book, name: str, changes: Mapping[str, Any] | None = None, reason: str | None = None
 ) -> ProjectInfo:
-    """Create a project with the default protocol, then apply ``changes`` (audited)."""
+    """Create a project with the default protocol, then apply ``changes`` (audited);
+    the changes are checked first, so that refused ones create nothing."""
+    if changes:
+        rules.check_protocol_changes(Protocol(), changes, project=name, reason=reason, compared=False)
     book.store.create_project(name)
     if changes:
         set_protocol(book, name, changes, reason or "set when the project was created")
@@ -214,25 +237,39 @@ def create_project(
 
 
 def set_protocol(
-    book: Book, name: str, changes: Mapping[str, Any], reason: str | None = None
+    book: Book, name: str, changes: Mapping[str, Any], reason: str | None = None, *, create: bool = False
 ) -> ProtocolChanged:
     """Change protocol fields; each change is an audit record with who, when, old, new
-    and ``reason``. A new comparison metric after runs were compared needs a reason."""
-    project = book.store.get_project(name)
+    and ``reason``. A new comparison metric after runs were compared needs a reason.
+
+    With ``create``, a project that does not exist yet is created with the default
+    protocol and then changed (audited the same way; ``reason`` defaults to "set when the
+    project was created"); everything is checked first, so a refused change creates
+    nothing. Without it an unknown project is ``NotFound``."""
     if not changes:
         raise InvalidInput(
             f"project set {name}: nothing to change; give e.g. --noise 0.01 "
             "or --latency-budget 8 --device jetson-orin-nx"
         )
+    try:
+        project: Project | None = book.store.get_project(name)
+    except NotFound:
+        if not create:
+            raise
+        project = None
     reason = (reason or "").strip() or None
     checked = rules.check_protocol_changes(
-        project.protocol,
+        project.protocol if project else Protocol(),
         changes,
         project=name,
         reason=reason,
-        compared=compared_at(book, name) is not None,
-        known_keys=known_keys(book, name) if "metric" in changes else None,
+        compared=project is not None and compared_at(book, name) is not None,
+        known_keys=known_keys(book, name) if project and "metric" in changes else None,
     )
+    created = project is None
+    if project is None:
+        project = book.store.ensure_project(name)  # checks the name; may exist by now
+        reason = reason or "set when the project was created"
     before = project.protocol.to_dict()
     updated = book.store.update_protocol(name, checked, reason=reason, who=settings.who())
     after = updated.protocol.to_dict()
@@ -241,7 +278,7 @@ def set_protocol(
         for k in checked
         if before.get(k) != after.get(k)
     ]
-    return {**project_info(book, name), "changed": changed}
+    return {**project_info(book, name), "changed": changed, "created": created}
 
 
 def list_projects(book: Book) -> ProjectsOverview:

@@ -1,5 +1,9 @@
-"""The runs table (ranked by the protocol metric, filtered and paged as asked), one
-run's view (test evaluations sealed) and a run's per-epoch history."""
+"""The runs table (ranked by the protocol metric, filtered and paged as asked; the
+project's shipped run marked), one run's view (test evaluations sealed) and a run's
+per-epoch history.
+
+A book with no project yet has an empty runs table (``project`` ``None``), not an error:
+its first run is still to be recorded."""
 
 from __future__ import annotations
 
@@ -11,7 +15,15 @@ from typing_extensions import NotRequired, TypedDict
 
 from trialbook.api import Book
 from trialbook.core import ranking
-from trialbook.core.entities import RUN_STATUSES, Evaluation, RunRecord, RunRow, RunsPage, SeriesSummary
+from trialbook.core.entities import (
+    RUN_STATUSES,
+    Evaluation,
+    Protocol,
+    RunRecord,
+    RunRow,
+    RunsPage,
+    SeriesSummary,
+)
 from trialbook.core.metrics import choose_metric, direction_of, finite_number
 from trialbook.core.notes import in_debt, note_debt
 from trialbook.core.runs import effective_status
@@ -45,6 +57,7 @@ class RunLine(TypedDict):
     has_note: bool
     note_debt: bool
     legacy_name: bool
+    shipped: bool  # the project's shipped (deployed) run
     created_at: float
     end_reason: str | None
     unwritten: int
@@ -60,9 +73,10 @@ class RunFilters(TypedDict):
 
 
 class RunsTable(TypedDict):
-    """``runs --json`` and ``GET /api/v1/projects/P/runs``."""
+    """``runs --json`` and ``GET /api/v1/projects/P/runs``; ``project`` is ``None`` only
+    for a book with no project yet (no runs)."""
 
-    project: str
+    project: str | None
     metric: str
     protocol_metric: str
     direction: str
@@ -134,6 +148,7 @@ class RunView(TypedDict):
     end_reason: str | None
     unwritten: int
     legacy_name: bool
+    shipped: bool  # the project's shipped (deployed) run
     config: dict[str, Any]
     env: dict[str, Any]
     tags: dict[str, str]
@@ -253,7 +268,8 @@ def _line(
     now: float,
 ) -> RunLine:
     """One row of the table; ``summary`` holds the ranking key's best, final, epoch of
-    best and count (a ``RunRow`` carries them too), ``None`` when the run has none."""
+    best and count (a ``RunRow`` carries them too), ``None`` when the run has none
+    (``shipped`` is set by the caller, which knows the project)."""
     status = effective_status(record, now)
     if summary is not None and not summary.count:
         summary = None
@@ -272,6 +288,7 @@ def _line(
         "has_note": has_note,
         "note_debt": in_debt(has_note, status),
         "legacy_name": record.legacy_name,
+        "shipped": False,
         "created_at": record.created_at,
         "end_reason": record.end_reason,
         "unwritten": record.unwritten,
@@ -300,10 +317,13 @@ def runs_table(
     ``KEY=VALUE``) / ``q`` (text in the name) filter; ``sort`` and ``order`` sort by another
     column; ``offset`` and ``limit`` page (``limit=None``: every run); ``sparkline`` adds
     a downsampled curve of the ranking key to each row."""
-    name = pick_project(book, project)
-    proto = book.store.get_project(name).protocol
-    choice = choose_metric(proto, metric)
     _check_filters(status, order, limit, offset)
+    if project is None and not book.store.list_projects():
+        return _empty_table(metric, status, dataset, tag, q, sort, order, offset, limit)
+    name = pick_project(book, project)
+    found = book.store.get_project(name)
+    proto = found.protocol
+    choice = choose_metric(proto, metric)
     now = time.time()
     filtered = bool(status or dataset is not None or tag or (q and q.strip()))
     if limit is None and not filtered and sort == "rank":
@@ -324,6 +344,8 @@ def runs_table(
             limit=limit,
             now=now,
         )
+    for row in lines:
+        row["shipped"] = row["id"] == found.shipped_run_id
     if sparkline and lines:
         spark = book.store.sparklines([r["id"] for r in lines], choice.key, SPARK_POINTS)
         for row in lines:
@@ -342,6 +364,37 @@ def runs_table(
         "filters": {"status": list(status), "dataset": dataset, "tag": tag, "q": q},
         "datasets": book.store.project_datasets(name),
         "runs": lines,
+    }
+
+
+def _empty_table(
+    metric: str | None,
+    status: Sequence[str],
+    dataset: str | None,
+    tag: str | None,
+    q: str | None,
+    sort: str,
+    order: str | None,
+    offset: int,
+    limit: int | None,
+) -> RunsTable:
+    """The runs table of a book with no project yet, on the default protocol."""
+    proto = Protocol()
+    choice = choose_metric(proto, metric)
+    return {
+        "project": None,
+        "metric": choice.key,
+        "protocol_metric": proto.metric,
+        "direction": choice.direction,
+        "exploratory": choice.exploratory,
+        "total": 0,
+        "offset": offset,
+        "limit": limit,
+        "sort": sort,
+        "order": order or None,
+        "filters": {"status": list(status), "dataset": dataset, "tag": tag, "q": q},
+        "datasets": [],
+        "runs": [],
     }
 
 
@@ -427,6 +480,7 @@ def show_run(book: Book, ref: str, *, project: str | None = None, decisions: boo
     decisions involving it, with the test numbers each revealed (the run page shows them;
     ``show`` does not, so that its output carries no test number)."""
     run = book.run(ref, project)
+    found = book.store.get_project(run.project)
     summaries = book.store.get_summaries([run.id])[run.id]
     parent = book.store.get_run_by_id(run.parent_id).name if run.parent_id else None
     note = note_view(book.store.get_notes([run.id]).get(run.id))
@@ -449,6 +503,7 @@ def show_run(book: Book, ref: str, *, project: str | None = None, decisions: boo
         "end_reason": run.end_reason,
         "unwritten": run.unwritten,
         "legacy_name": run.legacy_name,
+        "shipped": found.shipped_run_id == run.id,
         "config": run.config,
         "env": run.env,
         "tags": run.tags,
@@ -461,7 +516,7 @@ def show_run(book: Book, ref: str, *, project: str | None = None, decisions: boo
         "note": note,
         "note_debt": note_debt(note, status),
         "draft": draft_parts(book, run)[0],
-        "protocol_metric": book.store.get_project(run.project).protocol.metric,
+        "protocol_metric": found.protocol.metric,
     }
     if decisions:
         view["decisions"] = decision_service.decision_views(book, run.project, run_id=run.id)

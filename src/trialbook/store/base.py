@@ -312,7 +312,9 @@ class RecordStore(Protocol):
 class DecisionStore(Protocol):
     """Decisions (immutable once added), the comparisons made on a project, and ships."""
 
-    def add_decision(self, decision: Decision, *, reveal_budget: int | None = None) -> Decision:
+    def add_decision(
+        self, decision: Decision, *, reveal_budget: int | None = None, evidence: str | None = None
+    ) -> Decision:
         """Store a decision and return it as given. Decisions are never changed.
 
         Decisions are stored one at a time (one serialised transaction each: on SQLite the
@@ -324,6 +326,12 @@ class DecisionStore(Protocol):
         decisions made at once can never both spend the last reveal. A decision that
         reveals nothing is not counted, nor checked.
 
+        With ``evidence`` (``core.gates.evidence_digest`` of what the gates read), when
+        the project already has a decision stored with that evidence (looked up in the
+        same transaction, before the budget is checked), nothing is stored and that
+        decision is returned (the oldest, if several): the caller tells by its ``id``.
+        Without it the decision is stored with no evidence, and never found by one.
+
         Raises ``NotFound`` for an unknown project, ``Conflict`` for an id already used or
         a budget spent meanwhile (nothing is stored: the caller decides again with the
         fresh count, and the split is then burned)."""
@@ -332,6 +340,11 @@ class DecisionStore(Protocol):
     def list_decisions(self, project: str | None = None) -> list[Decision]:
         """The decisions of ``project`` (of every project for ``None``), oldest first
         (by ``at``); ``[]`` also for a project that does not exist."""
+        ...
+
+    def find_decision(self, project: str, evidence: str) -> Decision | None:
+        """The decision of ``project`` stored with ``evidence`` (the oldest, if several);
+        ``None`` when there is none. Raises ``NotFound`` for an unknown project."""
         ...
 
     def record_comparison(

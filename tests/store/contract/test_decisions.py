@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -48,6 +49,36 @@ def test_decisions_are_listed_oldest_first_and_never_replaced(store: Store) -> N
         store.add_decision(late)
     with pytest.raises(NotFound, match="no project named 'nope'"):
         store.add_decision(decision(r.id, project="nope"))
+
+
+def test_a_decision_on_recorded_evidence_is_not_stored_again(store: Store) -> None:
+    r, o = make_run(store), make_run(store, project="other")
+    evidence, other = "e" * 64, "f" * 64
+    assert store.find_decision("pallets", evidence) is None
+    first = decision(r.id, at=1.0)
+    assert store.add_decision(first, reveal_budget=1, evidence=evidence) == first
+    assert store.find_decision("pallets", evidence) == first
+    # the same evidence again: the recorded decision back, nothing stored, no budget
+    # checked (the one reveal of the budget is spent)
+    again = decision(r.id, at=2.0)
+    assert store.add_decision(again, reveal_budget=1, evidence=evidence) == first
+    assert store.list_decisions("pallets") == [first]
+    # other evidence is another decision (here past the budget: refused)
+    with pytest.raises(Conflict, match="burned: 1 of 1 reveals"):
+        store.add_decision(decision(r.id, at=3.0), reveal_budget=1, evidence=other)
+    unrevealing = replace(decision(r.id, at=4.0), revealed=False)
+    assert store.add_decision(unrevealing, evidence=other) == unrevealing
+    assert store.find_decision("pallets", other) == unrevealing
+    # without evidence a decision is stored as before, and never found by one
+    plain = decision(r.id, at=5.0)
+    assert store.add_decision(plain) == plain
+    assert store.list_decisions("pallets") == [first, unrevealing, plain]
+    # evidence is per project
+    assert store.find_decision("other", evidence) is None
+    elsewhere = decision(o.id, "other", 6.0)
+    assert store.add_decision(elsewhere, evidence=evidence) == elsewhere
+    with pytest.raises(NotFound, match="no project named 'nope'"):
+        store.find_decision("nope", evidence)
 
 
 def test_comparisons_are_recorded(store: Store) -> None:

@@ -44,14 +44,52 @@ function runUrl(project, run) {
   return `/api/v1/projects/${encodeURIComponent(project)}/runs/${encodeURIComponent(run)}`;
 }
 
-function plot(div, traces, layout) {
+// Plotly's toolbar (modebar) stands upright in a right margin of its own, so that it never
+// covers a legend (which sits above the plot area, within its width) or a title.
+const MODEBAR_REMOVE = ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"];
+
+function plot(div, traces, layout, options) {
   const base = {
-    margin: {l: 56, r: 16, t: 36, b: 44}, hovermode: "x unified",
-    legend: {orientation: "h", x: 0, y: 1.01, yanchor: "bottom"}, font: {size: 12},
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff",
+    margin: {l: 56, r: 40, t: 36, b: 44}, hovermode: "x unified",
+    legend: {orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom"}, font: {size: 12},
+    showlegend: true, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", modebar: {orientation: "v"},
   };
-  return window.Plotly.newPlot(div, traces, Object.assign(base, layout || {}),
-    {responsive: true, displaylogo: false});
+  const config = {responsive: true, displaylogo: false, modeBarButtonsToRemove: MODEBAR_REMOVE};
+  return window.Plotly.newPlot(div, traces, Object.assign(base, layout || {}), Object.assign(config, options || {}));
+}
+
+// Epochs are whole numbers: ticks 1, 2, 5, 10, 20, 50 ... epochs apart (never 1.5), at most
+// about ten across what is shown; kept so on zoom and as live epochs arrive.
+function epochStep(span) {
+  for (let scale = 1; ; scale *= 10) {
+    for (const m of [1, 2, 5]) if (span / (m * scale) <= 10) return m * scale;
+  }
+}
+
+function epochAxis() {
+  return {title: {text: "epoch"}, tickmode: "linear", tick0: 0, dtick: 1, tickformat: "d", hoverformat: "d"};
+}
+
+function shownEpochs(div) {
+  const range = div.layout.xaxis.range;
+  if (range && !div.layout.xaxis.autorange) return range[1] - range[0];
+  const xs = div.data.flatMap((t) => Array.from(t.x || []));
+  return xs.length ? Math.max(...xs) - Math.min(...xs) : 1;
+}
+
+function fitEpochTicks(div) {
+  const step = epochStep(Math.max(shownEpochs(div), 1));
+  if (div.layout.xaxis.dtick !== step) return window.Plotly.relayout(div, {"xaxis.dtick": step});
+  return Promise.resolve();
+}
+
+function integerEpochs(div) {
+  div.on("plotly_relayout", (change) => {
+    if (Object.keys(change).some((k) => k.startsWith("xaxis.range") || k === "xaxis.autorange")) {
+      fitEpochTicks(div);
+    }
+  });
+  return fitEpochTicks(div);
 }
 
 function setLive(text) {
@@ -82,7 +120,7 @@ function initCompare() {
     x: r.curve.map((p) => p[0]), y: r.curve.map((p) => p[1]), name: esc(r.name),
     type: "scatter", mode: "lines", line: {color: COLORS[i % COLORS.length], width: r.baseline ? 3 : 2},
   }));
-  plot(div, traces, {xaxis: {title: {text: "epoch"}}, yaxis: {title: {text: esc(yTitle)}}});
+  plot(div, traces, {xaxis: epochAxis(), yaxis: {title: {text: esc(yTitle)}}}).then(() => integerEpochs(div));
 
   document.getElementById("metric-select").addEventListener("change", (e) => e.target.form.submit());
   document.getElementById("baseline-select").addEventListener("change", (e) => e.target.form.submit());
@@ -105,7 +143,8 @@ function initCompare() {
         const pts = (h.series[data.metric] || []).filter((p) => p[1] !== null);
         if (pts.length) {
           const index = data.runs.findIndex((r) => r.name === name);
-          window.Plotly.extendTraces(div, {x: [pts.map((p) => p[0])], y: [pts.map((p) => p[1])]}, [index]);
+          await window.Plotly.extendTraces(div, {x: [pts.map((p) => p[0])], y: [pts.map((p) => p[1])]}, [index]);
+          await fitEpochTicks(div);
           last[name] = pts[pts.length - 1][0];
         }
         const badge = document.querySelector(`[data-status-of="${CSS.escape(name)}"]`);
@@ -127,21 +166,26 @@ function drawMatrices(data) {
     box.appendChild(el("p", {class: "muted"}, "No confusion matrix recorded (log_eval(..., confusion_matrix=...))."));
     return;
   }
-  // every cell is laid out first, so that each plot is drawn at its final width
+  // every cell is laid out first, so that each plot is drawn at its final width; the title is
+  // the page's own heading (it wraps; no toolbar can cover it) and a matrix needs no toolbar
   const cells = [];
   const heat = (title, m, z, diff) => {
+    const figure = el("figure", {class: "matrix-box"});
+    figure.appendChild(el("h3", {class: "matrix-title"}, title));
     const cell = el("div", {class: "matrix"});
-    box.appendChild(cell);
-    cells.push([cell, title, m, z, diff]);
+    figure.appendChild(cell);
+    box.appendChild(figure);
+    cells.push([cell, m, z, diff]);
   };
-  const draw = (cell, title, m, z, diff) => {
+  const draw = (cell, m, z, diff) => {
     const labels = m.labels.map(esc);
-    const trace = {z, x: labels, y: labels, type: "heatmap", hoverongaps: false,
+    const text = z.map((row) => row.map((v) => cellText(v, diff)));
+    const trace = {z, x: labels, y: labels, text, texttemplate: "%{text}", type: "heatmap", hoverongaps: false,
       colorscale: diff ? "RdBu" : "Blues", reversescale: !diff, zmid: diff ? 0 : undefined,
-      hovertemplate: "true %{x}<br>predicted %{y}<br>%{z}<extra></extra>"};
-    plot(cell, [trace], {title: {text: esc(title)}, hovermode: "closest",
+      hovertemplate: "true %{x}<br>predicted %{y}<br>%{text}<extra></extra>"};
+    plot(cell, [trace], {hovermode: "closest",
       xaxis: {title: {text: "true"}}, yaxis: {title: {text: "predicted"}, autorange: "reversed"},
-      margin: {l: 80, r: 8, t: 36, b: 64}, height: 340, showlegend: false});
+      margin: {l: 80, r: 8, t: 8, b: 64}, height: 310, showlegend: false}, {displayModeBar: false});
   };
   items.forEach((m) => heat(m.run, m, m.matrix, false));
   const base = items.find((m) => m.run === data.confusion.baseline);
@@ -151,6 +195,14 @@ function drawMatrices(data) {
     heat(`${m.run} − ${data.confusion.baseline}`, m, diff, true);
   });
   cells.forEach((args) => draw(...args));
+}
+
+// The number in a confusion-matrix cell: counts as they are, fractions with 2 decimals, a
+// difference with its sign; nothing for a cell without a value.
+function cellText(v, diff) {
+  if (v === null || v === undefined) return "";
+  const text = Number.isInteger(v) ? String(v) : v.toFixed(2);
+  return diff && v > 0 ? `+${text}` : text;
 }
 
 function renderDecision(box, d) {
@@ -237,7 +289,7 @@ function initRun() {
       return {x: pts.map((p) => p[0]), y: pts.map((p) => p[1]), name: esc(k), type: "scatter",
         mode: "lines", line: {color: COLORS[i % COLORS.length], width: k === data.protocol_metric ? 3 : 1.5}};
     });
-    plot(div, traces, {xaxis: {title: {text: "epoch"}}, height: 300});
+    plot(div, traces, {xaxis: epochAxis(), height: 300}).then(() => integerEpochs(div));
     charts.push({div, keys});
   });
   initNote();
@@ -255,7 +307,10 @@ function initRun() {
           const pts = h.series[k] || [];
           if (pts.length) { idx.push(i); xs.push(pts.map((p) => p[0])); ys.push(pts.map((p) => p[1])); }
         });
-        if (idx.length) window.Plotly.extendTraces(c.div, {x: xs, y: ys}, idx);
+        if (idx.length) {
+          await window.Plotly.extendTraces(c.div, {x: xs, y: ys}, idx);
+          await fitEpochTicks(c.div);
+        }
       }
       if (h.last_epoch !== null && h.last_epoch !== undefined) last = h.last_epoch;
       const badge = document.getElementById("run-status");
@@ -279,12 +334,18 @@ function initNote() {
   const areas = Array.from(form.querySelectorAll("textarea"));
   const actions = card.querySelector(".note-actions");
   const useDraft = document.getElementById("note-use-draft");
+  const draftLine = document.getElementById("note-draft-line");
+  const draft = document.getElementById("note-draft");
   const message = document.getElementById("note-message");
   const editing = (on) => {
     shown.forEach((p) => { p.hidden = on; });
     areas.forEach((a) => { a.hidden = !on; });
     actions.hidden = !on;
-    useDraft.hidden = !on;
+    if (useDraft) useDraft.hidden = !on;
+  };
+  // the draft shows only where it says something the saved result does not
+  const showDraft = (saved) => {
+    if (draftLine) draftLine.hidden = draft.textContent.trim() === (saved || "").trim();
   };
   document.getElementById("note-edit").addEventListener("click", () => {
     areas.forEach((a) => { a.value = card.querySelector(`.note-field[data-field="${a.name}"]`).textContent; });
@@ -292,9 +353,7 @@ function initNote() {
     areas[0].focus();
   });
   document.getElementById("note-cancel").addEventListener("click", () => editing(false));
-  useDraft.addEventListener("click", () => {
-    form.elements.result.value = document.getElementById("note-draft").textContent;
-  });
+  if (useDraft) useDraft.addEventListener("click", () => { form.elements.result.value = draft.textContent; });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const body = {};
@@ -305,6 +364,7 @@ function initNote() {
       const note = saved.note || {};
       shown.forEach((p) => { p.textContent = note[p.dataset.field] || ""; });
       editing(false);
+      showDraft(note.result);
       const version = document.getElementById("note-version");
       if (version) version.textContent = `version ${note.version}, saved just now`;
       message.textContent = "";
@@ -328,7 +388,7 @@ function initDatasets() {
         type: "bar", marker: {color: COLORS[i % COLORS.length]}};
     });
     plot(div, traces, {barmode: "group", height: 240, hovermode: "closest",
-      yaxis: {title: {text: "instances"}}, margin: {l: 56, r: 8, t: 8, b: 40}, legend: {orientation: "v"}});
+      yaxis: {title: {text: "instances"}}, margin: {l: 56, r: 40, t: 30, b: 40}});
   });
 }
 

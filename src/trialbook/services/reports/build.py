@@ -3,7 +3,8 @@ format; the md, html and csv renderers draw it).
 
 A report holds the protocol and its audit history (metric changes made after runs were
 compared are flagged), the runs ranked by the protocol metric with their curve analytics,
-the curves, the config keys that differ, the decisions and the notes. Sealed test
+the curves, the config keys that differ (without bookkeeping keys: ``services.compare``),
+the decisions and the notes. Sealed test
 numbers appear only inside decisions, which are where reveals live.
 """
 

@@ -4,6 +4,8 @@ drawn here, no scripts, no network."""
 from __future__ import annotations
 
 import html
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,15 +40,25 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
 
 
+def epoch_ticks(lo: float, hi: float, most: int = 8) -> list[int]:
+    """Whole-number ticks from ``lo`` to ``hi`` (epochs), at most ``most`` of them, spaced
+    1, 2, 5, 10, 20, 50 ... apart: a 3-epoch run gets 0, 1, 2, never 0.5 or 1.5."""
+    span = max(hi - lo, 1.0)
+    steps = (m * 10**k for k in itertools.count() for m in (1, 2, 5))
+    step = next(s for s in steps if span / s <= most - 1)
+    return list(range(math.ceil(lo / step) * step, math.floor(hi) + 1, step))
+
+
 def overlay_svg(
     curves: dict[str, list[list[float]]], metric: str, *, width: int = 760, height: int = 360
 ) -> str:
-    """An inline SVG chart: every run's curve of ``metric`` over the epochs, with a legend."""
+    """An inline SVG chart: every run's curve of ``metric`` over the epochs (whole-number
+    epoch ticks), and its legend as an HTML list below it."""
     series = {name: pts for name, pts in curves.items() if pts}
     esc = html.escape
     if not series:
         return '<p class="muted">No per-epoch values of the metric to draw.</p>'
-    left, right, top, bottom = 60, 190, 20, 40
+    left, right, top, bottom = 60, 20, 20, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [p[0] for pts in series.values() for p in pts]
     ys = [p[1] for pts in series.values() for p in pts]
@@ -63,7 +75,9 @@ def overlay_svg(
     def sy(y: float) -> float:
         return top + plot_h - (y - y0) / (y1 - y0) * plot_h
 
+    legend: list[str] = []
     parts = [
+        '<figure class="overlay">',
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{esc(metric)} per epoch">',
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#ccc"/>',
@@ -72,10 +86,10 @@ def overlay_svg(
         y = sy(t)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{t:.3f}</text>')
-    for t in _ticks(x0, x1):
-        x = sx(t)
+    for e in epoch_ticks(x0, x1):
+        x = sx(e)
         parts.append(
-            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">{t:.0f}</text>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">{e}</text>'
         )
     parts.append(
         f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="12">epoch</text>'
@@ -91,37 +105,41 @@ def overlay_svg(
             f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}">'
             f"<title>{esc(name)}</title></polyline>"
         )
-        ly = top + 14 + i * 18
-        parts.append(
-            f'<line x1="{left + plot_w + 12}" y1="{ly - 4}" x2="{left + plot_w + 32}" '
-            f'y2="{ly - 4}" stroke="{color}" stroke-width="3"/>'
-        )
-        parts.append(f'<text x="{left + plot_w + 38}" y="{ly}" font-size="12">{esc(name)}</text>')
+        legend.append(f'<li><span class="swatch" style="background:{color}"></span>{esc(name)}</li>')
     parts.append("</svg>")
+    # the legend is text beside the drawing: long run names wrap instead of being clipped
+    parts.append('<ul class="legend">' + "".join(legend) + "</ul></figure>")
     return "\n".join(parts)
 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;
 color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ddd;padding:4px 8px;
-text-align:left;font-size:14px}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:
-tabular-nums}.warn{background:#fff4d6;border-left:4px solid #f0b400;padding:6px 10px;margin:.5em 0}
-pre{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:13px}.muted{color:#777}
+div.table{overflow-x:auto;margin:.5em 0 1.5em}table{border-collapse:collapse}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:14px}th{background:#f4f4f4}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.warn{background:#fff4d6;border-left:4px solid #f0b400;padding:6px 10px;margin:.5em 0}
+pre{background:#f7f7f7;padding:10px;font-size:13px;white-space:pre-wrap;overflow-wrap:anywhere}
+.muted{color:#777}figure.overlay{margin:0 0 1em}svg.chart{max-width:100%;height:auto}
+ul.legend{list-style:none;padding:0;margin:.3em 0 0 60px;display:flex;flex-wrap:wrap;gap:4px 18px}
+ul.legend li{overflow-wrap:anywhere}
+.swatch{display:inline-block;width:20px;height:3px;vertical-align:middle;margin-right:6px}
 .WIN{color:#137333}.MORE_EXPERIMENTS{color:#b3261e}
 """
 
 
 def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
     esc = html.escape
-    out = ["<table><thead><tr>" + "".join(f"<th>{esc(str(h))}</th>" for h in header) + "</tr></thead><tbody>"]
+    head = "".join(f"<th>{esc(str(h))}</th>" for h in header)
+    # a table wider than the window scrolls in its own box; the page itself never does
+    out = [f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>']
     for row in rows:
         cells = "".join(
             f'<td class="num">{esc(str(c))}</td>' if i in numeric else f"<td>{esc(str(c))}</td>"
             for i, c in enumerate(row)
         )
         out.append(f"<tr>{cells}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 

@@ -2,10 +2,12 @@
 
 A decision is written once and never changed. Decisions are stored one at a time, so
 that one revealing test numbers is refused when the split's budget was spent meanwhile
-(``add_decision(..., reveal_budget=...)``). A comparison row is kept for every compare of
-a project, so that a later change of the protocol metric is known to come after runs
-were compared. A ship makes a run the project's shipped one (``projects.shipped_run_id``)
-and stays in the history.
+(``add_decision(..., reveal_budget=...)``), and one made on the evidence of a decision
+already stored is not stored again: that one is returned (``add_decision(...,
+evidence=...)``; the ``decisions.evidence`` column, migration 0005). A comparison row is
+kept for every compare of a project, so that a later change of the protocol metric is
+known to come after runs were compared. A ship makes a run the project's shipped one
+(``projects.shipped_run_id``) and stays in the history.
 """
 
 from __future__ import annotations
@@ -60,13 +62,18 @@ def _decision(r: Any) -> Decision:
 
 class DecisionsMixin(SqlBase):
     # decisions -------------------------------------------------------------------------
-    def add_decision(self, decision: Decision, *, reveal_budget: int | None = None) -> Decision:
+    def add_decision(
+        self, decision: Decision, *, reveal_budget: int | None = None, evidence: str | None = None
+    ) -> Decision:
         with self.db.write() as conn:
-            # decisions are stored one at a time: a count of reveals below is still true
-            # when this one is added
+            # decisions are stored one at a time: a count of reveals below, and a decision
+            # on the same evidence looked up, are still true when this one is added
             self.db.serialize_decisions(conn)
             pid = self._project_id(conn, decision.project)
             self._require_new(conn, decisions, decision.id, "decision")
+            recorded = self._on_evidence(conn, evidence, pid)
+            if recorded is not None:
+                return recorded
             if decision.revealed and reveal_budget is not None:
                 digest = decision.test_split_digest
                 used = reveals_used(self._revealing(conn, digest, pid), digest, decision.project)
@@ -90,9 +97,29 @@ class DecisionsMixin(SqlBase):
                     revealed=decision.revealed,
                     who=decision.who,
                     at=decision.at,
+                    evidence=evidence,
                 )
             )
         return decision
+
+    def _on_evidence(self, conn: Connection, evidence: str | None, project_id: str) -> Decision | None:
+        """The first decision of the project stored with ``evidence``; ``None`` if none
+        (or no evidence is given)."""
+        if evidence is None:
+            return None
+        q = (
+            _with_project()
+            .where(decisions.c.project_id == project_id, decisions.c.evidence == evidence)
+            .order_by(decisions.c.at, decisions.c.id)
+            .limit(1)
+        )
+        row = conn.execute(q).first()
+        return None if row is None else _decision(row)
+
+    def find_decision(self, project: str, evidence: str) -> Decision | None:
+        with self.db.read() as conn:
+            pid = self._project_id(conn, project)
+            return self._on_evidence(conn, evidence, pid)
 
     def _revealing(self, conn: Connection, digest: str | None, project_id: str) -> list[Decision]:
         """The stored decisions that revealed test split ``digest`` (of unknown digest: of

@@ -11,7 +11,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from trialbook.core.entities import NOTE_BLANKS
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 metadata = sa.MetaData()
 
@@ -166,6 +166,8 @@ decisions = sa.Table(
     sa.Column("revealed", sa.Boolean, nullable=False),
     sa.Column("who", sa.String(200), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+    # the digest of what the gates read (core.gates.evidence_digest; migration 0005)
+    sa.Column("evidence", DIGEST, nullable=True, index=True),
 )
 
 ships = sa.Table(
