@@ -115,7 +115,9 @@ class Book:
         ``replay`` is false, points of its runs waiting in the spool are written into it
         first (a failure to do so is a warning, and they stay spooled)."""
         opened = open_book(locate(uri), create=create)
-        blobs = BlobStore(opened.blob_dir) if opened.blob_dir is not None else None
+        blobs = opened.blobs
+        if blobs is None and opened.blob_dir is not None:
+            blobs = BlobStore(opened.blob_dir)
         book = cls(opened.store, blobs, cache_dir=opened.cache_dir)
         if replay and not opened.store.read_only and spool.spooled_runs():
             try:

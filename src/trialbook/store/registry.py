@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trialbook import settings
 from trialbook.errors import InvalidInput, StorageError
@@ -56,11 +57,14 @@ REMOTE_SCHEMES = ("http", "https")
 @dataclass(frozen=True)
 class OpenedBook:
     """An opened book: its store, where artifact bytes live (``None``: nowhere
-    configured, so artifacts cannot be stored) and where its caches go."""
+    configured, so artifacts cannot be stored) and where its caches go. ``blobs`` is a
+    blob store object of the opener's own (an object store, a server's), used instead of
+    a folder at ``blob_dir``; it has the methods of ``artifacts.local.BlobStore``."""
 
     store: Store
     blob_dir: Path | None
     cache_dir: Path
+    blobs: Any = None
 
 
 # ``opener(uri, create)``: ``create`` is whether a missing embedded book may be made.
