@@ -22,7 +22,7 @@ import time
 import uuid
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -47,12 +47,23 @@ from trialbook.core.notes import check_note_fields
 from trialbook.core.refs import parse_dataset_ref
 from trialbook.core.runs import HEARTBEAT_INTERVAL_S
 from trialbook.core.text import check_name
-from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, TrialbookError
+from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, StorageError, TrialbookError
+from trialbook.outbox import Outbox, Refused, Round, Uploader, is_remote
 from trialbook.store.base import Store
-from trialbook.store.registry import BOOK_DIR, open_book
+from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
 
 if TYPE_CHECKING:
     from trialbook.datasets import Manifest
+
+
+def _remote_blobs(uri: str) -> Any:
+    """The blob client of a server book (the store layer cannot import the artifacts one)."""
+    from trialbook.artifacts.remote import remote_blobs
+
+    return remote_blobs(uri)
+
+
+set_remote_blobs(_remote_blobs)
 
 __all__ = ["Book", "Run", "RunHandle", "TrackingWarning", "init", "locate", "start"]
 
@@ -83,6 +94,15 @@ def locate(uri: str | None = None, *, cwd: Path | None = None) -> str:
 REOPEN = "reopen"  # resume= value that re-opens a finished run
 
 
+class OutboxUpload(NamedTuple):
+    """What ``Book.upload_outbox`` sent (``sent``), the writes the store refused that the
+    outbox keeps (``refused``), and how many writes still wait (``left``)."""
+
+    sent: Round
+    refused: list[Refused]
+    left: int
+
+
 class SpoolReplay(NamedTuple):
     """What ``Book.replay_spool`` wrote: points of how many runs, and the files of
     refused points kept in the spool (never replayed)."""
@@ -98,27 +118,74 @@ UNPINNED_HINT = (
 )
 
 
+EXIT_GRACE_S = 2.0  # how long a run's end (or the process's) waits for its uploads
+
+
 class Book:
     """One store of runs (an embedded folder, or a database by URI), where its artifact
-    files live (``blobs``; None when it keeps none) and its stat cache (``cache_dir``)."""
+    files live (``blobs``; None when it keeps none) and its stat cache (``cache_dir``).
+
+    A remote book (``outbox.is_remote``) writes through the outbox (``trialbook.outbox``):
+    every write of a run goes to the local outbox file first and a background uploader
+    sends it; ``offline`` (or ``TRIALBOOK_OFFLINE=1``) never tries the network. A remote
+    book with writes left in the outbox by an earlier process uploads them in the
+    background as soon as it is made."""
 
     def __init__(
-        self, store: Store, blobs: BlobStore | None = None, *, cache_dir: Path | None = None
+        self,
+        store: Store,
+        blobs: Any = None,
+        *,
+        cache_dir: Path | None = None,
+        offline: bool = False,
+        upload_leftovers: bool = True,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.cache_dir = cache_dir if cache_dir is not None else settings.user_cache_dir()
+        self.outbox: Outbox | None = Outbox() if is_remote(store) else None
+        self.offline = self.outbox is not None and (offline or settings.offline())
+        self._uploader: Uploader | None = None
+        self._uploader_lock = threading.Lock()
+        if self.outbox is not None and not self.offline and upload_leftovers and self.outbox.exists():
+            with contextlib.suppress(StorageError):
+                if self.outbox.pending(store.uri):
+                    self.uploader()  # what an earlier process left: sent in the background
+
+    def uploader(self) -> Uploader | None:
+        """The background uploader of this book's outbox (started on first use); None for
+        an embedded book or an offline one."""
+        if self.outbox is None or self.offline:
+            return None
+        with self._uploader_lock:
+            if self._uploader is None:
+                self._uploader = Uploader(self.outbox, self.store, self.store.uri)
+            return self._uploader
+
+    def _record(self, kind: str, run_id: str, item_id: str, payload: Any) -> None:
+        """Keep one write of a run in the outbox and wake the uploader."""
+        assert self.outbox is not None
+        self.outbox.add_item(self.store.uri, run_id, kind, item_id, payload)
+        up = self.uploader()
+        if up is not None:
+            up.wake()
 
     @classmethod
-    def open(cls, uri: str | None = None, *, create: bool = False, replay: bool = True) -> Book:
+    def open(
+        cls, uri: str | None = None, *, create: bool = False, replay: bool = True, offline: bool = False
+    ) -> Book:
         """The book at ``uri`` (see :func:`locate`), through the store registry. Unless
         ``replay`` is false, points of its runs waiting in the spool are written into it
-        first (a failure to do so is a warning, and they stay spooled)."""
+        first (a failure to do so is a warning, and they stay spooled); a remote book
+        uploads what waits in the outbox in the background instead (unless ``offline``, or
+        ``replay`` is false: ``trialbook sync`` uploads it in the foreground itself)."""
         opened = open_book(locate(uri), create=create)
         blobs = opened.blobs
         if blobs is None and opened.blob_dir is not None:
             blobs = BlobStore(opened.blob_dir)
-        book = cls(opened.store, blobs, cache_dir=opened.cache_dir)
+        book = cls(opened.store, blobs, cache_dir=opened.cache_dir, offline=offline, upload_leftovers=replay)
+        if book.outbox is not None:
+            return book
         if replay and not opened.store.read_only and spool.spooled_runs():
             try:
                 book.replay_spool()
@@ -155,11 +222,41 @@ class Book:
             runs, points = runs + 1, points + n
         return SpoolReplay(runs=runs, points=points, rejected=[str(p) for p in spool.rejected_files()])
 
+    def upload_outbox(self, progress: Callable[[int, int], None] | None = None) -> OutboxUpload:
+        """Send what waits in the outbox for this book, now, round after round, until
+        nothing is left to send (``trialbook sync``); ``progress(sent, left)`` after each
+        round. Another process uploading this book at the same time is waited for (its
+        rounds and these never send one write twice). A store that cannot be reached
+        raises ``StorageError`` after what was sent (it stays in the outbox)."""
+        outbox = self.outbox if self.outbox is not None else Outbox()
+        total = Round()
+        if not outbox.exists():
+            return OutboxUpload(total, [], 0)
+        while True:
+            done = outbox.upload_round(self.store, self.uri)
+            total.add(done)
+            left = outbox.pending(self.uri)
+            if progress is not None:
+                progress(total.sent, left)
+            if done.busy:
+                time.sleep(0.1)  # another process is uploading this book: wait for it
+            elif done.sent == 0 or not left:
+                break
+        return OutboxUpload(total, outbox.refused(self.uri), outbox.pending(self.uri))
+
     @property
     def uri(self) -> str:
         return self.store.uri
 
     def close(self) -> None:
+        """Give the uploader a short grace (``EXIT_GRACE_S``) for what waits, then close;
+        what is left stays in the outbox for the next open or ``trialbook sync``."""
+        if self._uploader is not None:
+            self._uploader.drain(None, EXIT_GRACE_S)
+            self._uploader.stop()
+            self._uploader = None
+        if self.outbox is not None:
+            self.outbox.close()
         self.store.close()
 
     def __enter__(self) -> Book:
@@ -254,7 +351,8 @@ class Book:
         if plan.existing is not None:
             return Run._resume(self, plan.existing, flush_interval=flush_interval)
         flat = config_rules.flatten(config)
-        self.store.ensure_project(project)
+        if self.outbox is None:
+            self.store.ensure_project(project)
         pin = plan.pin
         record = RunRecord(
             id=uuid.uuid4().hex,
@@ -272,7 +370,10 @@ class Book:
             tags=dict(tags or {}),
             legacy_name=legacy_name,
         )
-        record = self.store.create_run(record)
+        if self.outbox is None:
+            record = self.store.create_run(record)
+        else:  # created on the server by the uploader (which ensures the project)
+            self._record("run", record.id, record.id, record)
         return Run(self, record, flush_interval=flush_interval)
 
     def check_start(
@@ -294,6 +395,37 @@ class Book:
             raise InvalidInput(
                 f"resume={resume!r}: use True (continue a crashed or failed run) or {REOPEN!r}"
             )
+        if self.outbox is not None:
+            args = (project, name, dataset, parent, resume, allow_unpinned, legacy_name)
+            if self.offline:
+                return self._check_start_offline(*args)
+            try:
+                return self._check_start(
+                    project, name, dataset, parent, resume, allow_unpinned, dataset_source, legacy_name
+                )
+            except StorageError as exc:
+                warnings.warn(
+                    f"trialbook: {self.uri} cannot be reached ({exc}); the run is checked against what "
+                    "this machine knows, recorded in the outbox, and re-checked by the server on upload",
+                    TrackingWarning,
+                    stacklevel=3,
+                )
+                return self._check_start_offline(*args)
+        return self._check_start(
+            project, name, dataset, parent, resume, allow_unpinned, dataset_source, legacy_name
+        )
+
+    def _check_start(
+        self,
+        project: str,
+        name: str,
+        dataset: str | None,
+        parent: str | None,
+        resume: bool | str,
+        allow_unpinned: bool,
+        dataset_source: str | os.PathLike[str] | None,
+        legacy_name: bool,
+    ) -> StartPlan:
         check_name("project name", project)
         check_name("run name", name)
         try:
@@ -307,6 +439,58 @@ class Book:
             return StartPlan(existing=existing, parent_id=existing.parent_id, pin={})
         parent_id = self.run(parent, project).id if parent else None
         pin = self._pin(dataset, dataset_source, allow_unpinned)
+        return StartPlan(existing=None, parent_id=parent_id, pin=pin)
+
+    def _check_start_offline(
+        self,
+        project: str,
+        name: str,
+        dataset: str | None,
+        parent: str | None,
+        resume: bool | str,
+        allow_unpinned: bool,
+        legacy_name: bool,
+    ) -> StartPlan:
+        """The checks of :meth:`check_start` that need no server, against what this
+        machine knows: the default naming rule, the runs in the outbox. The server checks
+        again on upload (its project's naming rule, names taken there); what it refuses
+        stays in the outbox and is reported. A dataset cannot be checked against a tag
+        the client cannot read: the run records the version it names, UNPINNED."""
+        assert self.outbox is not None
+        check_name("project name", project)
+        check_name("run name", name)
+        if not legacy_name:
+            naming.check_name(name, Protocol().naming_pattern)
+        local = {(r.project, r.name): r for r in self.outbox.local_runs(self.uri)}
+        if resume:
+            raise InvalidInput(
+                f"resume={resume!r} needs the server ({self.uri}), to know where the run stopped: "
+                "resume when it can be reached"
+            )
+        if (project, name) in local:
+            raise Conflict(
+                f"project {project!r} already has a run named {name!r} (in the outbox, not yet uploaded)"
+            )
+        parent_id = None
+        if parent:
+            found = local.get((project, parent))
+            if found is None:
+                raise InvalidInput(
+                    f"parent run {parent!r} is not known on this machine and {self.uri} cannot be reached "
+                    "now: start the run without parent, or when the server can be reached"
+                )
+            parent_id = found.id
+        if dataset is None and not allow_unpinned:
+            raise InvalidInput(f"this run names no dataset version: {UNPINNED_HINT}")
+        if dataset is not None:
+            parse_dataset_ref(dataset)
+            warnings.warn(
+                f"trialbook: offline, the dataset tag {dataset} cannot be checked; the run is recorded "
+                "UNPINNED, naming it",
+                TrackingWarning,
+                stacklevel=4,
+            )
+        pin: dict[str, Any] = {"dataset": dataset, "pinned": False, "split_digests": {}}
         return StartPlan(existing=None, parent_id=parent_id, pin=pin)
 
     def _existing_run(self, project: str, name: str, resume: bool | str) -> RunRecord | None:
@@ -503,7 +687,13 @@ class RunHandle:
             device=checked.device,
             split_digest=self.record.split_digests.get(split),
         )
-        return self.book.store.add_evaluation(evaluation)
+        return self._add_evaluation(evaluation)
+
+    def _add_evaluation(self, evaluation: Evaluation) -> Evaluation:
+        if self.book.outbox is None:
+            return self.book.store.add_evaluation(evaluation)
+        self.book._record("evaluation", self.id, evaluation.id, evaluation)
+        return evaluation
 
     def log_latency(
         self,
@@ -551,7 +741,7 @@ class RunHandle:
             device=checked.device,
             split_digest=None,
         )
-        return self.book.store.add_evaluation(evaluation)
+        return self._add_evaluation(evaluation)
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> None:
         """Store a file (weights, plots) once by content hash and attach it to the run."""
@@ -565,16 +755,13 @@ class RunHandle:
         if label in (".", "..") or "\\" in label:
             raise InvalidInput(f"artifact name {label!r} must be a plain file name (no '..', '/' or '\\')")
         digest, size = self.book.blobs.put_file(path)
-        self.book.store.add_artifact(
-            Artifact(
-                id=uuid.uuid4().hex,
-                run_id=self.id,
-                name=label,
-                digest=digest,
-                size=size,
-                created_at=time.time(),
-            )
+        artifact = Artifact(
+            id=uuid.uuid4().hex, run_id=self.id, name=label, digest=digest, size=size, created_at=time.time()
         )
+        if self.book.outbox is None:
+            self.book.store.add_artifact(artifact)
+        else:
+            self.book._record("artifact", self.id, artifact.id, artifact)
 
     def note(
         self,
@@ -588,7 +775,12 @@ class RunHandle:
         fields = check_note_fields(
             {"hypothesis": hypothesis, "change": change, "result": result, "next": next, "text": text}
         )
-        return self.book.store.set_note(self.id, fields, who=settings.who())
+        if self.book.outbox is None:
+            return self.book.store.set_note(self.id, fields, who=settings.who())
+        # a remote book: the server numbers the version on upload (0 until then)
+        payload = {"run_id": self.id, "fields": dict(fields), "who": settings.who()}
+        self.book._record("note", self.id, uuid.uuid4().hex, payload)
+        return Note(run_id=self.id, updated_at=time.time(), **{k: str(v) for k, v in fields.items()})  # type: ignore[arg-type]
 
 
 class Run(RunHandle):
@@ -618,6 +810,8 @@ class Run(RunHandle):
         book.store.set_run_status(record.id, "running", ended_at=None, heartbeat_at=now)
         summaries = book.store.get_summaries([record.id])[record.id]
         last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None), default=None)
+        if book.outbox is not None:  # idle heartbeats for a resumed remote run too
+            book.outbox.track(book.uri, record.id)
         return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval, last_epoch=last)
 
     # logging --------------------------------------------------------------------------
@@ -656,6 +850,9 @@ class Run(RunHandle):
         others. When the store cannot be reached, everything stays queued and the error
         is raised (the writer thread retries)."""
         with self._flush_lock:
+            if self.book.outbox is not None:
+                self._flush_to_outbox(self.book.outbox)
+                return
             taken = list(self._queue)
             self._queue.clear()
             now = time.time()
@@ -671,6 +868,25 @@ class Run(RunHandle):
                 self._warn_once("store", message + " and are retried")
                 raise
             self._last_beat = now
+
+    def _flush_to_outbox(self, outbox: Outbox) -> None:
+        """A remote book: the queued points go to the outbox in one transaction (the
+        uploader sends them); a fault of the outbox file keeps them queued."""
+        taken = list(self._queue)
+        self._queue.clear()
+        if not taken:
+            return
+        try:
+            outbox.add_points(self.book.uri, self.id, taken)
+        except Exception as exc:
+            self._queue.extendleft(reversed(taken))
+            self._warn_once(
+                "outbox", f"writing points of run {self.name!r} to the outbox failed ({exc}); retried"
+            )
+            raise
+        up = self.book.uploader()
+        if up is not None:
+            up.wake()
 
     def _write_one_by_one(self, taken: list[tuple[int, dict[str, float]]], now: float) -> None:
         refused: list[tuple[int, dict[str, float]]] = []
@@ -727,6 +943,9 @@ class Run(RunHandle):
             self.flush()
         except Exception as exc:
             self._spool_queue(exc)
+        if self.book.outbox is not None:
+            self._finish_remote(status, reason)
+            return
         try:
             self.book.store.set_run_status(
                 self.id, status, ended_at=time.time(), heartbeat_at=time.time(), end_reason=reason
@@ -736,6 +955,39 @@ class Run(RunHandle):
                 f"trialbook: could not mark run {self.name!r} {status}: {exc}", TrackingWarning, stacklevel=2
             )
         _open_runs.discard(self)
+
+    def _finish_remote(self, status: str, reason: str | None) -> None:
+        """A remote book: the ending goes to the outbox, and the uploader gets
+        ``EXIT_GRACE_S`` to send what waits of the run; the rest stays in the outbox."""
+        now = time.time()
+        ending = {
+            "run_id": self.id,
+            "status": status,
+            "ended_at": now,
+            "heartbeat_at": now,
+            "end_reason": reason,
+        }
+        try:
+            self.book._record("status", self.id, uuid.uuid4().hex, ending)
+        except Exception as exc:
+            warnings.warn(
+                f"trialbook: could not keep the ending of run {self.name!r} ({status}): {exc}",
+                TrackingWarning,
+                stacklevel=3,
+            )
+        _open_runs.discard(self)
+        up = self.book.uploader()
+        if up is None:
+            return
+        left = up.drain(self.id, EXIT_GRACE_S)
+        if left:
+            warnings.warn(
+                f"trialbook: {left} writes of run {self.name!r} are not uploaded yet; they stay in the "
+                f"outbox {settings.outbox_path()} and are sent by the next run against {self.book.uri} or "
+                "by `trialbook sync`",
+                TrackingWarning,
+                stacklevel=3,
+            )
 
     def _spool_queue(self, exc: BaseException) -> None:
         """Last resort on finish: the queued points go to the spool, replayed later."""
@@ -868,8 +1120,12 @@ def start(
     dataset_source: str | os.PathLike[str] | None = None,
     uri: str | None = None,
     flush_interval: float = 0.5,
+    offline: bool = False,
 ) -> Run:
     """Start a run in the book found from the current folder (or ``uri``).
+
+    With a remote book, ``offline=True`` (or ``TRIALBOOK_OFFLINE=1``) keeps the run's
+    writes in the local outbox only (``trialbook sync`` uploads them later).
 
     ``name`` must follow the project's naming rule (``<version>_<what_changed>``).
     ``dataset="pallets:v3"`` pins the run to a tagged version: the working files are
@@ -879,7 +1135,7 @@ def start(
     duplicated); ``run.last_epoch`` says where it stopped. A finished run is refused
     unless ``resume="reopen"``.
     """
-    book = Book.open(uri)
+    book = Book.open(uri, offline=offline)
     return book.start(
         project,
         name,

@@ -15,6 +15,16 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
   ``unknown``;
 * ``TRIALBOOK_SPOOL``: where points that could not be written wait; default
   ``~/.trialbook-spool``;
+* ``TRIALBOOK_OUTBOX``: the SQLite file where every write of a run against a remote
+  book waits until the server has it; default ``outbox.db`` in ``$TRIALBOOK_SPOOL`` when
+  that is set, else in trialbook's folder of the user's cache;
+* ``TRIALBOOK_OFFLINE``: ``1`` (or ``true``/``yes``) keeps writes to a remote book in
+  the outbox only, never trying the network (``trialbook sync`` uploads them later);
+* ``TRIALBOOK_TOKEN``: the token a remote book sends to its server (``Authorization:
+  Bearer``); default: none;
+* ``TRIALBOOK_SERVER_DB``, ``TRIALBOOK_SERVER_ARTIFACTS``, ``TRIALBOOK_SERVER_HOSTS``:
+  what ``trialbook server`` hands its worker processes (the database, the artifacts
+  folder or ``s3://`` URI, the host names answered); set by the command, not by users;
 * ``XDG_CACHE_HOME``: the stat cache of a database book goes in its ``trialbook/``;
   default ``~/.cache``.
 """
@@ -27,12 +37,22 @@ from pathlib import Path
 
 __all__ = [
     "ARTIFACTS_VAR",
+    "OFFLINE_VAR",
+    "OUTBOX_VAR",
+    "SERVER_ARTIFACTS_VAR",
+    "SERVER_DB_VAR",
+    "SERVER_HOSTS_VAR",
     "SPOOL_VAR",
+    "TOKEN_VAR",
     "URI_VAR",
     "USER_VAR",
     "artifacts_dir",
     "book_uri",
+    "offline",
+    "outbox_path",
+    "server_setting",
     "spool_dir",
+    "token",
     "user_cache_dir",
     "who",
 ]
@@ -41,11 +61,29 @@ URI_VAR = "TRIALBOOK_URI"
 ARTIFACTS_VAR = "TRIALBOOK_ARTIFACTS"
 USER_VAR = "TRIALBOOK_USER"
 SPOOL_VAR = "TRIALBOOK_SPOOL"
+OUTBOX_VAR = "TRIALBOOK_OUTBOX"
+OFFLINE_VAR = "TRIALBOOK_OFFLINE"
+TOKEN_VAR = "TRIALBOOK_TOKEN"
+SERVER_DB_VAR = "TRIALBOOK_SERVER_DB"
+SERVER_ARTIFACTS_VAR = "TRIALBOOK_SERVER_ARTIFACTS"
+SERVER_HOSTS_VAR = "TRIALBOOK_SERVER_HOSTS"
 
 
 def _get(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def token() -> str | None:
+    """``$TRIALBOOK_TOKEN``, or None."""
+    return _get(TOKEN_VAR)
+
+
+def server_setting(name: str) -> str | None:
+    """One of the ``TRIALBOOK_SERVER_*`` variables ``trialbook server`` sets for its workers."""
+    if name not in (SERVER_DB_VAR, SERVER_ARTIFACTS_VAR, SERVER_HOSTS_VAR):
+        raise KeyError(name)
+    return _get(name)
 
 
 def book_uri() -> str | None:
@@ -85,3 +123,17 @@ def spool_dir() -> Path:
     """Where points that could not be written are kept until they are replayed."""
     value = _get(SPOOL_VAR)
     return Path(os.path.expanduser(value)) if value else Path.home() / ".trialbook-spool"
+
+
+def outbox_path() -> Path:
+    """The outbox file of remote books (module docstring, ``TRIALBOOK_OUTBOX``)."""
+    value = _get(OUTBOX_VAR)
+    if value:
+        return Path(os.path.expanduser(value))
+    spool = _get(SPOOL_VAR)
+    return (Path(os.path.expanduser(spool)) if spool else user_cache_dir()) / "outbox.db"
+
+
+def offline() -> bool:
+    """Whether ``$TRIALBOOK_OFFLINE`` asks for no network at all."""
+    return (_get(OFFLINE_VAR) or "").lower() in ("1", "true", "yes", "on")

@@ -86,10 +86,8 @@ def test_sql_urls() -> None:
 
 
 @pytest.mark.parametrize("uri", ["http://tb.example.com", "https://tb.example.com/x"])
-def test_the_remote_store_is_not_available_yet(uri: str) -> None:
-    with pytest.raises(InvalidInput, match=r"remote .*not available in this version yet"):
-        open_book(uri)
-    with pytest.raises(InvalidInput, match=r"remote .*not available"):
+def test_a_server_has_no_sql_url(uri: str) -> None:
+    with pytest.raises(InvalidInput, match=r"is a trialbook server: it has no SQL URL"):
         sql_url(uri)
 
 

@@ -9,7 +9,20 @@ import sys
 
 import click
 
-from trialbook.cli import datasets, decisions, imports, lint, notes, projects, reports, runs, sync, ui, yolo
+from trialbook.cli import (
+    datasets,
+    decisions,
+    imports,
+    lint,
+    notes,
+    projects,
+    reports,
+    runs,
+    server,
+    sync,
+    ui,
+    yolo,
+)
 from trialbook.cli.options import handle_errors, uri_option
 
 
@@ -88,7 +101,7 @@ def db_upgrade(uri: str | None) -> None:
     click.echo(f"schema of {locate(uri)} is at {database.current_revision()}")
 
 
-for _module in (runs, projects, datasets, decisions, notes, lint, reports, imports, sync, ui, yolo):
+for _module in (runs, projects, datasets, decisions, notes, lint, reports, imports, sync, ui, server, yolo):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -576,7 +576,8 @@ def _test_shortfall(inputs: DecisionInputs, facts: dict[str, Any], head: str, re
             f"{head}: worse by {_amount(shortfall, p.metric)}, more than the noise "
             f"threshold {p.noise:.4f}; {reveal}",
             facts,
-            "the val improvement does not hold on the test split; look for overfitting to the val split",
+            "the candidate falls short of the baseline on the test split; if it beat it on val, look "
+            "for overfitting to the val split",
         )
     if shortfall > 0:
         how = f"worse by {_amount(shortfall, p.metric)}, within the noise threshold {p.noise:.4f}"

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trialbook.api import Book
 from trialbook.errors import NotFound, TrialbookError
-from trialbook.server import filters, json_api, pages
+from trialbook.server import blobs, filters, json_api, pages, rpc
 from trialbook.server.hosts import AllowedHosts, allowed_names
 from trialbook.server.responses import JsonResponse, dumps, error_status
 
@@ -167,6 +167,8 @@ def create_app(
         )
 
     app.include_router(json_api.router, prefix=API_PREFIX)
+    app.include_router(rpc.router, prefix=API_PREFIX)
+    app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(AllowedHosts, names=hosts, api_prefix=API_PREFIX)

@@ -8,7 +8,7 @@ a folder (no ``scheme://``)                    embedded SQLite, ``<folder>/book.
 ``sqlite:///path/to/book.db``                  embedded SQLite in that file
 ``postgresql://user@host:port/db``             PostgreSQL (the ``postgres`` extra); also
                                                ``postgres://`` and ``postgresql+psycopg://``
-``http://``, ``https://``                      the remote store: not available yet
+``http://``, ``https://``                      the remote store (``store.remote.RemoteStore``)
 =============================================  ==============================================
 
 An opener returns an ``OpenedBook``: the store, and where the book keeps what is not in
@@ -97,8 +97,8 @@ def open_book(uri: str, *, create: bool = True) -> OpenedBook:
     holding other files but no ``book.db``, or a database holding other tables, is
     refused with ``InvalidInput`` naming what it holds, and left unchanged.
 
-    Raises ``InvalidInput`` for a scheme no opener is registered for, the remote store, a
-    missing book or one of the above; ``SchemaOutOfDate`` for a database book that needs
+    Raises ``InvalidInput`` for a scheme no opener is registered for, a missing book or
+    one of the above; ``SchemaOutOfDate`` for a database book that needs
     ``trialbook db upgrade`` or was written by a newer trialbook; ``StorageError`` for a
     damaged book (an empty, cut short or unreadable file, a missing schema revision), or
     a read-only folder where a book would have to be made. A SQLite book that cannot be
@@ -135,7 +135,7 @@ def _unknown_scheme(uri: str) -> InvalidInput:
 
 
 def _no_remote(uri: str) -> InvalidInput:
-    return InvalidInput(f"{uri}: the remote (HTTP) store is not available in this version yet")
+    return InvalidInput(f"{uri} is a trialbook server: it has no SQL URL (give the server's --db URI)")
 
 
 # the openers ----------------------------------------------------------------------------
@@ -224,8 +224,36 @@ def _open_postgres(uri: str, create: bool) -> OpenedBook:
     )
 
 
+# ``factory(uri)``: the blob store of the server at ``uri``; set by ``set_remote_blobs``.
+_REMOTE_BLOBS: Callable[[str], Any] | None = None
+
+
+def set_remote_blobs(factory: Callable[[str], Any] | None) -> None:
+    """Give books on a server (``http(s)://``) the blob store ``factory(uri)`` makes (an
+    object with the methods of ``artifacts.local.BlobStore``); ``None`` for none. The
+    store layer may not import ``trialbook.artifacts`` (they are independent layers), so
+    the remote blob client registers itself here from above (``trialbook.api``)."""
+    global _REMOTE_BLOBS
+    _REMOTE_BLOBS = factory
+
+
+def remote_blobs(uri: str) -> Any:
+    """The blob store of the server at ``uri``, ``None`` while none is registered (the
+    book then keeps no artifact bytes: ``OpenedBook.blobs`` and ``blob_dir`` are None)."""
+    return None if _REMOTE_BLOBS is None else _REMOTE_BLOBS(uri)
+
+
 def _remote(uri: str, create: bool) -> OpenedBook:
-    raise _no_remote(uri)
+    """A book on a trialbook server: ``store.remote.RemoteStore``. ``create`` is the
+    server's business (its book exists, or the server does not run)."""
+    from trialbook.store.remote import RemoteStore
+
+    return OpenedBook(
+        store=RemoteStore(uri),
+        blob_dir=None,
+        cache_dir=settings.user_cache_dir(),
+        blobs=remote_blobs(uri),
+    )
 
 
 register(FOLDER, _open_folder)

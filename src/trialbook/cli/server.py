@@ -1,0 +1,98 @@
+"""``trialbook server``: the team server, the web UI and the JSON API over one database and
+one artifact store, in N uvicorn worker processes that hold no state of their own (each
+worker builds its app from ``trialbook.server.team``, configured by environment
+variables set here)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from trialbook.cli.options import handle_errors
+from trialbook.cli.ui import DEFAULT_PORT
+
+NO_AUTH_BANNER = (
+    "WARNING: trialbook server --no-auth: there are no accounts; ANYONE who can reach "
+    "{where} can read and change every run, note and decision of {db}. Keep it on a trusted network."
+)
+
+
+@click.command()
+@click.option(
+    "--db",
+    required=True,
+    metavar="URI",
+    help="The database: postgresql://user@host:5432/db, or an SQLite book (a book folder or book.db).",
+)
+@click.option(
+    "--artifacts",
+    required=True,
+    metavar="URI",
+    help="Where artifact files go: a folder, or s3://BUCKET/PREFIX (endpoint and credentials from "
+    "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this host name (repeatable): the name clients reach the "
+    "server by. Requests for any other name get 400 (against DNS rebinding).",
+)
+@click.option(
+    "--no-auth",
+    "no_auth",
+    is_flag=True,
+    help="Serve without login (the only mode until accounts exist): anyone who reaches the port "
+    "can read and write.",
+)
+@handle_errors
+def server(
+    db: str, artifacts: str, host: str, port: int, workers: int, allow_hosts: tuple[str, ...], no_auth: bool
+) -> None:
+    """Serve the team server: the web UI and the read/write JSON API over one database
+    (PostgreSQL or SQLite) and one artifact store (a folder or S3), in WORKERS processes.
+    The schema is never migrated here: run `trialbook db upgrade --uri DB` first."""
+    if not no_auth:
+        raise click.ClickException(
+            "accounts are not built yet, so the server cannot check who calls it: "
+            "`trialbook server --no-auth ...` serves without login (anyone who reaches the port can "
+            "read and write)"
+        )
+    try:
+        import uvicorn
+
+        from trialbook.server.hosts import LOOPBACK_HOSTS
+        from trialbook.server.team import ARTIFACTS_VAR, DB_VAR, HOSTS_VAR
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the server needs the 'ui' extra ({exc.name} is missing): pip install 'trialbook[ui]'"
+        ) from None
+    from trialbook.services.team import check_artifacts, check_schema, database_uri
+
+    uri = database_uri(db)
+    check_artifacts(artifacts)
+    check_schema(uri)  # one clear line, before any worker starts
+    hosts = list(dict.fromkeys([*LOOPBACK_HOSTS, host, *allow_hosts]))
+    os.environ[DB_VAR] = uri
+    os.environ[ARTIFACTS_VAR] = artifacts
+    os.environ[HOSTS_VAR] = ",".join(hosts)
+    shown = f"[{host}]" if ":" in host else host
+    where = f"http://{shown}:{port}/"
+    click.secho(NO_AUTH_BANNER.format(where=where, db=uri), err=True, fg="red", bold=True)
+    click.echo(f"trialbook server: {uri}, artifacts in {artifacts}, {workers} workers at {where}", err=True)
+    uvicorn.run(
+        "trialbook.server.team:create_team_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+COMMANDS = [server]

@@ -1,0 +1,98 @@
+"""The server side of the remote store (``store.remote.RemoteStore``): one ``Store``
+method called by name with arguments in the wire format of ``store.codec``, and a batch
+of calls run in one store transaction.
+
+Only the methods of ``codec.METHODS`` are ever called (every public method of the
+``Store`` protocol but ``transaction`` and ``close``; nothing private, no attribute such
+as ``db``): a request naming anything else is ``NotFound``.
+
+A payload is ``{"args": [...], "kwargs": {...}}`` (both optional), encoded; the answer is
+``{"result": ...}``, encoded. A batch is ``{"calls": [{"method", "args", "kwargs"}, ...],
+"commit": bool}``: the calls run in order in one ``store.transaction()``; with ``commit``
+false it is rolled back at the end (the client's look at what its transaction would see).
+The answer is the last call's result. When any call raises, nothing of the batch is kept
+and the error is raised.
+
+Errors are ``trialbook.errors`` classes; ``error_body`` is their wire form.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from trialbook.errors import InvalidInput, NotFound, TrialbookError
+from trialbook.store import codec
+from trialbook.store.base import Store
+
+__all__ = ["MAX_BATCH", "batch", "call", "error_body"]
+
+MAX_BATCH = 10_000  # calls in one batch
+
+
+class _DryRun(Exception):
+    """Raised inside a batch's transaction to roll it back once it has run."""
+
+
+def error_body(exc: TrialbookError) -> dict[str, str]:
+    """The wire form of ``exc``: ``{"error": class name, "message": text}``."""
+    return codec.encode_error(exc)
+
+
+def call(store: Store, method: str, payload: Any) -> dict[str, Any]:
+    """``{"result": ...}`` of ``store.<method>(*args, **kwargs)`` with the arguments of
+    ``payload``. Raises ``NotFound`` for a method that is not on the allow-list,
+    ``InvalidInput`` for a payload that does not fit the method, and whatever the store
+    raises."""
+    return {"result": codec.encode(_run(store, method, payload))}
+
+
+def batch(store: Store, payload: Any) -> dict[str, Any]:
+    """``{"result": ...}`` of the last call of the batch ``payload`` (``None`` for an
+    empty one), all of them run in one transaction, kept when ``payload["commit"]`` is
+    true and rolled back otherwise."""
+    if not isinstance(payload, Mapping):
+        raise InvalidInput("a store batch is a JSON object with 'calls' and 'commit'")
+    calls, commit = payload.get("calls"), payload.get("commit")
+    if not isinstance(calls, list) or not isinstance(commit, bool):
+        raise InvalidInput("a store batch needs 'calls' (a list) and 'commit' (true or false)")
+    if len(calls) > MAX_BATCH:
+        raise InvalidInput(f"a store batch holds at most {MAX_BATCH} calls, not {len(calls)}")
+    for one in calls:
+        if not isinstance(one, Mapping) or not isinstance(one.get("method"), str):
+            raise InvalidInput("each call of a store batch is an object naming its 'method'")
+    result: Any = None
+    try:
+        with store.transaction():
+            for one in calls:
+                result = _run(store, one["method"], one)
+            if not commit:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return {"result": codec.encode(result)}
+
+
+def _run(store: Store, method: str, payload: Any) -> Any:
+    if method not in codec.METHODS:
+        raise NotFound(f"the store has no method {method!r} that a client may call")
+    args, kwargs = _arguments(method, payload)
+    function = getattr(store, method)
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"store method {method}: {exc}") from None
+    return function(*args, **kwargs)
+
+
+def _arguments(method: str, payload: Any) -> tuple[list[Any], dict[str, Any]]:
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, Mapping):
+        raise InvalidInput(f"store method {method}: the arguments are a JSON object with 'args' and 'kwargs'")
+    args = codec.decode(payload.get("args", []))
+    kwargs = codec.decode(payload.get("kwargs", {}))
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise InvalidInput(f"store method {method}: 'args' is a list and 'kwargs' an object")
+    return args, kwargs

@@ -1,0 +1,297 @@
+"""The outbox of remote books: every write of a run goes to a local SQLite file first and
+is uploaded in the background; a store that is away stalls nothing and loses nothing.
+
+The "server" is a real SQLite book behind ``FlakyStore``, a thin wrapper that says it is
+remote and, while ``down`` is set, raises ``StorageError`` as a server that cannot be
+reached does (with ``lose_replies`` it does the write first: the answer is what is lost)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from trialbook.api import Book, TrackingWarning
+from trialbook.errors import StorageError
+from trialbook.outbox import Outbox, UploadWarning
+from trialbook.store.base import Store
+
+MAP = "metrics/mAP50-95(B)"
+KEYS = [MAP, "train/box_loss", "lr/pg0"]
+
+
+class FlakyStore:
+    """A real store that says it is remote; ``down`` makes every call fail, and
+    ``lose_replies`` makes every write succeed and then fail (the reply lost)."""
+
+    remote = True
+
+    def __init__(self, real: Store) -> None:
+        self.real = real
+        self.uri = real.uri
+        self.down = False
+        self.lose_replies = False
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.real, name)
+        if not callable(target) or name in ("close", "transaction"):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.down:
+                raise StorageError(f"{self.uri}: connection refused")
+            result = target(*args, **kwargs)
+            if self.lose_replies and not name.startswith(("get_", "list_")):
+                raise StorageError(f"{self.uri}: the reply was lost")
+            return result
+
+        return call
+
+
+@pytest.fixture
+def outbox_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cache" / "outbox.db"
+    monkeypatch.setenv("TRIALBOOK_OUTBOX", str(path))
+    monkeypatch.delenv("TRIALBOOK_OFFLINE", raising=False)
+    return path
+
+
+@pytest.fixture
+def server(tmp_path: Path, outbox_path: Path) -> Iterator[tuple[Book, FlakyStore]]:
+    """(the remote-looking book, its flaky store); the real book is ``store.real``."""
+    real = Book.open(str(tmp_path / "server"), create=True)
+    flaky = FlakyStore(real.store)
+    book = Book(cast(Store, flaky), real.blobs)
+    yield book, flaky
+    book.close()
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def log_epochs(run: Any, epochs: range) -> None:
+    for epoch in epochs:
+        run.log({k: epoch / 1000 + i for i, k in enumerate(KEYS)}, epoch=epoch)
+
+
+def check_points(real: Store, run_id: str, epochs: int) -> None:
+    history = real.get_all_history(run_id)
+    assert sorted(history) == sorted(KEYS)
+    for i, k in enumerate(KEYS):
+        assert history[k] == [(e, e / 1000 + i) for e in range(epochs)]  # each once, none lost
+
+
+def test_a_remote_run_goes_through_the_outbox(server: tuple[Book, FlakyStore], tmp_path: Path) -> None:
+    book, flaky = server
+    assert book.outbox is not None and not book.offline
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(b"w" * 100)
+    with book.start("pallets", "v1_remote", allow_unpinned=True, flush_interval=0.05) as run:
+        log_epochs(run, range(30))
+        run.log({MAP: math.nan}, epoch=30)
+        run.log_eval("val", {MAP: 0.5}, per_class_ap={"pallet": 0.5})
+        run.note(hypothesis="h", result="r")
+        run.log_artifact(weights)
+    real = flaky.real
+    stored = real.get_run_by_id(run.id)
+    assert (stored.name, stored.status) == ("v1_remote", "finished")
+    assert len(real.get_all_history(run.id)[MAP]) == 31
+    assert math.isnan(real.get_all_history(run.id)[MAP][-1][1])
+    assert [e.metrics[MAP] for e in real.list_evaluations([run.id])] == [0.5]
+    assert [n.version for n in real.note_history(run.id)] == [1]
+    assert [a.name for a in real.list_artifacts(run.id)] == ["best.pt"]
+    assert book.outbox.pending(book.uri) == 0
+
+
+def test_uploads_retry_while_the_store_is_down_and_recover(server: tuple[Book, FlakyStore]) -> None:
+    book, flaky = server
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flaky.down = True
+        run = book.start("pallets", "v1_outage", allow_unpinned=True, flush_interval=0.05)
+        log_epochs(run, range(0, 100))
+        run.log_eval("val", {MAP: 0.4})
+        run.note(hypothesis="outage")
+        time.sleep(1.0)  # several failed rounds
+        assert book.outbox is not None and book.outbox.pending(book.uri) > 0
+        log_epochs(run, range(100, 200))
+        flaky.down = False
+        run.finish()
+    messages = [str(w.message) for w in caught if issubclass(w.category, UploadWarning)]
+    assert sum("are failing" in m for m in messages) == 1
+    assert sum("work again" in m for m in messages) == 1
+    assert any("cannot be reached" in str(w.message) for w in caught if w.category is TrackingWarning)
+    real = flaky.real
+    check_points(real, run.id, 200)
+    assert real.get_run_by_id(run.id).status == "finished"
+    assert len(real.list_evaluations([run.id])) == 1
+    assert len(real.note_history(run.id)) == 1
+
+
+def test_lost_replies_are_resent_and_nothing_is_doubled(
+    server: tuple[Book, FlakyStore], tmp_path: Path
+) -> None:
+    book, flaky = server
+    flaky.lose_replies = True  # every write is stored, and its answer lost: all are sent again
+    run = book.start("pallets", "v1_lossy", allow_unpinned=True, flush_interval=0.05)
+    log_epochs(run, range(50))
+    run.log_eval("val", {MAP: 0.4})
+    run.note(hypothesis="once")
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")
+    run.log_artifact(weights)
+    time.sleep(1.2)
+    flaky.lose_replies = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run.finish()
+    real = flaky.real
+    check_points(real, run.id, 50)
+    assert len(real.list_runs("pallets")) == 1
+    assert len(real.list_evaluations([run.id])) == 1
+    assert len(real.list_artifacts(run.id)) == 1
+    assert len(real.note_history(run.id)) == 1
+    assert book.outbox is not None and book.outbox.pending(book.uri) == 0
+
+
+def test_offline_logs_to_the_outbox_only_and_the_next_book_uploads(
+    server: tuple[Book, FlakyStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, flaky = server
+    monkeypatch.setenv("TRIALBOOK_OFFLINE", "1")
+    offline = Book(cast(Store, flaky))
+    assert offline.offline
+    calls = flaky.calls
+    with pytest.warns(TrackingWarning, match="cannot be checked"):
+        run = offline.start("pallets", "v1_offline", dataset="pallets:v3", flush_interval=0.05)
+    log_epochs(run, range(40))
+    run.finish()
+    assert flaky.calls == calls  # no call to the store at all
+    with pytest.raises(Exception, match="already has a run named"):
+        offline.start("pallets", "v1_offline", allow_unpinned=True)
+    with pytest.raises(Exception, match=r"naming|name"):
+        offline.start("pallets", "run_5", allow_unpinned=True)
+    offline.close()
+    assert flaky.real.list_projects() == []
+    monkeypatch.delenv("TRIALBOOK_OFFLINE")
+    online = Book(cast(Store, flaky))  # what is left is uploaded in the background
+    wait_for(lambda: bool(online.outbox and online.outbox.pending(online.uri) == 0))
+    stored = flaky.real.get_run_by_id(run.id)
+    assert (stored.status, stored.dataset, stored.pinned) == ("finished", "pallets:v3", False)
+    check_points(flaky.real, run.id, 40)
+    online.close()
+
+
+def test_a_refused_run_is_kept_with_its_points_and_reported(server: tuple[Book, FlakyStore]) -> None:
+    book, flaky = server
+    taken = Book(flaky.real)
+    taken.start("pallets", "v1_taken", allow_unpinned=True).finish()  # made on the server meanwhile
+    offline = Book(cast(Store, flaky), offline=True)
+    run = offline.start("pallets", "v1_taken", allow_unpinned=True, flush_interval=0.05)
+    log_epochs(run, range(10))
+    run.finish()
+    outbox = Outbox()
+    done = outbox.upload_round(flaky.real, book.uri)
+    assert done.sent == 0
+    assert [(r.kind, r.run_id) for r in done.refused] == [("run", run.id)]
+    assert "already has a run named" in done.refused[0].reason
+    assert outbox.pending(book.uri) == 31  # 30 points and the ending wait behind it, kept
+    calls = flaky.calls
+    again = outbox.upload_round(cast(Store, flaky), book.uri)  # refused: never retried on its own
+    assert again.sent == 0 and again.refused == [] and flaky.calls == calls
+    assert [r.run_id for r in outbox.refused(book.uri)] == [run.id]
+    outbox.close()
+
+
+def test_log_never_waits_for_a_store_that_is_down(server: tuple[Book, FlakyStore]) -> None:
+    book, flaky = server
+    flaky.down = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = book.start("pallets", "v1_fast", allow_unpinned=True, flush_interval=0.05)
+        times = []
+        for epoch in range(2000):
+            t = time.perf_counter()
+            run.log({k: 1.0 for k in KEYS}, epoch=epoch)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        assert times[len(times) // 2] < 200e-6 and times[int(len(times) * 0.99)] < 5e-3
+        t = time.perf_counter()
+        run.finish()
+        assert time.perf_counter() - t < 5  # a short grace, then the rest stays in the outbox
+    assert book.outbox is not None and book.outbox.pending(book.uri) == 2000 * 3 + 2
+
+
+SCRIPT = """
+import sys, time
+from trialbook.api import Book
+from trialbook.errors import StorageError
+
+class Down:
+    remote = True
+    def __init__(self, real):
+        self.real, self.uri = real, real.uri
+    def __getattr__(self, name):
+        def fail(*a, **k):
+            raise StorageError("connection refused")
+        return fail if callable(getattr(self.real, name)) else getattr(self.real, name)
+
+real = Book.open(sys.argv[1])
+book = Book(Down(real.store))
+run = book.start("pallets", "v1_killed", allow_unpinned=True)
+print(run.id, flush=True)
+epoch = 0
+while True:
+    run.log({"metrics/mAP50-95(B)": epoch / 1000, "train/box_loss": 1.0}, epoch=epoch)
+    print(epoch, time.time(), flush=True)
+    epoch += 1
+    time.sleep(0.002)
+"""
+
+
+def test_the_outbox_survives_sigkill(tmp_path: Path, outbox_path: Path) -> None:
+    book_dir = tmp_path / "server"
+    real = Book.open(str(book_dir), create=True)
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "ignore", str(script), str(book_dir)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    logged: list[tuple[int, float]] = []
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        epoch, at = proc.stdout.readline().split()
+        logged.append((int(epoch), float(at)))
+    os.kill(proc.pid, signal.SIGKILL)
+    killed_at = time.time()
+    proc.wait(timeout=10)
+    must = [e for e, at in logged if at < killed_at - 1.0]
+    assert len(must) > 100
+    outbox = Outbox(outbox_path)
+    while outbox.upload_round(real.store, real.uri).sent:
+        pass
+    history = real.store.get_all_history(run_id)
+    stored = {e for e, _ in history[MAP]}
+    assert set(must) <= stored
+    assert len(history[MAP]) == len(stored)  # each once
+    assert real.store.get_run_by_id(run_id).name == "v1_killed"
+    outbox.close()
+    real.close()

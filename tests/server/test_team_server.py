@@ -1,0 +1,209 @@
+"""``trialbook server`` as a user runs it: a subprocess with 2 uvicorn workers on a free
+loopback port, over an SQLite book, with its artifacts in a real S3 store (SeaweedFS)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from blake3 import blake3
+
+from support.extras import venv_command
+from support.runs import make_sealed_book
+from support.seaweed import Seaweed, free_ports, seaweed, stop_process
+from trialbook.artifacts.remote import RemoteBlobs
+from trialbook.store.registry import sql_url
+
+START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class TeamServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    args: list[str]
+    env: dict[str, str]
+    started_in: float
+
+    def restart(self) -> None:
+        stop_process(self.process)
+        again = _start(self.args, self.env)
+        self.process, self.started_in = again.process, again.started_in
+
+
+def _env(weed: Seaweed, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+    env.update(weed.env())
+    env["XDG_CACHE_HOME"] = str(home / "cache")
+    env["TRIALBOOK_SPOOL"] = str(home / "spool")
+    return env
+
+
+def _server_args(db: str, artifacts: str, port: int, *extra: str) -> list[str]:
+    return [
+        venv_command("trialbook"),
+        "server",
+        "--db",
+        db,
+        "--artifacts",
+        artifacts,
+        "--port",
+        str(port),
+        *extra,
+    ]
+
+
+def _start(args: list[str], env: dict[str, str]) -> TeamServer:
+    port = args[args.index("--port") + 1]
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = started + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"trialbook server exited {process.returncode}: {process.stderr.read()!r}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(url + "/", timeout=2).status_code == 200:
+                return TeamServer(url, process, args, env, time.monotonic() - started)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    stop_process(process)
+    raise RuntimeError(f"trialbook server did not answer at {url} in {START_TIMEOUT_S}s")
+
+
+@pytest.fixture(scope="module")
+def weed() -> Seaweed:
+    return seaweed()
+
+
+@pytest.fixture(scope="module")
+def team(weed: Seaweed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
+    home = tmp_path_factory.mktemp("team")
+    make_sealed_book(home / "book").close()
+    artifacts = weed.new_prefix()
+    (port,) = free_ports(1)
+    server = _start(
+        _server_args(str(home / "book"), artifacts, port, "--workers", "2", "--no-auth"), _env(weed, home)
+    )
+    yield server
+    stop_process(server.process)
+
+
+def test_serves_the_ui_and_the_api(team: TeamServer) -> None:
+    assert httpx.get(team.url + "/").status_code == 200
+    projects = httpx.get(team.url + "/api/v1/projects").json()
+    assert "pallets" in str(projects)
+    runs = httpx.get(team.url + "/api/v1/projects/pallets/runs").json()
+    assert {r["name"] for r in runs["runs"]} >= {"v1_base"}
+    assert team.started_in < START_TIMEOUT_S
+
+
+def test_no_auth_is_loud(team: TeamServer) -> None:
+    # the banner is printed once by the command, before the workers start
+    assert team.process.stderr is not None
+    os.set_blocking(team.process.stderr.fileno(), False)
+    seen = team.process.stderr.read() or b""
+    assert b"WARNING" in seen and b"--no-auth" in seen
+
+
+def test_blobs_round_trip_through_the_server_into_s3(team: TeamServer, weed: Seaweed, tmp_path: Path) -> None:
+    blobs = RemoteBlobs(team.url, cache_dir=tmp_path / "cache")
+    src = tmp_path / "best.pt"
+    src.write_bytes(os.urandom(2_500_000))
+    digest, size = blobs.put_file(src)
+    assert digest == blake3(src.read_bytes()).hexdigest() and size == 2_500_000
+    assert blobs.put_file(src) == (digest, size)  # idempotent
+    assert blobs.get_bytes(digest) == src.read_bytes()
+    assert blobs.export(digest, tmp_path / "out.pt").read_bytes() == src.read_bytes()
+    assert blobs.path_of(digest).read_bytes() == src.read_bytes()
+    small = blobs.put_bytes(b"a manifest")
+    assert blobs.get_bytes(small) == b"a manifest"
+    artifacts = team.args[team.args.index("--artifacts") + 1]
+    assert f"{digest[:2]}/{digest[2:]}" in weed.keys(artifacts)
+    # bytes that do not hash to the digest they are sent as: refused, nothing stored
+    wrong = "ab" * 32
+    got = httpx.put(f"{team.url}/api/v1/blobs/{wrong}", content=b"not those bytes")
+    assert got.status_code == 400 and "refused" in got.json()["detail"]
+    assert httpx.head(f"{team.url}/api/v1/blobs/{wrong}").status_code == 404
+    assert httpx.get(f"{team.url}/api/v1/blobs/{wrong}").status_code == 404
+    assert httpx.get(f"{team.url}/api/v1/blobs/not-a-digest").status_code == 400
+    assert not blobs.path_of(wrong).exists()
+    blobs.close()
+
+
+def test_sigkilled_and_restarted_serves_the_same_data(team: TeamServer, tmp_path: Path) -> None:
+    blobs = RemoteBlobs(team.url, cache_dir=tmp_path / "c1")
+    digest = blobs.put_bytes(b"kept across a crash")
+    before = httpx.get(team.url + "/api/v1/projects/pallets/runs").json()
+    # the workers are children of the supervisor: each is killed as well, by its id
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(team.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    team.process.send_signal(signal.SIGKILL)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    team.process.wait(10)
+    team.restart()
+    assert httpx.get(team.url + "/api/v1/projects/pallets/runs").json() == before
+    again = RemoteBlobs(team.url, cache_dir=tmp_path / "c2")
+    assert again.get_bytes(digest) == b"kept across a crash"
+    blobs.close()
+    again.close()
+
+
+def test_refused_without_no_auth(weed: Seaweed, tmp_path: Path) -> None:
+    make_sealed_book(tmp_path / "book").close()
+    (port,) = free_ports(1)
+    done = subprocess.run(
+        _server_args(str(tmp_path / "book"), weed.new_prefix(), port),
+        env=_env(weed, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "accounts are not built yet" in done.stderr and "--no-auth" in done.stderr
+
+
+def _old_book(folder: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from trialbook.store.sql.engine import MIGRATIONS_DIR
+
+    folder.mkdir()
+    engine = sa.create_engine(sql_url(str(folder)))
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.commit()
+    engine.dispose()
+
+
+def test_refused_on_an_old_schema_and_never_migrated(weed: Seaweed, tmp_path: Path) -> None:
+    _old_book(tmp_path / "old")
+    before = (tmp_path / "old" / "book.db").read_bytes()
+    (port,) = free_ports(1)
+    done = subprocess.run(
+        _server_args(str(tmp_path / "old"), str(tmp_path / "art"), port, "--no-auth"),
+        env=_env(weed, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"trialbook db upgrade --uri {tmp_path / 'old'}" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert (tmp_path / "old" / "book.db").read_bytes() == before
