@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from trialbook import settings
+from trialbook.core import naming
 from trialbook.core.entities import Artifact, Evaluation, RunRecord
 from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError
 from trialbook.store.base import Store
@@ -423,6 +424,7 @@ class Outbox:
 # sent before (then "already there" counts as done). Refusals are raised as they come.
 def _send_run(store: Store, data: dict[str, Any], retry: bool) -> None:
     record = RunRecord(**data)
+    _check_name_on_the_server(store, record)
     store.ensure_project(record.project)
     try:
         store.create_run(record)
@@ -433,6 +435,19 @@ def _send_run(store: Store, data: dict[str, Any], retry: bool) -> None:
             raise conflict from None  # the name is taken by another run: refused
         if (stored.project, stored.name) != (record.project, record.name):
             raise
+
+
+def _check_name_on_the_server(store: Store, record: RunRecord) -> None:
+    """A run started offline was checked against the default naming rule only: check it
+    again against its project's rule as the server has it (``InvalidInput``: refused,
+    kept and reported with its points)."""
+    if record.legacy_name:
+        return
+    try:
+        pattern = store.get_project(record.project).protocol.naming_pattern
+    except NotFound:
+        return  # made with the run, on the default rule the client checked
+    naming.check_name(record.name, pattern)
 
 
 def _send_evaluation(store: Store, data: dict[str, Any], retry: bool) -> None:

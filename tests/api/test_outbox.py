@@ -219,6 +219,31 @@ def test_a_refused_run_is_kept_with_its_points_and_reported(server: tuple[Book, 
     outbox.close()
 
 
+def test_a_run_started_offline_is_checked_against_the_servers_naming_rule(
+    server: tuple[Book, FlakyStore],
+) -> None:
+    """Offline, only the default rule could be checked; the upload checks the project's."""
+    book, flaky = server
+    flaky.real.ensure_project("strict")
+    flaky.real.update_protocol("strict", {"naming_pattern": r"^v\d+_[a-z]+$"}, reason="team rule", who="t")
+    offline = Book(cast(Store, flaky), offline=True)
+    bad = offline.start("strict", "v1_fine_by_default", allow_unpinned=True, flush_interval=0.05)
+    log_epochs(bad, range(5))
+    bad.finish()
+    good = offline.start("strict", "v1_ok", allow_unpinned=True, flush_interval=0.05)
+    log_epochs(good, range(5))
+    good.finish()
+    outbox = Outbox()
+    done = outbox.upload_round(flaky.real, book.uri)
+    assert [(r.kind, r.run_id) for r in done.refused] == [("run", bad.id)]
+    assert "naming rule" in done.refused[0].reason and r"^v\\d+_[a-z]+$" in done.refused[0].reason
+    assert [r.name for r in flaky.real.list_runs("strict")] == ["v1_ok"]
+    check_points(flaky.real, good.id, 5)
+    assert outbox.pending(book.uri) == 16  # the refused run's 15 points and its ending, kept
+    outbox.close()
+    offline.close()
+
+
 def test_log_never_waits_for_a_store_that_is_down(server: tuple[Book, FlakyStore]) -> None:
     book, flaky = server
     flaky.down = True
