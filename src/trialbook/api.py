@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -48,7 +49,7 @@ from trialbook.core.refs import parse_dataset_ref
 from trialbook.core.runs import HEARTBEAT_INTERVAL_S
 from trialbook.core.text import check_name
 from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, StorageError, TrialbookError
-from trialbook.outbox import Outbox, Refused, Round, Uploader, is_remote
+from trialbook.outbox import CHECKED_ONLINE, Outbox, Refused, Round, Uploader, is_remote
 from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
 
@@ -373,7 +374,10 @@ class Book:
         if self.outbox is None:
             record = self.store.create_run(record)
         else:  # created on the server by the uploader (which ensures the project)
-            self._record("run", record.id, record.id, record)
+            payload = dataclasses.asdict(record)
+            if plan.checked_online:
+                payload[CHECKED_ONLINE] = True  # no need to check its name again on upload
+            self._record("run", record.id, record.id, payload)
         return Run(self, record, flush_interval=flush_interval)
 
     def check_start(
@@ -402,7 +406,7 @@ class Book:
             try:
                 return self._check_start(
                     project, name, dataset, parent, resume, allow_unpinned, dataset_source, legacy_name
-                )
+                )._replace(checked_online=True)
             except StorageError as exc:
                 warnings.warn(
                     f"trialbook: {self.uri} cannot be reached ({exc}); the run is checked against what "
@@ -614,6 +618,7 @@ class StartPlan(NamedTuple):
     existing: RunRecord | None
     parent_id: str | None
     pin: dict[str, Any]
+    checked_online: bool = False  # a remote book: checked against the server's project
 
 
 def pinned_digests(version: DatasetVersion) -> dict[str, str]:

@@ -54,6 +54,7 @@ from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError
 from trialbook.store.base import Store
 
 __all__ = [
+    "CHECKED_ONLINE",
     "Outbox",
     "Refused",
     "Round",
@@ -66,6 +67,8 @@ Item = tuple[int, Mapping[str, float]]
 REFUSALS = (InvalidInput, Conflict, NotFound)
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
+# in a run's creation: checked against the server's project at start (not again on upload)
+CHECKED_ONLINE = "$checked_online"
 BEAT_S = 5.0  # a live run's heartbeat, when it logs nothing (core.runs.HEARTBEAT_INTERVAL_S)
 
 _SCHEMA = """
@@ -274,7 +277,7 @@ class Outbox:
     def local_runs(self, book: str) -> list[RunRecord]:
         """The runs of ``book`` created here and not yet on the server."""
         rows = self._read("SELECT payload FROM items WHERE book = ? AND kind = 'run' ORDER BY seq", [book])
-        return [RunRecord(**json.loads(r[0])) for r in rows]
+        return [_run_record(json.loads(r[0])) for r in rows]
 
     # uploading ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -389,7 +392,7 @@ class Outbox:
             except REFUSALS:
                 self._points_one_epoch_at_a_time(store, book, run_id, rows, done)
                 continue
-            self._delete_points(book, run_id, rows)
+            self._delete_points(book, run_id, rows, whole=len(rows) < max_points)
             done.points += len(rows)
 
     def _points_one_epoch_at_a_time(
@@ -411,7 +414,18 @@ class Outbox:
             self._delete_points(book, run_id, part)
             done.points += len(part)
 
-    def _delete_points(self, book: str, run_id: str, rows: list[Any]) -> None:
+    def _delete_points(self, book: str, run_id: str, rows: list[Any], *, whole: bool = False) -> None:
+        """Delete the points ``rows`` of a run, sent, unless a newer value was logged since
+        (a higher version). ``whole``: ``rows`` were all of the run's waiting points. Then
+        one statement does it: versions are given and committed one transaction at a time,
+        so every waiting point of a version up to the highest sent was among them."""
+        if whole and rows:
+            with self._tx() as conn:
+                conn.execute(
+                    "DELETE FROM points WHERE book = ? AND run_id = ? AND refused IS NULL AND ver <= ?",
+                    [book, run_id, max(r[3] for r in rows)],
+                )
+            return
         with self._tx() as conn:
             conn.executemany(
                 "DELETE FROM points WHERE book = ? AND run_id = ? AND key = ? AND epoch = ? AND ver = ?",
@@ -422,12 +436,24 @@ class Outbox:
 # ------------------------------------------------------------------------ the senders
 # ``sender(store, payload, retry)``: send one item; ``retry`` is whether it may have been
 # sent before (then "already there" counts as done). Refusals are raised as they come.
+def _run_record(data: dict[str, Any]) -> RunRecord:
+    return RunRecord(**{k: v for k, v in data.items() if k != CHECKED_ONLINE})
+
+
 def _send_run(store: Store, data: dict[str, Any], retry: bool) -> None:
-    record = RunRecord(**data)
-    _check_name_on_the_server(store, record)
-    store.ensure_project(record.project)
+    """Create the run on the server. A run checked against the server's project at its
+    start is created in one call (the project too only when that fails for want of it);
+    one started offline is first checked against the project's naming rule there."""
+    record = _run_record(data)
+    if not data.get(CHECKED_ONLINE):
+        _check_name_on_the_server(store, record)
+        store.ensure_project(record.project)
     try:
-        store.create_run(record)
+        try:
+            store.create_run(record)
+        except NotFound:
+            store.ensure_project(record.project)  # the project is made with its first run
+            store.create_run(record)
     except Conflict as conflict:
         try:
             stored = store.get_run_by_id(record.id)

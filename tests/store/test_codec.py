@@ -119,3 +119,30 @@ def test_the_wire_carries_every_public_store_method_but_transaction_and_close() 
     }
     assert public - {"transaction", "close"} == set(codec.METHODS)
     assert not codec.READS & codec.WRITES
+
+
+def _wire(value: Any) -> Any:
+    return codec.decode(json.loads(json.dumps(codec.encode(value), allow_nan=False)))
+
+
+def test_a_batch_of_points_travels_compact_with_nan_infinities_and_last_value_winning() -> None:
+    points = [("a", 0, 0.5), ("a", 1, math.nan), ("b", 2, math.inf), ("b", 3, -math.inf), ("a", 0, 0.75)]
+    doc = codec.encode(codec.Points(points))
+    assert doc == {"$p": {"a": [[0, 1], [0.75, None]], "b": [[2, 3], [{"$f": "inf"}, {"$f": "-inf"}]]}}
+    back = _wire({"points": codec.Points(points)})["points"]
+    assert back["b"] == {2: math.inf, 3: -math.inf} and back["a"][0] == 0.75 and math.isnan(back["a"][1])
+    assert _wire(codec.Points({"k": {5: 1.0, 6: 2.5}})) == {"k": {5: 1.0, 6: 2.5}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [["a", 0, 1.0]],  # not an object
+        {"a": [[0, 1], [1.0]]},  # lengths differ
+        {"a": [["0"], [1.0]]},  # an epoch that is no int
+        {"a": [0, 1.0]},  # not two lists
+    ],
+)
+def test_a_bad_batch_of_points_is_refused(body: Any) -> None:
+    with pytest.raises(InvalidInput, match="points"):
+        codec.decode({"$p": body})

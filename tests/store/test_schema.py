@@ -1,7 +1,8 @@
 """Migrations: they build exactly the schema the queries use, on both dialects; an
 out-of-date server database is refused with the command to run; parallel first opens
 of one SQLite book migrate once; a book made before migration 0002 (notes search) is
-upgraded with its notes searchable."""
+upgraded with its notes searchable; books at 0004 and 0005 keep their decisions and
+points through the later migrations."""
 
 from __future__ import annotations
 
@@ -209,7 +210,7 @@ def test_a_book_at_0004_keeps_its_decisions_and_decides_on_evidence_after_0005(t
     engine.dispose()
     store = open_store(uri)  # upgraded to 0005: the old decision has no evidence
     try:
-        assert sql(store).db.current_revision() == SCHEMA_HEAD == "0005"
+        assert sql(store).db.current_revision() == SCHEMA_HEAD
         assert [d.id for d in store.list_decisions("pallets")] == ["d1"]
         new = Decision("d2", "pallets", "r1", "r1", "WIN", [], {}, None, False, "x", 2.0)
         assert store.add_decision(new, evidence="a" * 64) == new
@@ -219,3 +220,98 @@ def test_a_book_at_0004_keeps_its_decisions_and_decides_on_evidence_after_0005(t
         assert [tuple(r) for r in rows] == [("d1", None), ("d2", "a" * 64)]
     finally:
         store.close()
+
+
+# --------------------------------------------------------------------------- migration 0006
+def _at(conn: sa.Connection, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from trialbook.store.sql.engine import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def _points_at_0005(conn: sa.Connection) -> None:
+    _at(conn, "0005")
+    _old_book_rows(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO series (id, run_id, key, direction, count, nan_count, best, best_epoch, final, "
+        "final_epoch, first_epoch, last_epoch) VALUES (7, 'r1', 'metrics/mAP50-95(B)', 'max', 3, 1, "
+        "0.5, 1, 0.5, 1, 0, 2)"
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO points (series_id, epoch, value) VALUES (7, 0, 0.25), (7, 1, 0.5), (7, 2, NULL)"
+    )
+
+
+def _check_points_after_0006(store: Store) -> None:
+    assert sql(store).db.current_revision() == SCHEMA_HEAD
+    run = store.get_run("pallets", "v1_old")
+    history = store.get_all_history(run.id)["metrics/mAP50-95(B)"]
+    assert history[:2] == [(0, 0.25), (1, 0.5)] and history[2][0] == 2 and history[2][1] != history[2][1]
+    store.log_batch(run.id, [("metrics/mAP50-95(B)", 3, 0.75), ("metrics/mAP50-95(B)", 1, 0.125)])
+    history = store.get_all_history(run.id)["metrics/mAP50-95(B)"]
+    assert [e for e, _ in history] == [0, 1, 2, 3] and history[1] == (1, 0.125) and history[3] == (3, 0.75)
+    summary = store.get_summaries([run.id])[run.id]["metrics/mAP50-95(B)"]
+    assert (summary.best, summary.best_epoch, summary.count) == (0.75, 3, 4)
+
+
+def test_an_sqlite_book_at_0005_keeps_its_points_without_the_foreign_key(tmp_path: Path) -> None:
+    uri = str(tmp_path / "book")
+    (tmp_path / "book").mkdir()
+    engine = sa.create_engine(sql_url(uri))
+    with engine.connect() as conn:
+        _points_at_0005(conn)
+        conn.commit()
+    engine.dispose()
+    store = open_store(uri)  # upgraded to 0006: the points table is copied
+    try:
+        _check_points_after_0006(store)
+        with sql(store).db.read() as conn:
+            ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'points'").scalar_one()
+            assert conn.exec_driver_sql("PRAGMA foreign_key_list(points)").all() == []
+        assert "WITHOUT ROWID" in ddl.upper() and "REFERENCES" not in ddl.upper()
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_book_at_0005_keeps_its_points_without_the_foreign_key(pg_database: str) -> None:
+    from click.testing import CliRunner
+
+    from trialbook.cli.main import cli
+
+    base, _ = pg_database.rsplit("/", 1)
+    name = f"trialbook_0005_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(
+        "postgresql+psycopg://" + pg_database.split("://", 1)[1], isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    uri = f"{base}/{name}"
+    engine = sa.create_engine(sql_url(uri))
+    try:
+        with engine.connect() as conn:
+            _points_at_0005(conn)
+            conn.commit()
+        result = CliRunner().invoke(cli, ["db", "upgrade", "--uri", uri])
+        assert result.exit_code == 0, result.output
+        store = open_store(uri)
+        try:
+            _check_points_after_0006(store)
+            with sql(store).db.read() as conn:
+                fks = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_constraint WHERE conrelid = 'points'::regclass AND contype = 'f'"
+                ).scalar_one()
+            assert fks == 0
+        finally:
+            store.close()
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

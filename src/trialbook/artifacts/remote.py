@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
-from trialbook import settings
+from trialbook import _http, settings
 from trialbook.artifacts.local import CHUNK, _check_source, hash_file
 from trialbook.errors import IntegrityError, InvalidInput, NotFound, StorageError
 
@@ -55,7 +55,7 @@ class RemoteBlobs:
         except ImportError:
             raise StorageError("a remote book needs httpx: pip install httpx") from None
         self._transport_error = httpx.TransportError
-        self._client = httpx.Client(headers=headers, timeout=timeout)
+        self._client = _http.client(headers=headers, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"RemoteBlobs({self.base_url!r})"

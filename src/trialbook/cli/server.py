@@ -1,7 +1,7 @@
 """``trialbook server``: the team server, the web UI and the JSON API over one database and
-one artifact store, in N uvicorn worker processes that hold no state of their own (each
-worker builds its app from ``trialbook.server.team``, configured by environment
-variables set here)."""
+one artifact store, in N worker processes (gunicorn forking uvicorn workers,
+``server.prefork``) that hold no state of their own (each worker builds its app from
+``trialbook.server.team``, configured by environment variables set here)."""
 
 from __future__ import annotations
 
@@ -64,9 +64,8 @@ def server(
             "read and write)"
         )
     try:
-        import uvicorn
-
         from trialbook.server.hosts import LOOPBACK_HOSTS
+        from trialbook.server.prefork import serve
         from trialbook.server.team import ARTIFACTS_VAR, DB_VAR, HOSTS_VAR
     except ImportError as exc:
         raise click.ClickException(
@@ -85,14 +84,7 @@ def server(
     where = f"http://{shown}:{port}/"
     click.secho(NO_AUTH_BANNER.format(where=where, db=uri), err=True, fg="red", bold=True)
     click.echo(f"trialbook server: {uri}, artifacts in {artifacts}, {workers} workers at {where}", err=True)
-    uvicorn.run(
-        "trialbook.server.team:create_team_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    serve(host, port, workers)
 
 
 COMMANDS = [server]

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from trialbook import _http
 from trialbook.core.entities import (
     Artifact,
     DatasetTag,
@@ -87,7 +88,7 @@ class RemoteStore:
         token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if client is None:
-            client = httpx.Client(
+            client = _http.client(
                 base_url=self.uri,
                 timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
                 headers=headers,
@@ -269,7 +270,7 @@ class RemoteStore:
         *,
         heartbeat_at: float | None = None,
     ) -> None:
-        self._call("log_batch", run_id=run_id, points=points, heartbeat_at=heartbeat_at)
+        self._call("log_batch", run_id=run_id, points=codec.Points(points), heartbeat_at=heartbeat_at)
 
     def get_summaries(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None

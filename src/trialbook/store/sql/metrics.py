@@ -68,6 +68,15 @@ def _value(point: tuple[int, float]) -> float:
     return point[1]
 
 
+# every (series, epoch) at most once (``log_batch`` keeps the last value of a batch first)
+_PG_UPSERT_POINTS = (
+    "INSERT INTO points (series_id, epoch, value) "
+    "SELECT * FROM unnest(%s::integer[], %s::integer[], %s::double precision[]) "
+    "ON CONFLICT (series_id, epoch) DO UPDATE SET value = excluded.value"
+)
+_PG_COPY_POINTS = "COPY points (series_id, epoch, value) FROM STDIN (FORMAT BINARY)"
+
+
 def _summary(run_id: str, key: str, row: Any) -> SeriesSummary:
     return SeriesSummary(
         run_id=run_id,
@@ -94,6 +103,55 @@ class MetricsMixin(SqlBase):
             f"INSERT INTO points (series_id, epoch, value) VALUES ({mark}, {mark}, {mark}) "
             "ON CONFLICT (series_id, epoch) DO UPDATE SET value = excluded.value"
         )
+
+    def _upsert_points(
+        self,
+        conn: Connection,
+        rows: Mapping[str, Any],
+        by_key: Mapping[str, Mapping[int, float]],
+        *,
+        appends: bool,
+    ) -> None:
+        """Write the points of ``by_key`` (series ``rows``), NaN as NULL, the last value of
+        a (series, epoch) winning. ``appends``: every epoch is after its series' last one
+        (under the run's lock, so no stored point can clash).
+
+        On PostgreSQL an append is a binary ``COPY`` and anything else one ``INSERT ... ON
+        CONFLICT`` over three arrays (``unnest``): a row per parameter set cost a round of
+        the driver's protocol each, 5x the time for a run's 4,200 points."""
+        if self.db.dialect == "postgresql":
+            if appends:
+                self._copy_points(conn, rows, by_key)
+                return
+            sids: list[int] = []
+            epochs_: list[int] = []
+            values: list[float | None] = []
+            for key, epochs in by_key.items():
+                sids.extend([rows[key].id] * len(epochs))
+                epochs_.extend(epochs)
+                values.extend([v if v == v else None for v in epochs.values()])
+            conn.exec_driver_sql(_PG_UPSERT_POINTS, (sids, epochs_, values))
+            return
+        params: list[tuple[int, int, float | None]] = []
+        for key, epochs in by_key.items():
+            sid = rows[key].id
+            params.extend([(sid, e, v if v == v else None) for e, v in epochs.items()])
+        conn.exec_driver_sql(self._upsert_points_sql(), params)
+
+    @staticmethod
+    def _copy_points(
+        conn: Connection, rows: Mapping[str, Any], by_key: Mapping[str, Mapping[int, float]]
+    ) -> None:
+        """PostgreSQL's binary ``COPY`` of new points, in the connection's transaction."""
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cur, cur.copy(_PG_COPY_POINTS) as copy:
+            copy.set_types(["int4", "int4", "float8"])
+            write = copy.write_row
+            for key, epochs in by_key.items():
+                sid = rows[key].id
+                for e, v in epochs.items():
+                    write((sid, e, v if v == v else None))
 
     def _series_rows(self, conn: Connection, run_id: str, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
@@ -152,11 +210,10 @@ class MetricsMixin(SqlBase):
             rows = self._series_rows(conn, run_id, by_key)
             # The bulk upsert goes straight to the driver: SQLAlchemy's per-row parameter
             # handling costs more than SQLite's own insert.
-            params: list[tuple[int, int, float | None]] = []
-            for key, epochs in by_key.items():
-                sid = rows[key].id
-                params.extend([(sid, e, v if v == v else None) for e, v in epochs.items()])
-            conn.exec_driver_sql(self._upsert_points_sql(), params)
+            appends = all(
+                rows[k].last_epoch is None or min(epochs) > rows[k].last_epoch for k, epochs in by_key.items()
+            )
+            self._upsert_points(conn, rows, by_key, appends=appends)
             updates = []
             for key, epochs in by_key.items():
                 row = rows[key]

@@ -11,7 +11,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from trialbook.core.entities import NOTE_BLANKS
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 metadata = sa.MetaData()
 
@@ -85,11 +85,13 @@ series = sa.Table(
     sa.Index("ix_series_key_best", "key", "best"),  # migration 0003: ranked pages
 )
 
-# value NULL means NaN (SQLite cannot store NaN; one convention on both dialects)
+# value NULL means NaN (SQLite cannot store NaN; one convention on both dialects). No
+# foreign key on series_id (migration 0006): only log_batch writes points, in the
+# transaction that made or read their series.
 points = sa.Table(
     "points",
     metadata,
-    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id"), primary_key=True),
+    sa.Column("series_id", sa.Integer, primary_key=True),
     sa.Column("epoch", sa.Integer, primary_key=True),
     sa.Column("value", sa.Float, nullable=True),
     sqlite_with_rowid=False,
