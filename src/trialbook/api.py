@@ -49,7 +49,7 @@ from trialbook.core.refs import parse_dataset_ref
 from trialbook.core.runs import HEARTBEAT_INTERVAL_S
 from trialbook.core.text import check_name
 from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, StorageError, TrialbookError
-from trialbook.outbox import CHECKED_ONLINE, Outbox, Refused, Round, Uploader, is_remote
+from trialbook.outbox import CHECKED_ONLINE, LOCAL_BYTES, Outbox, Refused, Round, Uploader, is_remote
 from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
 
@@ -119,9 +119,6 @@ UNPINNED_HINT = (
 )
 
 
-EXIT_GRACE_S = 2.0  # how long a run's end (or the process's) waits for its uploads
-
-
 class Book:
     """One store of runs (an embedded folder, or a database by URI), where its artifact
     files live (``blobs``; None when it keeps none) and its stat cache (``cache_dir``).
@@ -146,6 +143,8 @@ class Book:
         self.cache_dir = cache_dir if cache_dir is not None else settings.user_cache_dir()
         self.outbox: Outbox | None = Outbox() if is_remote(store) else None
         self.offline = self.outbox is not None and (offline or settings.offline())
+        # read (and refused when bad) here, not when a run ends inside a training loop
+        self.upload_grace_s = settings.upload_grace_s() if self.outbox is not None else 0.0
         self._uploader: Uploader | None = None
         self._uploader_lock = threading.Lock()
         if self.outbox is not None and not self.offline and upload_leftovers and self.outbox.exists():
@@ -160,7 +159,7 @@ class Book:
             return None
         with self._uploader_lock:
             if self._uploader is None:
-                self._uploader = Uploader(self.outbox, self.store, self.store.uri)
+                self._uploader = Uploader(self.outbox, self.store, self.store.uri, blobs=self.blobs)
             return self._uploader
 
     def _record(self, kind: str, run_id: str, item_id: str, payload: Any) -> None:
@@ -234,7 +233,7 @@ class Book:
         if not outbox.exists():
             return OutboxUpload(total, [], 0)
         while True:
-            done = outbox.upload_round(self.store, self.uri)
+            done = outbox.upload_round(self.store, self.uri, blobs=self.blobs)
             total.add(done)
             left = outbox.pending(self.uri)
             if progress is not None:
@@ -250,10 +249,10 @@ class Book:
         return self.store.uri
 
     def close(self) -> None:
-        """Give the uploader a short grace (``EXIT_GRACE_S``) for what waits, then close;
+        """Give the uploader a grace (``upload_grace_s``) for what waits, then close;
         what is left stays in the outbox for the next open or ``trialbook sync``."""
         if self._uploader is not None:
-            self._uploader.drain(None, EXIT_GRACE_S)
+            self._uploader.drain(None, self.upload_grace_s)
             self._uploader.stop()
             self._uploader = None
         if self.outbox is not None:
@@ -621,6 +620,14 @@ class StartPlan(NamedTuple):
     checked_online: bool = False  # a remote book: checked against the server's project
 
 
+def _artifact(run_id: str, name: str, digest: str, size: int) -> Any:
+    from trialbook.core.entities import Artifact
+
+    return Artifact(
+        id=uuid.uuid4().hex, run_id=run_id, name=name, digest=digest, size=size, created_at=time.time()
+    )
+
+
 def pinned_digests(version: DatasetVersion) -> dict[str, str]:
     """The split digests a run pinned to ``version`` records: the version's own digest as
     ``dataset`` and each split's."""
@@ -749,9 +756,9 @@ class RunHandle:
         return self._add_evaluation(evaluation)
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> None:
-        """Store a file (weights, plots) once by content hash and attach it to the run."""
-        from trialbook.core.entities import Artifact
-
+        """Store a file (weights, plots) once by content hash and attach it to the run.
+        With a remote book the bytes are copied beside the outbox and uploaded in the
+        background, before the reference (offline: by ``trialbook sync`` later)."""
         if self.book.blobs is None:
             raise InvalidInput(
                 f"{self.book.uri} keeps no artifact files: set TRIALBOOK_ARTIFACTS to a folder"
@@ -759,14 +766,17 @@ class RunHandle:
         label = check_name("artifact name", name if name is not None else Path(path).name)
         if label in (".", "..") or "\\" in label:
             raise InvalidInput(f"artifact name {label!r} must be a plain file name (no '..', '/' or '\\')")
-        digest, size = self.book.blobs.put_file(path)
-        artifact = Artifact(
-            id=uuid.uuid4().hex, run_id=self.id, name=label, digest=digest, size=size, created_at=time.time()
-        )
         if self.book.outbox is None:
-            self.book.store.add_artifact(artifact)
-        else:
-            self.book._record("artifact", self.id, artifact.id, artifact)
+            digest, size = self.book.blobs.put_file(path)
+            self.book.store.add_artifact(_artifact(self.id, label, digest, size))
+            return
+        # A remote book: the bytes are copied beside the outbox (quick, and safe from a
+        # file the training rewrites, like last.pt) and the uploader sends them before the
+        # reference, so log_artifact never waits for the network, the server or its store.
+        digest, size, kept = self.book.outbox.keep_bytes(Path(path))
+        payload = dataclasses.asdict(_artifact(self.id, label, digest, size))
+        payload[LOCAL_BYTES] = str(kept)
+        self.book._record("artifact", self.id, payload["id"], payload)
 
     def note(
         self,
@@ -963,7 +973,8 @@ class Run(RunHandle):
 
     def _finish_remote(self, status: str, reason: str | None) -> None:
         """A remote book: the ending goes to the outbox, and the uploader gets
-        ``EXIT_GRACE_S`` to send what waits of the run; the rest stays in the outbox."""
+        ``settings.upload_grace_s()`` to send what waits of the run (less when the server
+        cannot be reached); the rest stays in the outbox."""
         now = time.time()
         ending = {
             "run_id": self.id,
@@ -984,7 +995,7 @@ class Run(RunHandle):
         up = self.book.uploader()
         if up is None:
             return
-        left = up.drain(self.id, EXIT_GRACE_S)
+        left = up.drain(self.id, self.book.upload_grace_s)
         if left:
             warnings.warn(
                 f"trialbook: {left} writes of run {self.name!r} are not uploaded yet; they stay in the "

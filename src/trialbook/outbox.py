@@ -39,6 +39,7 @@ import fcntl
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -55,6 +56,7 @@ from trialbook.store.base import Store
 
 __all__ = [
     "CHECKED_ONLINE",
+    "LOCAL_BYTES",
     "Outbox",
     "Refused",
     "Round",
@@ -69,6 +71,8 @@ BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 # in a run's creation: checked against the server's project at start (not again on upload)
 CHECKED_ONLINE = "$checked_online"
+# in an artifact's reference: the file of its bytes, kept beside the outbox until uploaded
+LOCAL_BYTES = "$local_bytes"
 BEAT_S = 5.0  # a live run's heartbeat, when it logs nothing (core.runs.HEARTBEAT_INTERVAL_S)
 
 _SCHEMA = """
@@ -243,6 +247,44 @@ class Outbox:
         a run created through this object is, from its creation."""
         self.live.add((book, run_id))
 
+    def keep_bytes(self, src: Path) -> tuple[str, int, Path]:
+        """Copy the file ``src`` into the outbox's folder of artifact bytes (content-
+        addressed, written whole or not at all), for an artifact that cannot be uploaded
+        now; its digest, size and the copy's path."""
+        from blake3 import blake3
+
+        from trialbook.artifacts.local import _check_source
+
+        _check_source(src)  # a missing file or a folder: refused, naming it
+        folder = self.path.with_name(f"{self.path.name}.blobs")
+        hasher, size = blake3(), 0
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".incoming-{os.getpid()}-{threading.get_ident()}"
+            with open(src, "rb") as f, open(tmp, "wb") as out:
+                while chunk := f.read(1 << 20):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = hasher.hexdigest()
+            kept = folder / digest
+            os.replace(tmp, kept)
+        except OSError as exc:
+            raise StorageError(f"cannot keep artifact {src} in {folder}: {exc.strerror or exc}") from None
+        return digest, size, kept
+
+    def _forget_bytes(self, book: str, kept: Path, digest: str) -> None:
+        """Delete a kept file of artifact bytes once no waiting artifact refers to it."""
+        rows = self._read(
+            "SELECT count(*) FROM items WHERE book = ? AND kind = 'artifact' AND instr(payload, ?) > 0",
+            [book, digest],
+        )
+        if not rows[0][0]:
+            with contextlib.suppress(OSError):
+                kept.unlink()
+
     # reading ------------------------------------------------------------------------
     def pending(self, book: str, run_id: str | None = None) -> int:
         """How many writes of ``book`` (of one run) wait to be sent (refused ones not counted)."""
@@ -299,12 +341,13 @@ class Outbox:
         finally:
             f.close()
 
-    def upload_round(self, store: Store, book: str, *, max_points: int = 20_000) -> Round:
+    def upload_round(self, store: Store, book: str, *, blobs: Any = None, max_points: int = 20_000) -> Round:
         """Send what waits for ``book`` to ``store``, once (see the module docstring).
 
         Raises ``StorageError`` (or whatever else the store raises that is not a refusal)
         when the store cannot be reached: what was sent before stays deleted, the rest
-        stays for the next round."""
+        stays for the next round. ``blobs`` (the book's artifact store) takes the bytes of
+        artifacts kept here (``keep_bytes``) before their references are sent."""
         done = Round()
         with self.claimed(book) as mine:
             if not mine:
@@ -315,7 +358,7 @@ class Outbox:
                 r[0] for r in self._read("SELECT run_id FROM items WHERE book = ? AND kind = 'run'", [book])
             }
             self._send_points(store, book, blocked, done, max_points)
-            self._send_items(store, book, blocked, done)
+            self._send_items(store, book, blocked, done, blobs)
         return done
 
     def beat(self, store: Store, book: str) -> int:
@@ -354,18 +397,30 @@ class Outbox:
         for seq, _run_id, kind, _item_id, payload, _attempts in self._item_rows(book, "= 'run'"):
             self._send_item(store, seq, kind, json.loads(payload), 0, done)
 
-    def _send_items(self, store: Store, book: str, blocked: set[str], done: Round) -> None:
+    def _send_items(self, store: Store, book: str, blocked: set[str], done: Round, blobs: Any) -> None:
         for seq, run_id, kind, _item_id, payload, attempts in self._item_rows(book, "!= 'run'"):
             if run_id in blocked:
                 continue
-            self._send_item(store, seq, kind, json.loads(payload), attempts, done)
+            self._send_item(store, seq, kind, json.loads(payload), attempts, done, blobs=blobs, book=book)
 
     def _send_item(
-        self, store: Store, seq: int, kind: str, data: dict[str, Any], attempts: int, done: Round
+        self,
+        store: Store,
+        seq: int,
+        kind: str,
+        data: dict[str, Any],
+        attempts: int,
+        done: Round,
+        *,
+        blobs: Any = None,
+        book: str = "",
     ) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE items SET attempts = attempts + 1 WHERE seq = ?", [seq])
+        kept = Path(data[LOCAL_BYTES]) if kind == "artifact" and data.get(LOCAL_BYTES) else None
         try:
+            if kept is not None:
+                _upload_kept_bytes(blobs, kept, data)
             _SENDERS[kind](store, data, attempts > 0)
         except REFUSALS as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -374,6 +429,8 @@ class Outbox:
             return
         with self._tx() as conn:
             conn.execute("DELETE FROM items WHERE seq = ?", [seq])
+        if kept is not None:
+            self._forget_bytes(book, kept, data["digest"])
         counter = _COUNTER.get(kind, "endings")
         setattr(done, counter, getattr(done, counter) + 1)
 
@@ -485,8 +542,27 @@ def _send_evaluation(store: Store, data: dict[str, Any], retry: bool) -> None:
             raise
 
 
+def _upload_kept_bytes(blobs: Any, kept: Path, data: dict[str, Any]) -> None:
+    """Upload the kept bytes of an artifact (a fault of the store is raised and retried;
+    bytes that are gone, or that no longer hash to the artifact's digest, are refused)."""
+    digest = data["digest"]
+    if blobs is None:
+        raise InvalidInput(
+            f"artifact {data.get('name')!r}: this book has no artifact store to upload {kept} to"
+        )
+    if not kept.exists():
+        if blobs.exists(digest):
+            return  # uploaded by an earlier round, which stopped before its reference went
+        raise InvalidInput(f"artifact {data.get('name')!r}: its bytes, kept at {kept}, are gone")
+    uploaded, _ = blobs.put_file(kept)
+    if uploaded != digest:
+        raise InvalidInput(
+            f"artifact {data.get('name')!r}: the bytes kept at {kept} changed since it was logged"
+        )
+
+
 def _send_artifact(store: Store, data: dict[str, Any], retry: bool) -> None:
-    artifact = Artifact(**data)
+    artifact = Artifact(**{k: v for k, v in data.items() if k != LOCAL_BYTES})
     try:
         store.add_artifact(artifact)
     except Conflict:
@@ -536,9 +612,16 @@ class Uploader:
     that logs nothing for a while does not look crashed on the server."""
 
     def __init__(
-        self, outbox: Outbox, store: Store, book: str, *, idle_s: float = 1.0, beat_s: float | None = None
+        self,
+        outbox: Outbox,
+        store: Store,
+        book: str,
+        *,
+        blobs: Any = None,
+        idle_s: float = 1.0,
+        beat_s: float | None = None,
     ) -> None:
-        self.outbox, self.store, self.book = outbox, store, book
+        self.outbox, self.store, self.book, self.blobs = outbox, store, book, blobs
         self._idle_s = idle_s
         self._beat_s = BEAT_S if beat_s is None else beat_s
         self._last_beat = time.monotonic()
@@ -547,6 +630,8 @@ class Uploader:
         self._stop = threading.Event()
         self._round_done = threading.Condition()
         self.failing: str | None = None  # the last fault, while uploads fail
+        self._begun = 0  # rounds begun
+        self._failed_round = 0  # the number of the last round that failed
         self.sent = Round()
         self._thread = threading.Thread(target=self._loop, name="trialbook-upload", daemon=True)
         self._thread.start()
@@ -557,8 +642,9 @@ class Uploader:
     def _loop(self) -> None:
         delay = BACKOFF_START_S
         while not self._stop.is_set():
+            self._begun += 1
             try:
-                done = self.outbox.upload_round(self.store, self.book)
+                done = self.outbox.upload_round(self.store, self.book, blobs=self.blobs)
             except Exception as exc:  # a fault of the store (or of the outbox): retried
                 self._failed(exc)
                 self._retry.wait(delay)
@@ -587,6 +673,7 @@ class Uploader:
                 f"{self.outbox.path}, and uploads are retried"
             )
         self.failing = str(exc)
+        self._failed_round = self._begun
         with self._round_done:
             self._round_done.notify_all()
 
@@ -605,13 +692,15 @@ class Uploader:
 
     def drain(self, run_id: str | None, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for what waits of ``run_id`` (of the book, for
-        None) to be sent; what is left (0 when all went)."""
+        None) to be sent; what is left (0 when all went). When the store cannot be
+        reached, one more round is tried at once and then no more is waited for."""
         deadline = time.monotonic() + timeout
+        begun = self._begun  # rounds begun before this wait: their faults do not count
         left = self.outbox.pending(self.book, run_id)
         while left and self._thread.is_alive():
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+            if remaining <= 0 or (self.failing is not None and self._failed_round > begun):
+                break  # out of time, or a round tried since and the store is still away
             self._wake.set()
             self._retry.set()
             with self._round_done:

@@ -20,6 +20,9 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
   that is set, else in trialbook's folder of the user's cache;
 * ``TRIALBOOK_OFFLINE``: ``1`` (or ``true``/``yes``) keeps writes to a remote book in
   the outbox only, never trying the network (``trialbook sync`` uploads them later);
+* ``TRIALBOOK_UPLOAD_GRACE``: how many seconds a remote run's end (and a process's)
+  waits for its uploads before leaving the rest in the outbox; default 10 (it stops
+  waiting at once when the server cannot be reached);
 * ``TRIALBOOK_TOKEN``: the token a remote book sends to its server (``Authorization:
   Bearer``); default: none;
 * ``TRIALBOOK_SERVER_DB``, ``TRIALBOOK_SERVER_ARTIFACTS``, ``TRIALBOOK_SERVER_HOSTS``:
@@ -44,6 +47,7 @@ __all__ = [
     "SERVER_HOSTS_VAR",
     "SPOOL_VAR",
     "TOKEN_VAR",
+    "UPLOAD_GRACE_VAR",
     "URI_VAR",
     "USER_VAR",
     "artifacts_dir",
@@ -53,6 +57,7 @@ __all__ = [
     "server_setting",
     "spool_dir",
     "token",
+    "upload_grace_s",
     "user_cache_dir",
     "who",
 ]
@@ -64,6 +69,8 @@ SPOOL_VAR = "TRIALBOOK_SPOOL"
 OUTBOX_VAR = "TRIALBOOK_OUTBOX"
 OFFLINE_VAR = "TRIALBOOK_OFFLINE"
 TOKEN_VAR = "TRIALBOOK_TOKEN"
+UPLOAD_GRACE_VAR = "TRIALBOOK_UPLOAD_GRACE"
+DEFAULT_UPLOAD_GRACE_S = 10.0
 SERVER_DB_VAR = "TRIALBOOK_SERVER_DB"
 SERVER_ARTIFACTS_VAR = "TRIALBOOK_SERVER_ARTIFACTS"
 SERVER_HOSTS_VAR = "TRIALBOOK_SERVER_HOSTS"
@@ -132,6 +139,23 @@ def outbox_path() -> Path:
         return Path(os.path.expanduser(value))
     spool = _get(SPOOL_VAR)
     return (Path(os.path.expanduser(spool)) if spool else user_cache_dir()) / "outbox.db"
+
+
+def upload_grace_s() -> float:
+    """``$TRIALBOOK_UPLOAD_GRACE`` in seconds (module docstring); a value that is no
+    number of seconds >= 0 is refused, naming the variable."""
+    value = _get(UPLOAD_GRACE_VAR)
+    if not value:
+        return DEFAULT_UPLOAD_GRACE_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        from trialbook.errors import InvalidInput
+
+        raise InvalidInput(f"${UPLOAD_GRACE_VAR}={value!r}: give a number of seconds >= 0 (default 10)")
+    return seconds
 
 
 def offline() -> bool:

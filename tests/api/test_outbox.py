@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from blake3 import blake3
 
 from trialbook.api import Book, TrackingWarning
 from trialbook.errors import StorageError
@@ -320,3 +321,134 @@ def test_the_outbox_survives_sigkill(tmp_path: Path, outbox_path: Path) -> None:
     assert real.store.get_run_by_id(run_id).name == "v1_killed"
     outbox.close()
     real.close()
+
+
+# --------------------------------------------------------------------------- artifacts
+class FlakyBlobs:
+    """The server's real blob store behind a switch: ``down`` fails every call as an
+    unreachable server does."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.real, name)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StorageError("the artifact store cannot be reached")
+            return target(*args, **kwargs)
+
+        return call
+
+
+def test_an_artifact_logged_offline_is_kept_and_uploaded_with_its_bytes(
+    server: tuple[Book, FlakyStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_book, flaky = server
+    blobs = FlakyBlobs(real_book.blobs)
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(os.urandom(300_000))
+    monkeypatch.setenv("TRIALBOOK_OFFLINE", "1")
+    offline = Book(cast(Store, flaky), blobs)
+    blobs.down = True  # offline: the artifact store is never asked
+    run = offline.start("pallets", "v1_offline_weights", allow_unpinned=True)
+    run.log_artifact(weights, name="best.pt")
+    run.finish()
+    offline.close()
+    assert offline.outbox is not None
+    kept = list(offline.outbox.path.with_name(offline.outbox.path.name + ".blobs").iterdir())
+    assert [k.read_bytes() for k in kept] == [weights.read_bytes()]
+    weights.write_bytes(b"changed after logging")  # the kept copy is what is uploaded
+    monkeypatch.delenv("TRIALBOOK_OFFLINE")
+    blobs.down = False
+    online = Book(cast(Store, flaky), blobs, upload_leftovers=False)
+    sent = online.upload_outbox()
+    assert (sent.left, sent.refused) == (0, [])
+    [artifact] = flaky.real.list_artifacts(run.id)
+    assert artifact.digest == kept[0].name and artifact.size == 300_000
+    assert real_book.blobs is not None
+    assert blake3(real_book.blobs.get_bytes(artifact.digest)).hexdigest() == artifact.digest
+    assert not kept[0].exists()  # uploaded: the local copy is gone
+    online.close()
+
+
+def test_an_artifact_store_that_is_down_neither_fails_nor_stalls_log_artifact(
+    server: tuple[Book, FlakyStore], tmp_path: Path
+) -> None:
+    real_book, flaky = server
+    blobs = FlakyBlobs(real_book.blobs)
+    book = Book(cast(Store, flaky), blobs, upload_leftovers=False)
+    weights = tmp_path / "last.pt"
+    weights.write_bytes(b"weights" * 1000)
+    run = book.start("pallets", "v1_blobs_down", allow_unpinned=True)
+    blobs.down = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrackingWarning)  # nothing to say: it is kept and sent later
+        run.log_artifact(weights)
+    assert book.outbox is not None and book.outbox.pending(book.uri) > 0
+    weights.write_bytes(b"rewritten by the next epoch")  # the kept copy is what is uploaded
+    time.sleep(0.5)  # rounds fail on the bytes while the store is down; the reference waits
+    assert flaky.real.list_artifacts(run.id) == []
+    blobs.down = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UploadWarning)
+        run.finish()
+    [artifact] = flaky.real.list_artifacts(run.id)
+    assert real_book.blobs is not None and real_book.blobs.get_bytes(artifact.digest) == b"weights" * 1000
+    assert book.outbox.pending(book.uri) == 0
+    book.close()
+
+
+def test_a_run_ending_while_the_server_is_away_does_not_wait_out_the_grace(
+    server: tuple[Book, FlakyStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book, flaky = server
+    monkeypatch.setenv("TRIALBOOK_UPLOAD_GRACE", "60")
+    run = book.start("pallets", "v1_server_away", allow_unpinned=True, flush_interval=0.05)
+    flaky.down = True
+    log_epochs(run, range(20))
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.finish()
+    assert time.monotonic() - started < 30  # one more try, not the 60 s grace
+    assert any("not uploaded yet" in str(w.message) for w in caught)
+    assert book.outbox is not None and book.outbox.pending(book.uri, run.id) > 0
+    flaky.down = False
+    assert book.upload_outbox().left == 0
+    check_points(flaky.real, run.id, 20)
+    assert flaky.real.get_run_by_id(run.id).status == "finished"
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "inf", "nan"])
+def test_a_bad_upload_grace_is_refused_naming_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from trialbook import settings
+    from trialbook.errors import InvalidInput
+
+    monkeypatch.setenv("TRIALBOOK_UPLOAD_GRACE", value)
+    with pytest.raises(InvalidInput, match=r"\$TRIALBOOK_UPLOAD_GRACE="):
+        settings.upload_grace_s()
+    real = Book.open(str(tmp_path / "b"), create=True)
+    with pytest.raises(InvalidInput, match=r"\$TRIALBOOK_UPLOAD_GRACE="):  # at open, not at a run's end
+        Book(cast(Store, FlakyStore(real.store)))
+    real.close()
+
+
+def test_a_missing_artifact_file_is_refused_naming_it(
+    server: tuple[Book, FlakyStore], tmp_path: Path
+) -> None:
+    from trialbook.errors import TrialbookError
+
+    book, _ = server
+    with book.start("pallets", "v1_no_weights", allow_unpinned=True) as run:
+        with pytest.raises(TrialbookError, match=r"nothing\.pt"):
+            run.log_artifact(tmp_path / "nothing.pt")
+        with pytest.raises(TrialbookError, match=r"folder|directory"):
+            run.log_artifact(tmp_path)
+    assert book.outbox is not None and book.outbox.pending(book.uri) == 0

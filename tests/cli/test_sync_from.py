@@ -103,6 +103,15 @@ def test_a_copy_shows_the_same_and_a_second_copies_nothing(source: Book, server:
     after_one = counts(served)
     assert after_one == counts(Path(source.uri))
 
+    # decisions keep their evidence: deciding the same pair again finds the copied one
+    evidence = [d.evidence for d in source.store.list_decisions("pallets")]
+    assert evidence and None not in evidence
+    remote_decisions = Book.open(server.url)
+    try:
+        assert [d.evidence for d in remote_decisions.store.list_decisions("pallets")] == evidence
+    finally:
+        remote_decisions.close()
+
     # the artifact's bytes, downloaded from the server
     [artifact] = source.store.list_artifacts(source.store.get_run("pallets", "v3_pallets_added_imgsz_640").id)
     remote = Book.open(server.url)

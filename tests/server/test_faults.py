@@ -120,6 +120,28 @@ def sqlite_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     server.stop()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    """A server of 2 workers over a fresh SQLite book, then over a PostgreSQL database of
+    its own (made with ``trialbook db upgrade``, as a team does); and its ``--db``."""
+    if request.param == "sqlite":
+        db = str(tmp_path / "server-book")
+        Book.open(db, create=True).close()
+    else:
+        db = request.getfixturevalue("pg_admin")
+        upgrade = subprocess.run(
+            [venv_command("trialbook"), "db", "upgrade", "--uri", db],
+            env=base_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert upgrade.returncode == 0, upgrade.stderr
+    server = serve(db, tmp_path / "server", workers=2)
+    yield server, db
+    server.stop()
+
+
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This test process as a client: its own outbox, no book of its own; the outbox path."""
@@ -214,11 +236,12 @@ def report(what: str, took: list[float]) -> None:
 
 
 # ------------------------------------------------------------------------ the faults
-def test_server_killed_and_restarted_mid_run(sqlite_server: tuple[Server, str], client: Path) -> None:
-    """Through the proxy only to count the uploader's attempts while the server is down
-    (the proxy accepts, finds no server, resets): they back off, they do not follow the
-    run's flushes (every 0.5 s)."""
-    server, db = sqlite_server
+def test_server_killed_and_restarted_mid_run(any_server: tuple[Server, str], client: Path) -> None:
+    """The server's master SIGKILLed (its workers follow it), on SQLite and on PostgreSQL.
+    Through the proxy only to count the uploader's attempts while the server is down (the
+    proxy accepts, finds no server, resets): they back off, they do not follow the run's
+    flushes (every 0.5 s)."""
+    server, db = any_server
     with Proxy(server.port) as proxy:
         run = tb.start("faults", "v1_server_killed", uri=proxy.url, allow_unpinned=True)
         epoch = log_for(run, 0, 0.6, 0.01, [])

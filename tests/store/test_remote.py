@@ -18,7 +18,7 @@ from support.server import InProcess, free_port, start
 from trialbook.api import Book
 from trialbook.core.entities import RunRecord
 from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError
-from trialbook.store import open_book, registry
+from trialbook.store import open_book
 from trialbook.store.remote import RemoteStore
 
 Served = tuple[RemoteStore, Book]
@@ -198,18 +198,18 @@ def test_an_http_uri_opens_a_remote_book_over_real_loopback_http(tmp_path: Any) 
             opened.store.close()
 
 
-def test_a_registered_remote_blob_store_is_the_books(monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[str] = []
+def test_a_remote_book_keeps_its_artifacts_on_its_server() -> None:
+    import trialbook.api  # noqa: F401  (registers the server's blob store, as `import trialbook` does)
+    from trialbook.artifacts.remote import RemoteBlobs
 
-    def factory(uri: str) -> object:
-        made.append(uri)
-        return "blobs of " + uri
-
-    monkeypatch.setattr(registry, "_REMOTE_BLOBS", None)
-    registry.set_remote_blobs(factory)
     opened = open_book("https://team.example:5210")
-    opened.store.close()
-    assert opened.blobs == "blobs of https://team.example:5210" and made == ["https://team.example:5210"]
+    try:
+        assert isinstance(opened.blobs, RemoteBlobs)
+        assert opened.blobs.root == "https://team.example:5210/api/v1/blobs"
+    finally:
+        opened.store.close()
+        if isinstance(opened.blobs, RemoteBlobs):
+            opened.blobs.close()
 
 
 # the importers -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from blake3 import blake3
@@ -126,3 +127,22 @@ def _check_source(src: Path) -> None:
         raise InvalidInput(f"artifact {src} is not a regular file (a device, a pipe or a socket)")
     if not os.access(src, os.R_OK):
         raise InvalidInput(f"artifact {src}: cannot be read (permission denied)")
+
+
+def cached_copy(cache: Path, digest: str, export: Callable[[str, Path], Path]) -> Path:
+    """A verified local copy of blob ``digest`` under ``cache`` (``export(digest, path)``
+    downloads it on first use): the path of a file that does not exist when the store has
+    no such blob. For the stores that keep their blobs elsewhere (S3, a server)."""
+    path = cache / digest[:2] / digest[2:]
+    if path.is_file():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export(digest, path)
+    except NotFound:
+        pass
+    except OSError as exc:
+        if isinstance(exc, StorageError):
+            raise
+        raise StorageError(f"cannot cache blob {digest[:12]} in {cache}: {exc.strerror or exc}") from None
+    return path

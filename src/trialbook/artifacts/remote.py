@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from blake3 import blake3
 
 from trialbook import _http, settings
-from trialbook.artifacts.local import CHUNK, _check_source, hash_file
+from trialbook.artifacts.local import CHUNK, _check_source, cached_copy, hash_file
 from trialbook.errors import IntegrityError, InvalidInput, NotFound, StorageError
 
 if TYPE_CHECKING:
@@ -144,23 +144,9 @@ class RemoteBlobs:
             return got
 
     def path_of(self, digest: str) -> Path:
-        """A verified local copy of the blob (downloaded on first use); the path of a file
-        that does not exist when the server has no such blob."""
-        path = self.cache / digest[:2] / digest[2:]
-        if path.is_file():
-            return path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.export(digest, path)
-        except NotFound:
-            pass
-        except OSError as exc:
-            if isinstance(exc, StorageError):
-                raise
-            raise StorageError(
-                f"cannot cache blob {digest[:12]} in {self.cache}: {exc.strerror or exc}"
-            ) from None
-        return path
+        """A verified local copy of the blob, downloaded into the cache on first use
+        (``artifacts.local.cached_copy``)."""
+        return cached_copy(self.cache, digest, self.export)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -170,16 +156,18 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def _detail(got: httpx.Response) -> str:
+    """What the server said of a failed request: its JSON ``detail``, else the error
+    header (a HEAD answer has no body), else the body or the reason phrase."""
     try:
         return str(got.json().get("detail", got.text))
     except ValueError:
-        return got.text[:200]
+        return got.headers.get("x-trialbook-error") or got.text[:200] or got.reason_phrase
 
 
 def _checked(got: httpx.Response, what: str) -> httpx.Response:
     if got.status_code < 300:
         return got
-    detail = _detail(got) if got.request.method != "HEAD" else ""
+    detail = _detail(got) if got.request.method != "HEAD" else got.headers.get("x-trialbook-error", "")
     if got.status_code == 404:
         raise NotFound(f"{what}: {detail or 'not on the server'}")
     if got.status_code == 400:

@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from blake3 import blake3
 
-from trialbook.artifacts.local import CHUNK, _check_source
+from trialbook.artifacts.local import CHUNK, _check_source, cached_copy
 from trialbook.errors import IntegrityError, InvalidInput, NotFound, StorageError
 
 __all__ = ["MULTIPART_SIZE", "S3BlobStore", "parse_s3_uri"]
@@ -253,21 +253,9 @@ class S3BlobStore:
         return out
 
     def path_of(self, digest: str) -> Path:
-        """A local, verified copy of the blob (downloaded into the cache on first use); the
-        path of a file that does not exist when the store has no such blob."""
-        path = self.cache / digest[:2] / digest[2:]
-        if path.is_file():
-            return path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.export(digest, path)
-        except NotFound:
-            pass
-        except OSError as exc:
-            raise StorageError(
-                f"cannot cache blob {digest[:12]} in {self.cache}: {exc.strerror or exc}"
-            ) from None
-        return path
+        """A verified local copy of the blob, downloaded into the cache on first use
+        (``artifacts.local.cached_copy``)."""
+        return cached_copy(self.cache, digest, self.export)
 
     # errors ---------------------------------------------------------------------------
     def _corrupt(self, digest: str) -> IntegrityError:

@@ -235,6 +235,9 @@ class Decision:
     revealed: bool
     who: str
     at: float
+    # the digest of what the gates read (core.gates.evidence_digest); None when stored
+    # before migration 0005. Not part of a decision's equality: it is how it is found.
+    evidence: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from trialbook.server.hosts import AllowedHosts, allowed_names
 from trialbook.server.responses import JsonResponse, dumps, error_status
 
 HERE = Path(__file__).resolve().parent
+ERROR_HEADER = "x-trialbook-error"  # an API error's message (for HEAD requests, which have no body)
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 API_PREFIX = "/api/v1"
@@ -141,7 +142,15 @@ def create_app(
     def on_trialbook_error(request: Request, exc: TrialbookError) -> Response:
         status = error_status(exc)
         if request.url.path.startswith(API_PREFIX):
-            return JsonResponse({"detail": str(exc)}, status_code=status)
+            # the message in a header too: the answer to a HEAD has no body to carry it
+            said = (
+                str(exc)
+                .encode("ascii", "backslashreplace")
+                .decode()[:500]
+                .replace("\r", " ")
+                .replace("\n", " ")
+            )
+            return JsonResponse({"detail": str(exc)}, status_code=status, headers={ERROR_HEADER: said})
         return pages.render_error(request, status, str(exc))
 
     @app.exception_handler(HTTPException)

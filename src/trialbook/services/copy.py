@@ -71,8 +71,6 @@ NOT_COPIED = (
     "the store stamps them when the copy writes them (update_protocol, set_note and ship_run take "
     "no time, and Note carries no author)",
     "comparisons other than the first one not exploratory (first_comparison_at is the only read)",
-    "the evidence digests of decisions (list_decisions does not return them), so deciding the "
-    "same pair again on the target records a new decision instead of finding the copied one",
     "each run's count of unwritten points when the run was already on the target",
 )
 
@@ -497,7 +495,7 @@ def _copy_decisions(src: Store, dst: Store, project: str, result: CopyResult) ->
     try:
         with dst.transaction():  # a racing copy's commit makes this one's fail as a whole
             for d in missing:
-                dst.add_decision(d)
+                dst.add_decision(d, evidence=d.evidence)
             for s in missing_ships:
                 _ship(dst, s)
     except _REFUSED:
@@ -518,7 +516,7 @@ def _fill_decisions(
     """One at a time, after the all-at-once copy was refused."""
     for d in missing:
         try:
-            dst.add_decision(d)
+            dst.add_decision(d, evidence=d.evidence)
         except Conflict:
             result.already("decisions")
         except (NotFound, InvalidInput) as exc:

@@ -30,14 +30,13 @@ A block that raises keeps nothing (an inner one drops its own writes only).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from trialbook import _http
+from trialbook import _http, settings
 from trialbook.core.entities import (
     Artifact,
     DatasetTag,
@@ -63,7 +62,7 @@ __all__ = ["API_PATH", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "TOKEN_ENV", "Remo
 API_PATH = "/api/v1/store"
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
-TOKEN_ENV = "TRIALBOOK_TOKEN"
+TOKEN_ENV = settings.TOKEN_VAR
 # writes that answer nothing: inside a transaction they are kept without a round trip
 _SILENT_WRITES = frozenset({"log_batch", "set_run_status", "record_comparison"})
 
@@ -85,7 +84,7 @@ class RemoteStore:
 
     def __init__(self, uri: str, *, client: httpx.Client | None = None, token: str | None = None) -> None:
         self.uri = uri.rstrip("/")
-        token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        token = token if token is not None else settings.token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if client is None:
             client = _http.client(

@@ -73,6 +73,11 @@ def test_a_decision_on_recorded_evidence_is_not_stored_again(store: Store) -> No
     plain = decision(r.id, at=5.0)
     assert store.add_decision(plain) == plain
     assert store.list_decisions("pallets") == [first, unrevealing, plain]
+    # each read says what it was stored on (a copy of the book stores it the same)
+    assert [d.evidence for d in store.list_decisions("pallets")] == [evidence, other, None]
+    copied = replace(decision(o.id, project="other", at=6.0), evidence="c" * 64)
+    assert store.add_decision(copied).evidence == "c" * 64
+    assert store.find_decision("other", "c" * 64) == copied
     # evidence is per project
     assert store.find_decision("other", evidence) is None
     elsewhere = decision(o.id, "other", 6.0)

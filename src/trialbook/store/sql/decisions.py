@@ -12,6 +12,7 @@ known to come after runs were compared. A ship makes a run the project's shipped
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,7 @@ def _decision(r: Any) -> Decision:
         revealed=bool(r.revealed),
         who=r.who,
         at=r.at,
+        evidence=r.evidence,
     )
 
 
@@ -65,6 +67,8 @@ class DecisionsMixin(SqlBase):
     def add_decision(
         self, decision: Decision, *, reveal_budget: int | None = None, evidence: str | None = None
     ) -> Decision:
+        if evidence is None:
+            evidence = decision.evidence
         with self.db.write() as conn:
             # decisions are stored one at a time: a count of reveals below, and a decision
             # on the same evidence looked up, are still true when this one is added
@@ -100,7 +104,7 @@ class DecisionsMixin(SqlBase):
                     evidence=evidence,
                 )
             )
-        return decision
+        return dataclasses.replace(decision, evidence=evidence)
 
     def _on_evidence(self, conn: Connection, evidence: str | None, project_id: str) -> Decision | None:
         """The first decision of the project stored with ``evidence``; ``None`` if none
