@@ -1,18 +1,16 @@
 """What a run records about where it ran, without being asked.
 
 Versions of heavy packages are read from package metadata; they are never imported.
+The modules that read it all (``importlib.metadata``, ``platform``, ``socket``,
+``subprocess``) are imported when a run's environment is captured, not with trialbook.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import platform
-import socket
-import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ WATCHED_PACKAGES = ("torch", "torchvision", "ultralytics", "numpy", "opencv-pyth
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
+    import subprocess
+
     try:
         out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -65,6 +65,8 @@ def _read_git_state(cwd: Path) -> dict[str, Any] | None:
 
 @functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
     found: dict[str, str] = {}
     for name in WATCHED_PACKAGES:
         try:
@@ -75,6 +77,9 @@ def package_versions() -> dict[str, str]:
 
 
 def environment() -> dict[str, Any]:
+    import platform
+    import socket
+
     env: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

@@ -16,11 +16,9 @@ import contextlib
 import dataclasses
 import math
 import os
-import signal
 import sys
 import threading
 import time
-import uuid
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -29,20 +27,9 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from trialbook import _capture, settings, spool
-from trialbook.artifacts.local import BlobStore
 from trialbook.core import config as config_rules
 from trialbook.core import metrics as metric_rules
 from trialbook.core import naming
-from trialbook.core.entities import (
-    LATENCY,
-    SPLITS,
-    DatasetVersion,
-    Evaluation,
-    Note,
-    Project,
-    Protocol,
-    RunRecord,
-)
 from trialbook.core.evaluations import check_evaluation
 from trialbook.core.notes import check_note_fields
 from trialbook.core.refs import parse_dataset_ref
@@ -54,7 +41,19 @@ from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
 
 if TYPE_CHECKING:
+    from trialbook.core.entities import DatasetVersion, Evaluation, Note, Project, RunRecord
     from trialbook.datasets import Manifest
+
+# ``import trialbook`` stays quick (bench/startup.py): the entities (17 dataclasses to
+# build), the artifact store (blake3) and uuid (which reads the platform) are imported
+# by the functions that use them.
+
+
+def _new_id() -> str:
+    """A new random id: ``uuid.uuid4().hex``."""
+    import uuid
+
+    return uuid.uuid4().hex
 
 
 def _remote_blobs(uri: str) -> Any:
@@ -182,6 +181,8 @@ class Book:
         opened = open_book(locate(uri), create=create)
         blobs = opened.blobs
         if blobs is None and opened.blob_dir is not None:
+            from trialbook.artifacts.local import BlobStore
+
             blobs = BlobStore(opened.blob_dir)
         book = cls(opened.store, blobs, cache_dir=opened.cache_dir, offline=offline, upload_leftovers=replay)
         if book.outbox is not None:
@@ -313,6 +314,8 @@ class Book:
 
     def attach(self, run: str | RunRecord, project: str | None = None) -> RunHandle:
         """A handle on an existing run, to add evaluations, artifacts or its note."""
+        from trialbook.core.entities import RunRecord
+
         record = run if isinstance(run, RunRecord) else self.run(run, project)
         return RunHandle(self, record)
 
@@ -350,12 +353,14 @@ class Book:
         )
         if plan.existing is not None:
             return Run._resume(self, plan.existing, flush_interval=flush_interval)
+        from trialbook.core.entities import RunRecord
+
         flat = config_rules.flatten(config)
         if self.outbox is None:
             self.store.ensure_project(project)
         pin = plan.pin
         record = RunRecord(
-            id=uuid.uuid4().hex,
+            id=_new_id(),
             project=project,
             name=name,
             status="running",
@@ -429,6 +434,8 @@ class Book:
         dataset_source: str | os.PathLike[str] | None,
         legacy_name: bool,
     ) -> StartPlan:
+        from trialbook.core.entities import Protocol
+
         check_name("project name", project)
         check_name("run name", name)
         try:
@@ -459,6 +466,8 @@ class Book:
         again on upload (its project's naming rule, names taken there); what it refuses
         stays in the outbox and is reported. A dataset cannot be checked against a tag
         the client cannot read: the run records the version it names, UNPINNED."""
+        from trialbook.core.entities import Protocol
+
         assert self.outbox is not None
         check_name("project name", project)
         check_name("run name", name)
@@ -623,9 +632,7 @@ class StartPlan(NamedTuple):
 def _artifact(run_id: str, name: str, digest: str, size: int) -> Any:
     from trialbook.core.entities import Artifact
 
-    return Artifact(
-        id=uuid.uuid4().hex, run_id=run_id, name=name, digest=digest, size=size, created_at=time.time()
-    )
+    return Artifact(id=_new_id(), run_id=run_id, name=name, digest=digest, size=size, created_at=time.time())
 
 
 def pinned_digests(version: DatasetVersion) -> dict[str, str]:
@@ -682,11 +689,13 @@ class RunHandle:
         Test-split evaluations are sealed: no list, compare, export or API shows their
         numbers; only a decision reveals them.
         """
+        from trialbook.core.entities import SPLITS, Evaluation
+
         if split not in SPLITS:
             raise InvalidInput(f"log_eval: unknown split {split!r}; use one of {', '.join(SPLITS)}")
         checked = check_evaluation(metrics, per_class_ap, confusion_matrix, class_names, latency_ms, device)
         evaluation = Evaluation(
-            id=uuid.uuid4().hex,
+            id=_new_id(),
             run_id=self.id,
             split=split,
             sealed=split == "test",
@@ -722,6 +731,8 @@ class RunHandle:
         It is kept as an evaluation of kind ``"latency"`` (no split, never sealed) with
         ``latency/p50_ms``, ``latency/p95_ms``, ``latency/mean_ms``, ``latency/iters`` and
         the settings; its ``latency_ms`` is the median (p50), which the latency gate uses."""
+        from trialbook.core.entities import LATENCY, Evaluation
+
         device = (device or "").strip()
         if not device:
             raise InvalidInput("log_latency: name the device the latency was measured on (e.g. jetson-orin)")
@@ -740,7 +751,7 @@ class RunHandle:
             metrics["latency/imgsz"] = float(imgsz)
         checked = check_evaluation(metrics, None, None, None, p50, device)
         evaluation = Evaluation(
-            id=uuid.uuid4().hex,
+            id=_new_id(),
             run_id=self.id,
             split=LATENCY,
             sealed=False,
@@ -787,6 +798,8 @@ class RunHandle:
         text: str | None = None,
     ) -> Note:
         """Write (part of) the run's one-paragraph note; earlier versions are kept."""
+        from trialbook.core.entities import Note
+
         fields = check_note_fields(
             {"hypothesis": hypothesis, "change": change, "result": result, "next": next, "text": text}
         )
@@ -794,7 +807,7 @@ class RunHandle:
             return self.book.store.set_note(self.id, fields, who=settings.who())
         # a remote book: the server numbers the version on upload (0 until then)
         payload = {"run_id": self.id, "fields": dict(fields), "who": settings.who()}
-        self.book._record("note", self.id, uuid.uuid4().hex, payload)
+        self.book._record("note", self.id, _new_id(), payload)
         return Note(run_id=self.id, updated_at=time.time(), **{k: str(v) for k, v in fields.items()})  # type: ignore[arg-type]
 
 
@@ -984,7 +997,7 @@ class Run(RunHandle):
             "end_reason": reason,
         }
         try:
-            self.book._record("status", self.id, uuid.uuid4().hex, ending)
+            self.book._record("status", self.id, _new_id(), ending)
         except Exception as exc:
             warnings.warn(
                 f"trialbook: could not keep the ending of run {self.name!r} ({status}): {exc}",
@@ -1074,6 +1087,8 @@ def _install_exit_hooks() -> None:
     global _hooks_installed
     if _hooks_installed:
         return
+    import signal  # here, not with ``import trialbook``
+
     _hooks_installed = True
     real_exit = sys.exit
 

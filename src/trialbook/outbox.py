@@ -36,23 +36,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
-import json
 import math
 import os
-import sqlite3
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trialbook import settings
 from trialbook.core import naming
-from trialbook.core.entities import Artifact, Evaluation, RunRecord
 from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError
-from trialbook.store.base import Store
+
+# ``import trialbook`` imports this module: what only a remote book needs (sqlite3, json,
+# hashlib, the entities) is imported where it is used, the first time an outbox is.
+if TYPE_CHECKING:
+    import sqlite3
+
+    from trialbook.core.entities import RunRecord
+    from trialbook.store.base import Store
 
 __all__ = [
     "CHECKED_ONLINE",
@@ -140,6 +143,8 @@ _COUNTER = {"run": "runs", "evaluation": "evaluations", "note": "notes", "artifa
 
 # ------------------------------------------------------------------------ (de)serialising
 def _dump(obj: Any) -> str:
+    import json
+
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
     return json.dumps(obj, allow_nan=True)
@@ -166,6 +171,8 @@ class Outbox:
 
     # the file -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +188,8 @@ class Outbox:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``)."""
+        import sqlite3
+
         with self._lock:
             conn = self._connect()
             try:
@@ -195,6 +204,8 @@ class Outbox:
                 raise
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        import sqlite3
+
         with self._lock:
             try:
                 return self._connect().execute(sql, args).fetchall()
@@ -318,6 +329,8 @@ class Outbox:
 
     def local_runs(self, book: str) -> list[RunRecord]:
         """The runs of ``book`` created here and not yet on the server."""
+        import json
+
         rows = self._read("SELECT payload FROM items WHERE book = ? AND kind = 'run' ORDER BY seq", [book])
         return [_run_record(json.loads(r[0])) for r in rows]
 
@@ -325,6 +338,8 @@ class Outbox:
     @contextlib.contextmanager
     def claimed(self, book: str) -> Iterator[bool]:
         """The book's upload lock, across processes: yields whether this caller holds it."""
+        import hashlib
+
         digest = hashlib.blake2b(book.encode(), digest_size=8).hexdigest()
         lock_path = self.path.with_name(f"{self.path.name}.{digest}.lock")
         try:
@@ -394,10 +409,14 @@ class Outbox:
         )
 
     def _send_creations(self, store: Store, book: str, done: Round) -> None:
+        import json
+
         for seq, _run_id, kind, _item_id, payload, _attempts in self._item_rows(book, "= 'run'"):
             self._send_item(store, seq, kind, json.loads(payload), 0, done)
 
     def _send_items(self, store: Store, book: str, blocked: set[str], done: Round, blobs: Any) -> None:
+        import json
+
         for seq, run_id, kind, _item_id, payload, attempts in self._item_rows(book, "!= 'run'"):
             if run_id in blocked:
                 continue
@@ -494,6 +513,8 @@ class Outbox:
 # ``sender(store, payload, retry)``: send one item; ``retry`` is whether it may have been
 # sent before (then "already there" counts as done). Refusals are raised as they come.
 def _run_record(data: dict[str, Any]) -> RunRecord:
+    from trialbook.core.entities import RunRecord
+
     return RunRecord(**{k: v for k, v in data.items() if k != CHECKED_ONLINE})
 
 
@@ -534,6 +555,8 @@ def _check_name_on_the_server(store: Store, record: RunRecord) -> None:
 
 
 def _send_evaluation(store: Store, data: dict[str, Any], retry: bool) -> None:
+    from trialbook.core.entities import Evaluation
+
     evaluation = Evaluation(**data)
     try:
         store.add_evaluation(evaluation)
@@ -562,6 +585,8 @@ def _upload_kept_bytes(blobs: Any, kept: Path, data: dict[str, Any]) -> None:
 
 
 def _send_artifact(store: Store, data: dict[str, Any], retry: bool) -> None:
+    from trialbook.core.entities import Artifact
+
     artifact = Artifact(**{k: v for k, v in data.items() if k != LOCAL_BYTES})
     try:
         store.add_artifact(artifact)
@@ -652,10 +677,18 @@ class Uploader:
                 self._wake.clear()
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
+            if done.busy:
+                # another uploader of this book (a sync) holds the lock: this round proved
+                # nothing, neither a recovery nor a fault; the backoff stays as it is
+                with self._round_done:
+                    self._round_done.notify_all()
+                self._wake.wait(self._idle_s)
+                self._wake.clear()
+                continue
             delay = BACKOFF_START_S
             self._succeeded(done)
             self._maybe_beat()
-            if done.sent == 0 or done.busy:
+            if done.sent == 0:
                 self._wake.wait(self._idle_s)
                 self._wake.clear()
 

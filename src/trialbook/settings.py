@@ -34,7 +34,6 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 
@@ -113,6 +112,8 @@ def who() -> str:
 def _login_name() -> str | None:
     """The OS login name (``getpass.getuser()``), or None when the system has none: no
     login variable, and a uid the password database does not know (a container's)."""
+    import getpass  # here, not with ``import trialbook``
+
     try:
         name = getpass.getuser()
     except (OSError, KeyError, ImportError):

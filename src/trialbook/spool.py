@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -43,6 +42,8 @@ def path_of(run_id: str, *, rejected: bool = False) -> Path:
 def append(run_id: str, items: Iterable[Item], *, reason: str | None = None, rejected: bool = False) -> int:
     """Append ``items`` to the run's spool file; return how many points they hold.
     Raises ``OSError`` when the file cannot be written (the caller warns)."""
+    import json  # here, not with ``import trialbook`` (which imports this module)
+
     path = path_of(run_id, rejected=rejected)
     path.parent.mkdir(parents=True, exist_ok=True)
     points = 0
@@ -74,6 +75,8 @@ def spooled_runs() -> list[str]:
 
 def _read(path: Path) -> list[Item]:
     """The items of a spool file; a torn last line (a crash mid-write) is left out."""
+    import json
+
     items = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:

@@ -452,3 +452,28 @@ def test_a_missing_artifact_file_is_refused_naming_it(
         with pytest.raises(TrialbookError, match=r"folder|directory"):
             run.log_artifact(tmp_path)
     assert book.outbox is not None and book.outbox.pending(book.uri) == 0
+
+
+def test_a_round_that_finds_another_uploader_busy_is_no_recovery(server: tuple[Book, FlakyStore]) -> None:
+    """A `trialbook sync` holding the book's upload lock while the server is down: the
+    background uploader's skipped rounds neither say "work again" nor reset the backoff."""
+    book, flaky = server
+    run = book.start("pallets", "v1_busy_lock", allow_unpinned=True, flush_interval=0.05)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flaky.down = True
+        log_epochs(run, range(10))
+        uploader = book.uploader()
+        assert uploader is not None and book.outbox is not None
+        wait_for(lambda: uploader.failing is not None)
+        with book.outbox.claimed(book.uri) as mine:  # what a sync holds during its rounds
+            assert mine
+            time.sleep(2.0)
+            assert uploader.failing is not None
+        flaky.down = False
+        run.finish()
+    said = [str(w.message) for w in caught if issubclass(w.category, UploadWarning)]
+    assert sum("work again" in m for m in said) == 1 and said.index(
+        next(m for m in said if "work again" in m)
+    ) > said.index(next(m for m in said if "are failing" in m))
+    check_points(flaky.real, run.id, 10)

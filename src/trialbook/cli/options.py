@@ -4,7 +4,6 @@ printing one JSON document, and turning trialbook's errors into one line on stde
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -52,6 +51,8 @@ def handle_errors(f: F) -> F:
 
 
 def emit_json(data: Any) -> None:
+    import json  # here: not for `trialbook --help`
+
     click.echo(json.dumps(data, indent=2, default=str, allow_nan=False))
 
 

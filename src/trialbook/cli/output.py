@@ -45,38 +45,96 @@ SHIPPED = "[green](shipped)[/]"
 
 
 def runs_table(table: RunsTable) -> None:
+    """The page of runs asked for, then (when there are more) how many and how to see them."""
     if table["project"] is None:
         _plain(f"no runs yet: this book has no project. To {FIRST_RUN}")
         return
-    if not table["runs"] and not table["total"]:
-        _plain(f"project {table['project']} has no runs yet. To {FIRST_RUN}")
+    filters = _runs_filters(table)
+    if not table["runs"]:
+        if table["total"]:
+            _plain(f"no runs at offset {table['offset']:,}: {_runs_count(table['total'], filters)}")
+        elif filters:
+            _plain(f"no runs of project {table['project']} match {filters}")
+        else:
+            _plain(f"project {table['project']} has no runs yet. To {FIRST_RUN}")
         return
+    console.print(_runs_grid(table, filters))
+    more = _runs_more(table, filters)
+    if more:
+        _plain(more)
+
+
+def _runs_grid(table: RunsTable, filters: str) -> Table:
     label = " [yellow](exploratory)[/]" if table.get("exploratory") else ""
-    t = Table(title=f"{table['project']}: runs ranked by {table['metric']}{label}", title_justify="left")
+    how = f"ranked by {esc(table['metric'])}{label}"
+    if table.get("sort", "rank") != "rank":
+        order = f" {table['order']}" if table.get("order") else ""
+        how = f"sorted by {table['sort']}{order} ({esc(table['metric'])}{label})"
+    where = f", {esc(filters)}" if filters else ""
+    t = Table(title=f"{esc(table['project'])}: runs {how}{where}", title_justify="left")
     for col in ("#", "run", "status", "dataset", "parent", "best", "final", "@epoch", "epochs", "note"):
         t.add_column(
             col,
             justify="right" if col in ("#", "best", "final", "@epoch", "epochs") else "left",
             no_wrap=col in ("run", "dataset", "parent"),
         )
-    for i, r in enumerate(table["runs"], 1):
-        dataset = r["dataset"] if r["pinned"] else "[red]UNPINNED[/]"
+    for i, r in enumerate(table["runs"], table.get("offset", 0) + 1):
+        dataset = esc(r["dataset"]) if r["pinned"] else "[red]UNPINNED[/]"
         name = esc(r["name"]) + (" [yellow](legacy name)[/]" if r.get("legacy_name") else "")
         name += f" {SHIPPED}" if r["shipped"] else ""
         t.add_row(
-            str(i),
+            str(r.get("rank", i)),
             name,
             status_text(r["status"])
             + (f" [red]({r['unwritten']} points unwritten)[/]" if r["unwritten"] else ""),
             dataset or "-",
-            r["parent"] or "-",
+            esc(r["parent"] or "-"),
             fmt(r["best"]),
             fmt(r["final"]),
             fmt(r["epoch_of_best"]),
             str(r["epochs"]),
             "yes" if r["has_note"] else "[yellow]note debt[/]",
         )
-    console.print(t)
+    return t
+
+
+def _runs_filters(table: RunsTable) -> str:
+    """The filters of the table in words ("" for none): ``status failed|crashed, name 'lr'``."""
+    f = table.get("filters") or {}
+    parts = []
+    if f.get("status"):
+        parts.append("status " + "|".join(f["status"]))
+    if f.get("dataset") is not None:
+        parts.append(f"dataset {f['dataset']}" if f["dataset"] else "no dataset")
+    if f.get("tag"):
+        parts.append(f"tag {f['tag']}")
+    text = (f.get("q") or "").strip()
+    if text:
+        parts.append(f"name containing {text!r}")
+    return ", ".join(parts)
+
+
+def _runs_count(total: int, filters: str) -> str:
+    runs = "run" if total == 1 else "runs"
+    return f"{total:,} {runs} match {filters}" if filters else f"the project has {total:,} {runs}"
+
+
+def _runs_more(table: RunsTable, filters: str) -> str:
+    """The line under a page that is not the whole table: how many more runs and the
+    options that show them ("" when every run is shown)."""
+    offset, total, shown = table.get("offset", 0), table["total"], len(table["runs"])
+    end = offset + shown
+    more = total - end
+    where = f" matching {filters}" if filters else ""
+    span = f"{offset + 1:,}" if shown == 1 else f"{offset + 1:,}-{end:,}"
+    if more <= 0:  # the last page, or every run
+        return f"{'run' if shown == 1 else 'runs'} {span} of {total:,}{where}" if offset else ""
+    runs = "run" if more == 1 else "runs"
+    narrow = "" if filters else "; narrow with --status, --dataset, --tag, --name"
+    return (
+        f"{more:,} more {runs}{where} (showing {span} of {total:,}): "
+        f"--offset {end} for the next, --limit N, --all for every one{narrow}; order with --sort, --order"
+    )
 
 
 def run_detail(d: RunView, *, all_config: bool = False) -> None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# "The note has text" (``NOTE_BLANKS``, ``has_text``) is kept in ``core.text``, where the
+# modules imported with trialbook read it without building these dataclasses.
+from trialbook.core.text import NOTE_BLANKS as NOTE_BLANKS
+from trialbook.core.text import NOTE_TEXT_FIELDS as NOTE_TEXT_FIELDS
+from trialbook.core.text import has_text as has_text
+
 RUN_STATUSES = ("running", "finished", "failed", "crashed")
 SPLITS = ("train", "val", "test")
 # The kind of an evaluation that is a latency measurement (``Run.log_latency``), not a split.
@@ -182,20 +188,6 @@ class Artifact:
     digest: str
     size: int
     created_at: float
-
-
-# "The note has text": some field holds a character that is not one of NOTE_BLANKS.
-# The blanks are the ASCII whitespace characters, no more (not Python's Unicode
-# whitespace, which SQL's trim() does not know): the SQL twin of this rule,
-# ``store.sql.schema.note_written()``, trims exactly these characters on SQLite and
-# PostgreSQL, so the runs table, the project counts and ``core.notes.note_debt`` agree.
-NOTE_BLANKS = " \t\n\r\f\v"
-NOTE_TEXT_FIELDS = ("hypothesis", "change", "result", "next", "text")
-
-
-def has_text(value: object) -> bool:
-    """True when ``value`` is a string holding a character other than ``NOTE_BLANKS``."""
-    return isinstance(value, str) and bool(value.strip(NOTE_BLANKS))
 
 
 @dataclass(frozen=True)

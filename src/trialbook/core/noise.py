@@ -44,9 +44,7 @@ message saying how many runs were found and what to run.
 
 from __future__ import annotations
 
-import json
 import math
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +123,8 @@ def round_up(value: float, step: float = ROUND_TO) -> float:
 
 
 def _group_key(config: Mapping[str, Any]) -> str:
+    import json  # here, not with ``import trialbook`` (which imports this module)
+
     return json.dumps(config, sort_keys=True, default=str)
 
 
@@ -143,6 +143,8 @@ def split_seed(config: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
 
 def _seed_groups(runs: Iterable[tuple[Mapping[str, Any] | None, float | None]]) -> list[dict[str, Any]]:
     """Runs with a value grouped by config, first run of each seed kept (rules 2 and 3)."""
+    import json
+
     groups: dict[str, dict[str, Any]] = {}
     for config, raw in runs:
         value = finite_number(raw)
@@ -156,6 +158,8 @@ def _seed_groups(runs: Iterable[tuple[Mapping[str, Any] | None, float | None]]) 
 
 def estimate_noise(runs: Iterable[tuple[Mapping[str, Any] | None, float | None]]) -> NoiseEstimate:
     """Estimate the noise threshold from runs repeating one config with different seeds."""
+    import statistics  # here, not with ``import trialbook`` (which it would slow down)
+
     groups = _seed_groups(runs)
     # the most distinct seeds, the first met on ties (rule 4)
     best = max(groups, key=lambda g: len(g["by_seed"]), default=None)

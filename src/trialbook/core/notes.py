@@ -38,13 +38,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trialbook.core.entities import NOTE_BLANKS, NOTE_TEXT_FIELDS, Note
-from trialbook.core.entities import has_text as _text_in
 from trialbook.core.noise import exceeds
-from trialbook.core.text import check_text
+from trialbook.core.text import NOTE_BLANKS, NOTE_TEXT_FIELDS, check_text
+from trialbook.core.text import has_text as _text_in
 from trialbook.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from trialbook.core.entities import Note
 
 NOTE_FIELDS = ("hypothesis", "change", "result", "next")
 __all__ = [

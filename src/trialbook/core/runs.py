@@ -19,7 +19,10 @@ Order of runs
 
 from __future__ import annotations
 
-from trialbook.core.entities import RunRecord
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trialbook.core.entities import RunRecord
 
 # A running run whose writer has not beaten for this long is shown as crashed.
 HEARTBEAT_TIMEOUT_S = 60.0

@@ -60,3 +60,18 @@ def check_count(what: str, value: object, *, low: int = 0, high: int = MAX_INT) 
     if not low <= value <= high:
         raise InvalidInput(f"{what} {value} is out of range: it must be between {low} and {high}")
     return value
+
+
+# "The note has text": some field holds a character that is not one of NOTE_BLANKS.
+# The blanks are the ASCII whitespace characters, no more (not Python's Unicode
+# whitespace, which SQL's trim() does not know): the SQL twin of this rule,
+# ``store.sql.schema.note_written()``, trims exactly these characters on SQLite and
+# PostgreSQL, so the runs table, the project counts and ``core.notes.note_debt`` agree.
+# ``core.entities`` (``Note.has_text``) and ``core.notes`` read it from here.
+NOTE_BLANKS = " \t\n\r\f\v"
+NOTE_TEXT_FIELDS = ("hypothesis", "change", "result", "next", "text")
+
+
+def has_text(value: object) -> bool:
+    """True when ``value`` is a string holding a character other than ``NOTE_BLANKS``."""
+    return isinstance(value, str) and bool(value.strip(NOTE_BLANKS))

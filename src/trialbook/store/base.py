@@ -43,24 +43,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from trialbook.core.entities import (
-    Artifact,
-    DatasetTag,
-    DatasetVersion,
-    Decision,
-    Evaluation,
-    Note,
-    Project,
-    ProjectCounts,
-    ProtocolChange,
-    RunRecord,
-    RunRow,
-    RunsPage,
-    SeriesSummary,
-    Ship,
-)
+if TYPE_CHECKING:
+    from trialbook.core.entities import (
+        Artifact,
+        DatasetTag,
+        DatasetVersion,
+        Decision,
+        Evaluation,
+        Note,
+        Project,
+        ProjectCounts,
+        ProtocolChange,
+        RunRecord,
+        RunRow,
+        RunsPage,
+        SeriesSummary,
+        Ship,
+    )
 
 __all__ = [
     "DatasetStore",
