@@ -64,6 +64,7 @@ JSON_MARK = "BENCH_JSON "
 TARGET_POINTS_RATIO = 100.0
 TARGET_LOG_MEDIAN_US = 50.0
 TARGET_QUERY_RATIO = 20.0
+TARGET_RAW_SHARE = 0.60  # issue 15: SQLite ingest at >= 60 % of the raw upsert of the same rows
 
 EPOCH_KEYS = (
     "train/box_loss",
@@ -253,6 +254,36 @@ def bench_trialbook(work: Path, runs: list[dict[str, Any]], artifacts: list[Path
         "ranking": ranking,
         "histories": histories,
     }
+
+
+# --------------------------------------------------------------------------- the limit
+def bench_raw_upsert(work: Path, runs: list[dict[str, Any]]) -> float:
+    """Seconds for the machine's limit on the same points: ``executemany`` of the same
+    upsert into a bare ``points`` table of the same key (``WITHOUT ROWID``), WAL and
+    ``synchronous=NORMAL`` as trialbook's book, one transaction a run, nothing else."""
+    conn = sqlite3.connect(work / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE points (series_id INTEGER NOT NULL, epoch INTEGER NOT NULL, value REAL, "
+        "PRIMARY KEY (series_id, epoch)) WITHOUT ROWID"
+    )
+    sql = (
+        "INSERT INTO points VALUES (?, ?, ?) "
+        "ON CONFLICT (series_id, epoch) DO UPDATE SET value = excluded.value"
+    )
+    batches = []
+    for i, spec in enumerate(runs):
+        sid = {k: i * len(EPOCH_KEYS) + n for n, k in enumerate(EPOCH_KEYS)}
+        batches.append([(sid[k], e, v) for e, row in enumerate(spec["rows"]) for k, v in row.items()])
+    t0 = time.perf_counter()
+    for rows in batches:
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - t0
+    conn.close()
+    return seconds
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -459,6 +490,24 @@ def report(
         f"≥ {TARGET_POINTS_RATIO:.0f}× MLflow",
         mark(rate_ratio >= TARGET_POINTS_RATIO) if ml else "–",
     )
+    raw_rate = points / tb["raw_s"]
+    share = tb_rate / raw_rate
+    row(
+        "the limit: raw SQLite upsert of the same points",
+        fmt_rate(raw_rate),
+        "",
+        "",
+        "",
+        "",
+    )
+    row(
+        "trialbook's share of the limit (whole workload)",
+        f"{share:.0%}",
+        "",
+        "",
+        f"≥ {TARGET_RAW_SHARE:.0%}",
+        mark(share >= TARGET_RAW_SHARE),
+    )
     row(
         "wall time of the workload",
         fmt_time(tb["wall_s"]),
@@ -575,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             tb = bench_trialbook(work, runs, artifacts)
         problems = [f"trialbook {p}" for p in check_answers(runs, tb)]
+        log("the limit: raw upsert of the same points")
+        tb["raw_s"] = bench_raw_upsert(work, runs)
 
         ml = None
         if not args.skip_mlflow:
