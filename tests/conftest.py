@@ -34,6 +34,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,30 @@ def _spool_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["TRIALBOOK_SPOOL"] = previous
 
 
+def _create_database(prefix: str) -> tuple[Any, str]:
+    """A new database named ``PREFIX_<random>`` on the test server: (its admin engine, its name)."""
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return admin, name
+
+
+def _drop_database(admin: Any, name: str) -> None:
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.dispose()
+
+
+def _database_uri(name: str) -> str:
+    return f"{PG_URI.rsplit('/', 1)[0]}/{name}"
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; dropped at the end."""
@@ -74,25 +99,23 @@ def pg_database() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail("TRIALBOOK_REQUIRE_PG=1 but TRIALBOOK_TEST_PG_URI is not set")
         pytest.skip("no PostgreSQL: set TRIALBOOK_TEST_PG_URI")
-    import sqlalchemy as sa
-
-    name = f"trialbook_test_{uuid.uuid4().hex[:10]}"
     try:
-        admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin, name = _create_database("trialbook_test")
     except Exception as exc:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL at {PG_URI} is required (TRIALBOOK_REQUIRE_PG=1): {exc}")
         pytest.skip(f"PostgreSQL at {PG_URI} not reachable: {exc}")
-    base = PG_URI.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()
+    yield _database_uri(name)
+    _drop_database(admin, name)
+
+
+@pytest.fixture
+def fresh_pg_database(pg_database: str) -> Iterator[str]:
+    """An empty PostgreSQL database of this test's own (no schema), on the server of
+    ``pg_database`` (so skipped or failed as it is); dropped after the test."""
+    admin, name = _create_database("trialbook_fresh")
+    yield _database_uri(name)
+    _drop_database(admin, name)
 
 
 def _truncate_pg(uri: str) -> None:

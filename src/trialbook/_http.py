@@ -10,8 +10,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-__all__ = ["client"]
+__all__ = ["ERROR_HEADER", "client"]
 
+# a server API error's message, also in this header: the answer to a HEAD has no body
+ERROR_HEADER = "x-trialbook-error"
 _NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 

@@ -17,7 +17,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +101,18 @@ def base_env(home: Path) -> dict[str, str]:
     return env
 
 
+def db_upgrade(db: str, home: Path) -> None:
+    """``trialbook db upgrade --uri DB``, as a team makes its server's schema."""
+    upgrade = subprocess.run(
+        [venv_command("trialbook"), "db", "upgrade", "--uri", db],
+        env=base_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+
+
 def serve(db: str, home: Path, *, workers: int = 1) -> Server:
     (port,) = free_ports(1)
     args = [venv_command("trialbook"), "server", "--db", db, "--artifacts", str(home / "artifacts")]
@@ -128,15 +139,8 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
         db = str(tmp_path / "server-book")
         Book.open(db, create=True).close()
     else:
-        db = request.getfixturevalue("pg_admin")
-        upgrade = subprocess.run(
-            [venv_command("trialbook"), "db", "upgrade", "--uri", db],
-            env=base_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert upgrade.returncode == 0, upgrade.stderr
+        db = request.getfixturevalue("fresh_pg_database")
+        db_upgrade(db, tmp_path)
     server = serve(db, tmp_path / "server", workers=2)
     yield server, db
     server.stop()
@@ -491,16 +495,9 @@ LOAD_CLIENT = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_load_20_clients_2_workers_postgres(pg_admin: str, tmp_path: Path) -> None:
-    db = pg_admin
-    upgrade = subprocess.run(
-        [venv_command("trialbook"), "db", "upgrade", "--uri", db],
-        env=base_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr
+def test_load_20_clients_2_workers_postgres(fresh_pg_database: str, tmp_path: Path) -> None:
+    db = fresh_pg_database
+    db_upgrade(db, tmp_path)
     server = serve(db, tmp_path / "server", workers=2)
     try:
         started = time.monotonic()
@@ -534,24 +531,3 @@ def test_load_20_clients_2_workers_postgres(pg_admin: str, tmp_path: Path) -> No
     assert [r["others"] for r in reports if r["others"]] == []
     assert [r["left"] for r in reports] == [0] * LOAD_CLIENTS
     assert total == LOAD_CLIENTS * LOAD_EPOCHS * len(KEYS)
-
-
-@pytest.fixture
-def pg_admin(pg_database: str) -> Iterator[str]:
-    """A PostgreSQL database of this test's own, on the server of ``pg_database``; dropped after."""
-    import sqlalchemy as sa
-
-    name = f"trialbook_faults_{uuid.uuid4().hex[:10]}"
-    base = pg_database.rsplit("/", 1)[0]
-    admin = sa.create_engine(
-        "postgresql+psycopg://" + pg_database.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield f"{base}/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
-        )
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.dispose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +103,7 @@ def test_opening_an_up_to_date_book_does_not_import_alembic(tmp_path: Path) -> N
 
 
 # --------------------------------------------------------------------------- migration 0002
-def _at_0001(conn: sa.Connection) -> None:
+def _at(conn: sa.Connection, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -113,7 +112,7 @@ def _at_0001(conn: sa.Connection) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "0001")
+    command.upgrade(cfg, revision)
 
 
 def _old_book_rows(conn: sa.Connection) -> None:
@@ -136,7 +135,7 @@ def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path: Path
     (tmp_path / "book").mkdir()
     engine = sa.create_engine(sql_url(uri))
     with engine.connect() as conn:
-        _at_0001(conn)
+        _at(conn, "0001")
         _old_book_rows(conn)
         conn.commit()
     engine.dispose()
@@ -149,23 +148,16 @@ def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path: Path
 
 
 @pytest.mark.postgres
-def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_database: str) -> None:
+def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(fresh_pg_database: str) -> None:
     from click.testing import CliRunner
 
     from trialbook.cli.main import cli
 
-    base, _ = pg_database.rsplit("/", 1)
-    name = f"trialbook_old_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(
-        "postgresql+psycopg://" + pg_database.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    uri = f"{base}/{name}"
+    uri = fresh_pg_database
     engine = sa.create_engine(sql_url(uri))
     try:
         with engine.connect() as conn:
-            _at_0001(conn)
+            _at(conn, "0001")
             _old_book_rows(conn)
             conn.commit()
         with pytest.raises(SchemaOutOfDate, match="trialbook db upgrade"):
@@ -179,27 +171,17 @@ def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(pg_databa
             store.close()
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 # --------------------------------------------------------------------------- migration 0005
 def test_a_book_at_0004_keeps_its_decisions_and_decides_on_evidence_after_0005(tmp_path: Path) -> None:
-    from alembic import command
-    from alembic.config import Config
-
     from trialbook.core.entities import Decision
-    from trialbook.store.sql.engine import MIGRATIONS_DIR
 
     uri = str(tmp_path / "book")
     (tmp_path / "book").mkdir()
     engine = sa.create_engine(sql_url(uri))
     with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
+        _at(conn, "0004")
         _old_book_rows(conn)
         conn.exec_driver_sql(
             "INSERT INTO decisions (id, project_id, candidate_id, baseline_id, verdict, gates, protocol, "
@@ -223,18 +205,6 @@ def test_a_book_at_0004_keeps_its_decisions_and_decides_on_evidence_after_0005(t
 
 
 # --------------------------------------------------------------------------- migration 0006
-def _at(conn: sa.Connection, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    from trialbook.store.sql.engine import MIGRATIONS_DIR
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["connection"] = conn
-    command.upgrade(cfg, revision)
-
-
 def _points_at_0005(conn: sa.Connection) -> None:
     _at(conn, "0005")
     _old_book_rows(conn)
@@ -280,19 +250,12 @@ def test_an_sqlite_book_at_0005_keeps_its_points_without_the_foreign_key(tmp_pat
 
 
 @pytest.mark.postgres
-def test_a_postgres_book_at_0005_keeps_its_points_without_the_foreign_key(pg_database: str) -> None:
+def test_a_postgres_book_at_0005_keeps_its_points_without_the_foreign_key(fresh_pg_database: str) -> None:
     from click.testing import CliRunner
 
     from trialbook.cli.main import cli
 
-    base, _ = pg_database.rsplit("/", 1)
-    name = f"trialbook_0005_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(
-        "postgresql+psycopg://" + pg_database.split("://", 1)[1], isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    uri = f"{base}/{name}"
+    uri = fresh_pg_database
     engine = sa.create_engine(sql_url(uri))
     try:
         with engine.connect() as conn:
@@ -312,6 +275,3 @@ def test_a_postgres_book_at_0005_keeps_its_points_without_the_foreign_key(pg_dat
             store.close()
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()

@@ -161,13 +161,13 @@ def _detail(got: httpx.Response) -> str:
     try:
         return str(got.json().get("detail", got.text))
     except ValueError:
-        return got.headers.get("x-trialbook-error") or got.text[:200] or got.reason_phrase
+        return got.headers.get(_http.ERROR_HEADER) or got.text[:200] or got.reason_phrase
 
 
 def _checked(got: httpx.Response, what: str) -> httpx.Response:
     if got.status_code < 300:
         return got
-    detail = _detail(got) if got.request.method != "HEAD" else got.headers.get("x-trialbook-error", "")
+    detail = _detail(got) if got.request.method != "HEAD" else got.headers.get(_http.ERROR_HEADER, "")
     if got.status_code == 404:
         raise NotFound(f"{what}: {detail or 'not on the server'}")
     if got.status_code == 400:

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trialbook._http import ERROR_HEADER
 from trialbook.api import Book
 from trialbook.errors import NotFound, TrialbookError
 from trialbook.server import blobs, filters, json_api, pages, rpc
@@ -30,7 +31,6 @@ from trialbook.server.hosts import AllowedHosts, allowed_names
 from trialbook.server.responses import JsonResponse, dumps, error_status
 
 HERE = Path(__file__).resolve().parent
-ERROR_HEADER = "x-trialbook-error"  # an API error's message (for HEAD requests, which have no body)
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 API_PREFIX = "/api/v1"

@@ -36,6 +36,7 @@ from trialbook import settings
 from trialbook.api import Book
 from trialbook.artifacts.local import hash_file
 from trialbook.core.entities import (
+    NOTE_TEXT_FIELDS,
     Artifact,
     DatasetVersion,
     Decision,
@@ -432,13 +433,7 @@ def _fill_note(dst: Store, run_id: str, notes: Sequence[Note], result: CopyResul
 
 
 def _note_fields(note: Note) -> dict[str, str]:
-    return {
-        "hypothesis": note.hypothesis,
-        "change": note.change,
-        "result": note.result,
-        "next": note.next,
-        "text": note.text,
-    }
+    return {f: getattr(note, f) for f in NOTE_TEXT_FIELDS}
 
 
 def _point_chunks(

@@ -57,12 +57,11 @@ from trialbook.errors import StorageError
 from trialbook.store import codec
 from trialbook.store.base import PointTuple
 
-__all__ = ["API_PATH", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "TOKEN_ENV", "RemoteStore"]
+__all__ = ["API_PATH", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RemoteStore"]
 
 API_PATH = "/api/v1/store"
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
-TOKEN_ENV = settings.TOKEN_VAR
 # writes that answer nothing: inside a transaction they are kept without a round trip
 _SILENT_WRITES = frozenset({"log_batch", "set_run_status", "record_comparison"})
 
