@@ -34,3 +34,17 @@ class IntegrityError(TrialbookError):
 class StorageError(TrialbookError, OSError):
     """The book's storage refused a write or a read (a full disk, permissions, a read-only
     folder). The message names the file and the reason."""
+
+
+class Unauthorized(TrialbookError):
+    """A team server was called without a valid token or session (HTTP 401): none was
+    given, or it is unknown, expired or revoked. Never carries the token itself."""
+
+
+class Forbidden(TrialbookError, PermissionError):
+    """The authenticated user's role does not allow this (HTTP 403). The message names the
+    user, the project, the role held and the role needed."""
+
+
+class TooManyAttempts(TrialbookError):
+    """Too many failed sign-ins for one name or one client in a short time (HTTP 429)."""

@@ -287,3 +287,56 @@ class ProjectCounts:
     runs: int
     running: int
     note_debt: int
+
+
+# Roles on a project, weakest first (core.access): each allows what the ones before do.
+ROLES = ("viewer", "editor", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    """An account on a team server's database. ``admin``: a server admin (manages users
+    and tokens, admin of every project). ``has_password``: a UI password is set."""
+
+    name: str
+    admin: bool
+    created_at: float
+    has_password: bool = False
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token of a user, as listed: never the token itself (only its hash is stored)."""
+
+    id: str
+    user: str
+    label: str | None
+    created_at: float
+    expires_at: float | None
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """``user`` holds ``role`` (one of ``ROLES``) on ``project``."""
+
+    user: str
+    project: str
+    role: str
+    who: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One thing somebody did that the audit lists: a decision, a protocol change, a ship,
+    a grant or its revocation, a user added, a password set, a token created or revoked.
+    ``project`` is None for what belongs to no project (users, tokens)."""
+
+    at: float
+    who: str
+    action: str
+    project: str | None
+    subject: str
+    detail: str

@@ -10,7 +10,16 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from typing_extensions import TypedDict
 
-from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError, TrialbookError
+from trialbook.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StorageError,
+    TooManyAttempts,
+    TrialbookError,
+    Unauthorized,
+)
 
 
 def _clean(value: Any) -> Any:
@@ -50,6 +59,12 @@ def error_status(exc: TrialbookError) -> int:
         return 409
     if isinstance(exc, InvalidInput):
         return 400
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
+    if isinstance(exc, TooManyAttempts):
+        return 429
     if isinstance(exc, StorageError):  # a read-only book, a full disk: the request was fine
         return 503
     return 500
