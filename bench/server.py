@@ -124,13 +124,15 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def wait_first_200(url: str, proc: subprocess.Popen[bytes], started: float, what: str) -> float:
-    """Seconds from ``started`` to the first 200 from ``url``."""
+def wait_first_200(
+    url: str, proc: subprocess.Popen[bytes], started: float, what: str, headers: dict[str, str] | None = None
+) -> float:
+    """Seconds from ``started`` to the first 200 from ``url`` (asked with ``headers``)."""
     while time.perf_counter() - started < START_TIMEOUT_S:
         if proc.poll() is not None:
             raise SystemExit(f"{what} exited with status {proc.returncode} before answering")
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            if httpx.get(url, headers=headers, timeout=2.0).status_code == 200:
                 return time.perf_counter() - started
         except httpx.HTTPError:
             pass
@@ -141,8 +143,16 @@ def wait_first_200(url: str, proc: subprocess.Popen[bytes], started: float, what
 class Server:
     """A server subprocess on a free loopback port, stopped on exit."""
 
-    def __init__(self, what: str, cmd: list[str], health: str, env: dict[str, str] | None = None) -> None:
-        self.what, self.port = what, ui.free_port()
+    def __init__(
+        self,
+        what: str,
+        cmd: list[str],
+        health: str,
+        env: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.what, self.port, self.token = what, ui.free_port(), token
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         self.base = f"http://127.0.0.1:{self.port}"
         cmd = [c.replace("{port}", str(self.port)) for c in cmd]
         started = time.perf_counter()
@@ -150,7 +160,7 @@ class Server:
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         try:
-            self.start_s = wait_first_200(self.base + health, self.proc, started, what)
+            self.start_s = wait_first_200(self.base + health, self.proc, started, what, headers)
         except BaseException:
             self.stop()
             raise
@@ -171,11 +181,32 @@ class Server:
                 self.proc.wait(timeout=15)
 
 
+def admin_token(db: str) -> str:
+    """Make the server admin ``bench`` on ``db`` with ``trialbook admin`` (every route of
+    the server needs a token), and a token of theirs: the last line ``token create`` prints."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")}
+    for args in (["user", "add", "bench", "--admin"], ["token", "create", "bench", "--label", "bench"]):
+        done = subprocess.run(
+            [trialbook_bin(), "admin", *args, "--db", db],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr)
+            raise SystemExit(f"trialbook admin {' '.join(args)} failed (exit status {done.returncode})")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def trialbook_server(db: str, artifacts: Path, workers: int) -> Server:
+    """``trialbook server`` over ``db`` (at its schema's head), once its admin and token
+    are made (``Server.token``)."""
+    token = admin_token(db)
     artifacts.mkdir(parents=True, exist_ok=True)
     cmd = [trialbook_bin(), "server", "--db", db, "--artifacts", str(artifacts)]
-    cmd += ["--port", "{port}", "--workers", str(workers), "--no-auth"]
-    return Server("trialbook server", cmd, "/api/v1/projects")
+    cmd += ["--port", "{port}", "--workers", str(workers)]
+    return Server("trialbook server", cmd, "/api/v1/projects", token=token)
 
 
 def mlflow_env() -> dict[str, str]:
@@ -334,6 +365,7 @@ def run_ingest_tool(tool: str, args: argparse.Namespace, work: Path, runs: list[
         stack.callback(server.stop)
         if tool == "trialbook":
             os.environ["TRIALBOOK_OUTBOX"] = str(work / "outbox.db")
+            os.environ["TRIALBOOK_TOKEN"] = server.token or ""
             result = ingest_trialbook(server.base, runs, artifacts)
             result["problems"] = check_trialbook(db, runs)
         else:
@@ -437,7 +469,7 @@ def run_ui(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         analyze(db)
         server = trialbook_server(db, work / "ui-artifacts", args.workers)
         stack.callback(server.stop)
-        calls = ui.trialbook_calls(server.base, shape)
+        calls = ui.trialbook_calls(server.base, shape, token=server.token)
         out: dict[str, Any] = {}
         answers = {}
         for name, fn in calls.items():

@@ -464,10 +464,14 @@ def start_mlflow(folder: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 # --------------------------------------------------------------------------- the calls
-def trialbook_calls(base: str, args: argparse.Namespace) -> dict[str, Callable[[], Any]]:
+def trialbook_calls(
+    base: str, args: argparse.Namespace, *, token: str | None = None
+) -> dict[str, Callable[[], Any]]:
+    """The UI's data calls to the server at ``base`` (with ``token``: a team server's)."""
     import httpx
 
-    client = httpx.Client(base_url=base, timeout=60.0)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    client = httpx.Client(base_url=base, timeout=60.0, headers=headers)
     names = [compare_name(i) for i in range(args.compare_runs)]
 
     def page() -> list[str]:

@@ -35,7 +35,16 @@ from trialbook.core.notes import check_note_fields
 from trialbook.core.refs import parse_dataset_ref
 from trialbook.core.runs import HEARTBEAT_INTERVAL_S
 from trialbook.core.text import check_name
-from trialbook.errors import BookNotFound, Conflict, InvalidInput, NotFound, StorageError, TrialbookError
+from trialbook.errors import (
+    BookNotFound,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StorageError,
+    TrialbookError,
+    Unauthorized,
+)
 from trialbook.outbox import CHECKED_ONLINE, LOCAL_BYTES, Outbox, Refused, Round, Uploader, is_remote
 from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
@@ -70,6 +79,10 @@ __all__ = ["Book", "Run", "RunHandle", "TrackingWarning", "init", "locate", "sta
 
 class TrackingWarning(UserWarning):
     """A tracking fault that was kept out of the training loop."""
+
+
+class _DryRun(Exception):
+    """Raised inside a store transaction to roll back what it tried (``Book._try_creation``)."""
 
 
 # --------------------------------------------------------------------------- the book
@@ -228,11 +241,13 @@ class Book:
         nothing is left to send (``trialbook sync``); ``progress(sent, left)`` after each
         round. Another process uploading this book at the same time is waited for (its
         rounds and these never send one write twice). A store that cannot be reached
-        raises ``StorageError`` after what was sent (it stays in the outbox)."""
+        raises ``StorageError`` after what was sent (it stays in the outbox). Writes the
+        server refused as ``Forbidden`` are tried again first (the role may be back)."""
         outbox = self.outbox if self.outbox is not None else Outbox()
         total = Round()
         if not outbox.exists():
             return OutboxUpload(total, [], 0)
+        outbox.retry_forbidden(self.uri)  # asked for now: the role may have been given back
         while True:
             done = outbox.upload_round(self.store, self.uri, blobs=self.blobs)
             total.add(done)
@@ -378,11 +393,33 @@ class Book:
         if self.outbox is None:
             record = self.store.create_run(record)
         else:  # created on the server by the uploader (which ensures the project)
+            if plan.checked_online:
+                self._try_creation(record, ensure=not plan.project_known)
             payload = dataclasses.asdict(record)
             if plan.checked_online:
                 payload[CHECKED_ONLINE] = True  # no need to check its name again on upload
             self._record("run", record.id, record.id, payload)
         return Run(self, record, flush_interval=flush_interval)
+
+    def _try_creation(self, record: RunRecord, *, ensure: bool) -> None:
+        """A remote book that can be reached: the run's creation (and its project's, when
+        ``ensure``) is tried on the server in a store transaction that is rolled back, so
+        that what the server would refuse on upload is raised now, before any training:
+        above all a role that does not allow it (``Forbidden``: a viewer) or a token it does
+        not take (``Unauthorized``), which are answers about the caller, never spooled. A
+        server gone meanwhile: the creation waits in the outbox like any write."""
+        try:
+            with self.store.transaction():
+                if ensure:
+                    self.store.ensure_project(record.project)
+                self.store.create_run(record)
+                raise _DryRun
+        except _DryRun:
+            return
+        except StorageError:
+            return  # the uploader sends it when the server is back, and says what it refuses
+        except (Forbidden, Unauthorized) as exc:
+            raise type(exc)(f"cannot start run {record.project}/{record.name} on {self.uri}: {exc}") from None
 
     def check_start(
         self,
@@ -438,10 +475,12 @@ class Book:
 
         check_name("project name", project)
         check_name("run name", name)
+        known = True
         try:
             protocol = self.store.get_project(project).protocol
         except NotFound:
             protocol = Protocol()  # the project is created with the run, on the default protocol
+            known = False
         if not legacy_name:
             naming.check_name(name, protocol.naming_pattern)
         existing = self._existing_run(project, name, resume)
@@ -449,7 +488,7 @@ class Book:
             return StartPlan(existing=existing, parent_id=existing.parent_id, pin={})
         parent_id = self.run(parent, project).id if parent else None
         pin = self._pin(dataset, dataset_source, allow_unpinned)
-        return StartPlan(existing=None, parent_id=parent_id, pin=pin)
+        return StartPlan(existing=None, parent_id=parent_id, pin=pin, project_known=known)
 
     def _check_start_offline(
         self,
@@ -627,6 +666,7 @@ class StartPlan(NamedTuple):
     parent_id: str | None
     pin: dict[str, Any]
     checked_online: bool = False  # a remote book: checked against the server's project
+    project_known: bool = False  # the project is in the book already
 
 
 def _artifact(run_id: str, name: str, digest: str, size: int) -> Any:

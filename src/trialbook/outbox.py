@@ -21,6 +21,15 @@ does not already hold its fields. A write the store refuses (``InvalidInput``, a
 refused, with the reason, for ``trialbook sync`` to report; it is never retried on its
 own, and the points and items of a run whose creation was refused wait with it.
 
+A team server's ``Forbidden`` (403: the user's role on the project does not allow the
+write, say a role taken away mid-run) is a refusal too, the points of a run refused
+together (one request, one warning), and kept the same way; ``trialbook sync`` (an
+explicit ``Book.upload_outbox``) tries those again, as the role may have been given back.
+An ``Unauthorized`` (401: the token is unknown, expired or revoked) refuses every write
+alike, so it is not a refusal of one: the round stops there, everything stays waiting,
+the uploader says once why and what to do, and tries again only every
+``BACKOFF_MAX_S`` (``trialbook sync`` with a valid token sends it all).
+
 The uploader backs off on a fault (0.5 s doubling to 30 s; new points do not cut it
 short, a run's end does), and beats the runs this process started and has not ended
 (``Outbox.beat``, every ``BEAT_S``) so that a run logging nothing for a while does not
@@ -47,7 +56,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trialbook import settings
 from trialbook.core import naming
-from trialbook.errors import Conflict, InvalidInput, NotFound, StorageError
+from trialbook.errors import Conflict, Forbidden, InvalidInput, NotFound, StorageError, Unauthorized
 
 # ``import trialbook`` imports this module: what only a remote book needs (sqlite3, json,
 # hashlib, the entities) is imported where it is used, the first time an outbox is.
@@ -69,7 +78,9 @@ __all__ = [
 ]
 
 Item = tuple[int, Mapping[str, float]]
-REFUSALS = (InvalidInput, Conflict, NotFound)
+REFUSALS = (InvalidInput, Conflict, NotFound, Forbidden)
+# the reasons of refusals that an explicit sync tries again (``Outbox.retry_forbidden``)
+_RETRIED_BY_SYNC = f"{Forbidden.__name__}: %"
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 # in a run's creation: checked against the server's project at start (not again on upload)
@@ -324,7 +335,16 @@ class Outbox:
             [book],
         )
         out = [Refused(k, r, i, why) for k, r, i, why in items]
-        out += [Refused("points", r, str(e), f"{n} points: {why}") for r, e, why, n in points]
+        forbidden: dict[tuple[str, str], list[tuple[int, int]]] = {}  # a run's points, refused together
+        for r, e, why, n in points:
+            if why.startswith(f"{Forbidden.__name__}:"):
+                forbidden.setdefault((r, why), []).append((e, n))
+            else:
+                out.append(Refused("points", r, str(e), f"{n} points: {why}"))
+        for (r, why), epochs in forbidden.items():
+            first, last = epochs[0][0], epochs[-1][0]
+            span = f"epoch {first}" if first == last else f"epochs {first}-{last}"
+            out.append(Refused("points", r, span, f"{sum(n for _, n in epochs)} points: {why}"))
         return out
 
     def local_runs(self, book: str) -> list[RunRecord]:
@@ -333,6 +353,18 @@ class Outbox:
 
         rows = self._read("SELECT payload FROM items WHERE book = ? AND kind = 'run' ORDER BY seq", [book])
         return [_run_record(json.loads(r[0])) for r in rows]
+
+    def retry_forbidden(self, book: str) -> int:
+        """Make the writes of ``book`` the server refused as ``Forbidden`` wait again (for
+        ``trialbook sync``: the role may have been given back since); how many."""
+        with self._tx() as conn:
+            n = conn.execute(
+                "UPDATE items SET refused = NULL WHERE book = ? AND refused LIKE ?", [book, _RETRIED_BY_SYNC]
+            ).rowcount
+            n += conn.execute(
+                "UPDATE points SET refused = NULL WHERE book = ? AND refused LIKE ?", [book, _RETRIED_BY_SYNC]
+            ).rowcount
+        return int(n)
 
     # uploading ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -465,6 +497,17 @@ class Outbox:
             )
             try:
                 store.log_batch(run_id, [(k, e, _value(v)) for k, e, v, _ in rows], heartbeat_at=time.time())
+            except Forbidden as exc:  # the run's points, not one of them: refused together
+                reason = f"{type(exc).__name__}: {exc}"
+                self._mark_refused(
+                    "points",
+                    "book = ? AND run_id = ? AND refused IS NULL AND ver <= ?",
+                    [book, run_id, max(r[3] for r in rows)],
+                    reason,
+                )
+                span = f"epochs {rows[0][1]}-{rows[-1][1]}"
+                done.refused.append(Refused("points", run_id, span, reason))
+                continue
             except REFUSALS:
                 self._points_one_epoch_at_a_time(store, book, run_id, rows, done)
                 continue
@@ -655,6 +698,7 @@ class Uploader:
         self._stop = threading.Event()
         self._round_done = threading.Condition()
         self.failing: str | None = None  # the last fault, while uploads fail
+        self._told: set[tuple[str, str, str]] = set()  # the refusals warned of (kind, run, reason)
         self._begun = 0  # rounds begun
         self._failed_round = 0  # the number of the last round that failed
         self.sent = Round()
@@ -672,6 +716,8 @@ class Uploader:
                 done = self.outbox.upload_round(self.store, self.book, blobs=self.blobs)
             except Exception as exc:  # a fault of the store (or of the outbox): retried
                 self._failed(exc)
+                if isinstance(exc, Unauthorized):  # this token will not do better soon
+                    delay = BACKOFF_MAX_S
                 self._retry.wait(delay)
                 self._retry.clear()
                 self._wake.clear()
@@ -700,7 +746,14 @@ class Uploader:
                 self.outbox.beat(self.store, self.book)
 
     def _failed(self, exc: Exception) -> None:
-        if self.failing is None:
+        if isinstance(exc, Unauthorized):
+            if self.failing != str(exc):
+                _warn(
+                    f"trialbook: uploads to {self.book} are refused: {exc}. Logging goes on into the "
+                    f"outbox {self.outbox.path} and nothing is lost: `trialbook sync` uploads it once a "
+                    f"valid token is set (tried again here every {BACKOFF_MAX_S:g} s)"
+                )
+        elif self.failing is None:
             _warn(
                 f"trialbook: uploads to {self.book} are failing ({exc}); logging goes on into the outbox "
                 f"{self.outbox.path}, and uploads are retried"
@@ -715,9 +768,18 @@ class Uploader:
             self.failing = None
             _warn(f"trialbook: uploads to {self.book} work again")
         for r in done.refused:
+            told = (r.kind, r.run_id, r.reason)
+            if told in self._told:  # (a run's points refused again, round after round)
+                continue
+            self._told.add(told)
+            again = (
+                ", and sends it again once the role is given back"
+                if r.reason.startswith(f"{Forbidden.__name__}:")
+                else ""
+            )
             _warn(
                 f"trialbook: {self.book} refused a write ({r.kind} of run {r.run_id}): {r.reason}; it is "
-                "kept in the outbox (`trialbook sync` lists what was refused)"
+                f"kept in the outbox (`trialbook sync` lists what was refused{again})"
             )
         self.sent.add(done)
         with self._round_done:

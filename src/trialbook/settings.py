@@ -24,12 +24,16 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
   waits for its uploads before leaving the rest in the outbox; default 10 (it stops
   waiting at once when the server cannot be reached);
 * ``TRIALBOOK_TOKEN``: the token a remote book sends to its server (``Authorization:
-  Bearer``); default: none;
+  Bearer``); default: the token ``trialbook login URL`` stored for that server in
+  ``credentials.json`` of trialbook's folder of the user's config (``$XDG_CONFIG_HOME``,
+  default ``~/.config``), mode 0600; else none;
 * ``TRIALBOOK_SERVER_DB``, ``TRIALBOOK_SERVER_ARTIFACTS``, ``TRIALBOOK_SERVER_HOSTS``:
   what ``trialbook server`` hands its worker processes (the database, the artifacts
   folder or ``s3://`` URI, the host names answered); set by the command, not by users;
 * ``XDG_CACHE_HOME``: the stat cache of a database book goes in its ``trialbook/``;
-  default ``~/.cache``.
+  default ``~/.cache``;
+* ``XDG_CONFIG_HOME``: ``trialbook/credentials.json`` there holds the tokens of
+  ``trialbook login``; default ``~/.config``.
 """
 
 from __future__ import annotations
@@ -51,13 +55,19 @@ __all__ = [
     "USER_VAR",
     "artifacts_dir",
     "book_uri",
+    "credentials_path",
+    "forget_token",
     "offline",
     "outbox_path",
+    "server_of",
     "server_setting",
     "spool_dir",
+    "store_token",
     "token",
+    "token_source",
     "upload_grace_s",
     "user_cache_dir",
+    "user_config_dir",
     "who",
 ]
 
@@ -80,9 +90,108 @@ def _get(name: str) -> str | None:
     return value or None
 
 
-def token() -> str | None:
-    """``$TRIALBOOK_TOKEN``, or None."""
-    return _get(TOKEN_VAR)
+def token(uri: str | None = None) -> str | None:
+    """The token to send to the server of ``uri``: ``$TRIALBOOK_TOKEN``, else the one
+    ``trialbook login`` stored for that server (``store_token``), else None."""
+    value = _get(TOKEN_VAR)
+    if value or uri is None:
+        return value
+    try:
+        server = server_of(uri)
+    except ValueError:
+        return None
+    stored = _read_credentials().get(server)
+    return stored if isinstance(stored, str) and stored else None
+
+
+def token_source(uri: str | None = None) -> str | None:
+    """Where ``token(uri)`` comes from, in words for a message (never the token itself):
+    ``from $TRIALBOOK_TOKEN``, or the credentials file; None when there is no token."""
+    if _get(TOKEN_VAR):
+        return f"from ${TOKEN_VAR}"
+    if token(uri) is not None:
+        return f"stored by `trialbook login` in {credentials_path()}"
+    return None
+
+
+def server_of(uri: str) -> str:
+    """The server of a book URI, as the credentials file keys it: ``scheme://host:port``
+    (lower case, the scheme's default port made explicit, no path, no trailing slash).
+    ``ValueError`` for a URI that is no ``http(s)://`` one."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{uri!r} is no server URL: give http(s)://HOST[:PORT]")
+    host = parts.hostname.lower()
+    shown = f"[{host}]" if ":" in host else host
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"{scheme}://{shown}:{port}"
+
+
+def user_config_dir() -> Path:
+    """trialbook's folder in the user's config (``$XDG_CONFIG_HOME/trialbook``)."""
+    base = _get("XDG_CONFIG_HOME")
+    return (Path(base) if base else Path.home() / ".config") / "trialbook"
+
+
+def credentials_path() -> Path:
+    """The file of the tokens ``trialbook login`` stored: ``{"servers": {server: token}}``."""
+    return user_config_dir() / "credentials.json"
+
+
+def _read_credentials() -> dict[str, object]:
+    """``{server: token}`` of the credentials file; ``{}`` when there is none (or it
+    cannot be read: a token is then simply not found)."""
+    import json
+
+    try:
+        doc = json.loads(credentials_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    servers = doc.get("servers") if isinstance(doc, dict) else None
+    return dict(servers) if isinstance(servers, dict) else {}
+
+
+def store_token(uri: str, value: str | None) -> Path:
+    """Keep ``value`` as the token of ``uri``'s server in the credentials file (None:
+    forget it), keeping the other servers' tokens; the file's path. The folder is made
+    0700 and the file written 0600 through a temporary file in the same folder, renamed
+    over it (never a moment readable by others, never half-written)."""
+    import json
+
+    server = server_of(uri)
+    path = credentials_path()
+    servers = _read_credentials()
+    if value is None:
+        servers.pop(server, None)
+    else:
+        servers[server] = value
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # (left by a process of this id that died writing it)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"servers": servers}, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def forget_token(uri: str) -> bool:
+    """Remove the stored token of ``uri``'s server; whether there was one."""
+    if server_of(uri) not in _read_credentials():
+        return False
+    store_token(uri, None)
+    return True
 
 
 def server_setting(name: str) -> str | None:

@@ -2,7 +2,8 @@
 retried in the background, the artifact ends up stored and recorded once, and no
 half-written object is ever visible.
 
-A real ``trialbook server`` (the CLI, in a subprocess, one worker) over an SQLite book,
+A real ``trialbook server`` (the CLI, in a subprocess, one worker; its admin and token
+made first with ``trialbook admin``, ``support.accounts``) over an SQLite book,
 with its artifacts in a real S3 store (SeaweedFS), reached through ``StoreLink``: the
 tests' own TCP link between the server and the store, which can cut the connection in
 the middle of an upload's body and then be down (every connection to the store reset at
@@ -60,6 +61,7 @@ import httpx
 import pytest
 from blake3 import blake3
 
+from support.accounts import admin_token, auth
 from support.extras import venv_command
 from support.seaweed import BUCKET, Seaweed, free_ports, seaweed, stop_process
 from trialbook.api import Book, TrackingWarning
@@ -282,6 +284,7 @@ class TeamServer:
     link: StoreLink
     process: subprocess.Popen[bytes]
     log: Path
+    token: str  # its admin's, which the clients send
 
     @property
     def prefix(self) -> str:
@@ -296,10 +299,12 @@ class TeamServer:
 
 @contextlib.contextmanager
 def team_server(weed: Seaweed, home: Path) -> Iterator[TeamServer]:
-    """``trialbook server --no-auth`` (one worker) over a new SQLite book, its artifacts
-    under a new prefix of the store, reached through a new ``StoreLink``."""
+    """``trialbook server`` (one worker) over a new SQLite book with an admin and their
+    token, its artifacts under a new prefix of the store, reached through a new
+    ``StoreLink``."""
     home.mkdir(parents=True, exist_ok=True)
     Book.open(str(home / "book"), create=True).close()
+    token = admin_token(str(home / "book"))
     link = StoreLink(int(weed.endpoint.rsplit(":", 1)[1]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
     env.update(weed.env())
@@ -311,11 +316,11 @@ def team_server(weed: Seaweed, home: Path) -> Iterator[TeamServer]:
     artifacts = weed.new_prefix()
     (port,) = free_ports(1)
     args = [venv_command("trialbook"), "server", "--db", str(home / "book"), "--artifacts", artifacts]
-    args += ["--port", str(port), "--workers", "1", "--no-auth"]
+    args += ["--port", str(port), "--workers", "1"]
     log = home / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    server = TeamServer(f"http://127.0.0.1:{port}", artifacts, link, process, log)
+    server = TeamServer(f"http://127.0.0.1:{port}", artifacts, link, process, log, token)
     try:
         _wait_answering(server)
         yield server
@@ -332,7 +337,8 @@ def _wait_answering(server: TeamServer) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"trialbook server exited {server.process.returncode}: {server.log_tail()}")
         try:
-            if httpx.get(server.url + "/", timeout=2).status_code == 200:
+            got = httpx.get(server.url + "/api/v1/projects", headers=auth(server.token), timeout=2)
+            if got.status_code < 500:  # any answer: a worker is up
                 return
         except httpx.TransportError:
             time.sleep(0.05)
@@ -340,16 +346,17 @@ def _wait_answering(server: TeamServer) -> None:
 
 
 @contextlib.contextmanager
-def remote_book(url: str, home: Path, *, grace_s: float | None = None) -> Iterator[Book]:
-    """The server's book as a client opens it, with its outbox and cache in ``home``; a
-    run's end waits ``grace_s`` for its uploads (``TRIALBOOK_UPLOAD_GRACE``; None: the
-    default, 10 s)."""
+def remote_book(url: str, home: Path, *, token: str, grace_s: float | None = None) -> Iterator[Book]:
+    """The server's book as a client opens it, with ``token``, its outbox and cache in
+    ``home``; a run's end waits ``grace_s`` for its uploads (``TRIALBOOK_UPLOAD_GRACE``;
+    None: the default, 10 s)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRIALBOOK_OUTBOX", str(home / "outbox.db"))
         mp.setenv("XDG_CACHE_HOME", str(home / "cache"))
         mp.setenv("TRIALBOOK_USER", "tester")
-        for name in ("TRIALBOOK_URI", "TRIALBOOK_OFFLINE", "TRIALBOOK_TOKEN", "TRIALBOOK_UPLOAD_GRACE"):
+        for name in ("TRIALBOOK_URI", "TRIALBOOK_OFFLINE", "TRIALBOOK_UPLOAD_GRACE"):
             mp.delenv(name, raising=False)
+        mp.setenv("TRIALBOOK_TOKEN", token)
         if grace_s is not None:
             mp.setenv("TRIALBOOK_UPLOAD_GRACE", str(grace_s))
         book = Book.open(url)
@@ -549,7 +556,7 @@ def assert_stored_once(state: State, server: TeamServer, data: bytes, digest: st
     assert state.multipart == []
     (artifact,) = state.artifacts
     assert (artifact.name, artifact.digest, artifact.size) == ("best.pt", digest, ARTIFACT_SIZE)
-    got = httpx.get(f"{server.url}/api/v1/blobs/{digest}", timeout=60)
+    got = httpx.get(f"{server.url}/api/v1/blobs/{digest}", headers=auth(server.token), timeout=60)
     assert got.status_code == 200 and got.content == data
     assert state.kept == []  # the kept copy is removed once the server has the bytes
     assert state.pending == 0
@@ -589,7 +596,10 @@ def outage(weed: Seaweed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     home = tmp_path_factory.mktemp("outage")
     src, data, digest = artifact_file(home / "work")
     record = Warnings()
-    with team_server(weed, home / "server") as server, remote_book(server.url, home / "client") as book:
+    with (
+        team_server(weed, home / "server") as server,
+        remote_book(server.url, home / "client", token=server.token) as book,
+    ):
         link = server.link
         with record.recording():
             run = book.start("faults", "v1_artifact_fault", allow_unpinned=True)
@@ -694,7 +704,7 @@ def test_store_down_past_all_retries_keeps_the_artifact_until_it_is_back(
     record = Warnings()
     with (
         team_server(weed, tmp_path / "server") as server,
-        remote_book(server.url, tmp_path / "client", grace_s=FINISH_GRACE_S) as book,
+        remote_book(server.url, tmp_path / "client", token=server.token, grace_s=FINISH_GRACE_S) as book,
         record.recording(),
     ):
         link = server.link

@@ -4,7 +4,11 @@ processes on loopback, SIGKILLed and restarted; the tests' own TCP proxy
 ``trialbook sync`` at once; 20 clients against 2 workers on PostgreSQL.
 
 Each asserts, on the server's book itself, that every point is there exactly once with
-its value, and (during outages) that ``log`` never waited: its p99 is printed (``-s``)."""
+its value, and (during outages) that ``log`` never waited: its p99 is printed (``-s``).
+
+Every server has an admin and a token, made with ``trialbook admin`` before it starts
+(``support.accounts``); the clients, this process and its subprocesses, send it
+(``TRIALBOOK_TOKEN``)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import httpx
 import pytest
 
 import trialbook as tb
+from support.accounts import admin_token
 from support.extras import venv_command
 from support.proxy import Proxy
 from support.seaweed import free_ports, stop_process
@@ -50,12 +55,14 @@ def metrics(epoch: int) -> dict[str, float]:
 # ------------------------------------------------------------------------ the server
 @dataclass
 class Server:
-    """``trialbook server --no-auth`` in a subprocess on a fixed loopback port."""
+    """``trialbook server`` in a subprocess on a fixed loopback port; ``token``: its
+    admin's."""
 
     args: list[str]
     env: dict[str, str]
     port: int
     log: Path
+    token: str
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,8 +80,8 @@ class Server:
                 tail = self.log.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"trialbook server exited {self.process.returncode}: {tail}")
             try:
-                if httpx.get(self.url + "/", timeout=2).status_code == 200:
-                    return self
+                httpx.get(self.url + "/api/v1/projects", timeout=2)  # any answer: a worker is up
+                return self
             except httpx.TransportError:
                 time.sleep(0.05)
         self.stop()
@@ -91,7 +98,11 @@ class Server:
 
 
 def base_env(home: Path) -> dict[str, str]:
+    """This process's environment without its trialbook and AWS settings, but its token
+    (``TRIALBOOK_TOKEN``, set by the server's fixture), with its own caches under ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+    if os.environ.get("TRIALBOOK_TOKEN"):
+        env["TRIALBOOK_TOKEN"] = os.environ["TRIALBOOK_TOKEN"]
     env.update(
         TRIALBOOK_USER="tester",
         XDG_CACHE_HOME=str(home / "cache"),
@@ -113,26 +124,34 @@ def db_upgrade(db: str, home: Path) -> None:
     assert upgrade.returncode == 0, upgrade.stderr
 
 
-def serve(db: str, home: Path, *, workers: int = 1) -> Server:
+def serve(db: str, home: Path, *, workers: int = 1, monkeypatch: pytest.MonkeyPatch | None = None) -> Server:
+    """``trialbook server`` over ``db`` (at its schema's head), once its admin and token
+    are made; with ``monkeypatch``, this process (and the clients it starts) sends that
+    token from then on."""
+    token = admin_token(db)
+    if monkeypatch is not None:
+        monkeypatch.setenv("TRIALBOOK_TOKEN", token)
     (port,) = free_ports(1)
     args = [venv_command("trialbook"), "server", "--db", db, "--artifacts", str(home / "artifacts")]
-    args += ["--port", str(port), "--workers", str(workers), "--no-auth"]
+    args += ["--port", str(port), "--workers", str(workers)]
     home.mkdir(parents=True, exist_ok=True)
-    return Server(args, base_env(home), port, home / "server.log").start()
+    return Server(args, base_env(home), port, home / "server.log", token).start()
 
 
 @pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+def sqlite_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Server, str]]:
     """A one-worker server over a fresh SQLite book; and that book's folder."""
     folder = tmp_path / "server-book"
     Book.open(str(folder), create=True).close()
-    server = serve(str(folder), tmp_path / "server")
+    server = serve(str(folder), tmp_path / "server", monkeypatch=monkeypatch)
     yield server, str(folder)
     server.stop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str]]:
+def any_server(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Server, str]]:
     """A server of 2 workers over a fresh SQLite book, then over a PostgreSQL database of
     its own (made with ``trialbook db upgrade``, as a team does); and its ``--db``."""
     if request.param == "sqlite":
@@ -141,7 +160,7 @@ def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     else:
         db = request.getfixturevalue("fresh_pg_database")
         db_upgrade(db, tmp_path)
-    server = serve(db, tmp_path / "server", workers=2)
+    server = serve(db, tmp_path / "server", workers=2, monkeypatch=monkeypatch)
     yield server, db
     server.stop()
 
@@ -495,10 +514,12 @@ LOAD_CLIENT = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_load_20_clients_2_workers_postgres(fresh_pg_database: str, tmp_path: Path) -> None:
+def test_load_20_clients_2_workers_postgres(
+    fresh_pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = fresh_pg_database
     db_upgrade(db, tmp_path)
-    server = serve(db, tmp_path / "server", workers=2)
+    server = serve(db, tmp_path / "server", workers=2, monkeypatch=monkeypatch)
     try:
         started = time.monotonic()
         clients = []

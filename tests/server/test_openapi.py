@@ -1,7 +1,8 @@
 """The OpenAPI document of the JSON API tells the truth: every JSON route declares the
 schema of its answer (the service's TypedDict) and its errors (``{"detail": str}`` for
 400/404/409, FastAPI's own for 422), and schemathesis, driving the app in process from
-that document, finds no server error and no answer that does not fit it."""
+that document, finds no server error and no answer that does not fit it: on the app of
+``trialbook ui`` and on the team server's (``auth=True``) with a server admin's token."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from support.runs import add_run, make_sealed_book
 from trialbook.api import Book
 from trialbook.server.app import API_PREFIX, create_app
 from trialbook.server.hosts import LOOPBACK_HOSTS
+from trialbook.services import accounts as account_service
 from trialbook.services import datasets as dataset_service
 
 try:
@@ -30,6 +32,7 @@ except ImportError:  # pragma: no cover - depends on the install
 OPENAPI = f"{API_PREFIX}/openapi.json"
 MAX_EXAMPLES = 25
 RUNS = ("v1_base", "v2_more_data", "v3_running", "train3")  # the runs of ``fill_book``
+ROOT = "root"  # the server admin of the team server's variant (and a member to grant roles to)
 
 # The schema each JSON route declares for its 200 (components/schemas/NAME).
 MODELS = {
@@ -47,8 +50,14 @@ MODELS = {
     ("get", "/decisions"): "DecisionsList",
     ("get", "/datasets"): "DatasetsOverview",
     ("get", "/datasets/{name}/diff"): "DatasetDiff",
+    ("get", "/projects/{project}/members"): "Members",
+    ("put", "/projects/{project}/members/{user}"): "Member",
+    ("delete", "/projects/{project}/members/{user}"): "Revoked",
 }
-WRITES = {("put", "/projects/{project}/runs/{run}/note"), *((m, p) for m, p in MODELS if m == "post")}
+WRITES = {
+    ("put", "/projects/{project}/runs/{run}/note"),
+    *((m, p) for m, p in MODELS if m in ("post", "delete") or p.endswith("/members/{user}")),
+}
 
 
 def fill_book(path: Path) -> Book:
@@ -156,6 +165,8 @@ def _config() -> Any:
             "dictionaries": {
                 "runs": {"values": list(RUNS)},
                 "tags": {"values": ["v1", "v2"]},
+                "users": {"values": [ROOT, "member"]},
+                "roles": {"values": ["viewer", "editor", "admin"]},
             },
             "parameters": {
                 "path.project": "pallets",
@@ -168,6 +179,8 @@ def _config() -> Any:
                 "body.candidate": {"dictionary": "runs", "probability": 0.7},
                 "body.baseline": {"dictionary": "runs", "probability": 0.5},
                 "body.runs[*]": {"dictionary": "runs", "probability": 0.7},
+                "path.user": {"dictionary": "users", "probability": 0.7},
+                "body.role": {"dictionary": "roles", "probability": 0.7},
             },
         }
     )
@@ -192,3 +205,21 @@ def each_operation(test: Callable[[Any, Any], None]) -> Callable[[Any, Any], Non
 def test_no_server_error_and_every_answer_fits_the_document(case: Any, filled_app: Any) -> None:
     response = case.call_and_validate(app=filled_app)
     assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])
+
+
+@pytest.fixture(scope="module")
+def team_app(filled: Book) -> tuple[Any, str]:
+    """The team server's app over the filled book, and a server admin's token."""
+    accounts = account_service.accounts_of(filled.store)
+    account_service.add_user(accounts, ROOT, admin=True, who="setup")
+    account_service.add_user(accounts, "member", admin=False, who="setup")
+    _, token = account_service.create_token(accounts, ROOT, who="setup")
+    return create_app(filled, allowed_hosts=[*LOOPBACK_HOSTS, "testserver"], auth=True), token
+
+
+@each_operation
+def test_with_a_token_no_server_error_and_every_answer_fits(case: Any, team_app: tuple[Any, str]) -> None:
+    app, token = team_app
+    response = case.call_and_validate(app=app, headers={"authorization": f"Bearer {token}"})
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])
+    assert response.status_code not in (401, 403), (case.method, case.formatted_path, response.text[:300])

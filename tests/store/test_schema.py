@@ -2,12 +2,15 @@
 out-of-date server database is refused with the command to run; parallel first opens
 of one SQLite book migrate once; a book made before migration 0002 (notes search) is
 upgraded with its notes searchable; books at 0004 and 0005 keep their decisions and
-points through the later migrations."""
+points through the later migrations; a book at 0006 gets the accounts' tables (0007) and
+grants roles on the projects it held."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +133,33 @@ def _old_book_rows(conn: sa.Connection) -> None:
     )
 
 
+@contextlib.contextmanager
+def _pg_upgraded(uri: str, prepare: Callable[[sa.Connection], None]) -> Iterator[Store]:
+    """The PostgreSQL book at ``uri`` once ``prepare(conn)`` has written an old book there,
+    opening it was refused as out of date, and ``trialbook db upgrade`` brought it to head."""
+    from click.testing import CliRunner
+
+    from trialbook.cli.main import cli
+
+    engine = sa.create_engine(sql_url(uri))
+    try:
+        with engine.connect() as conn:
+            prepare(conn)
+            conn.commit()
+        with pytest.raises(SchemaOutOfDate, match="trialbook db upgrade"):
+            open_store(uri)
+        result = CliRunner().invoke(cli, ["db", "upgrade", "--uri", uri])
+        assert result.exit_code == 0, result.output
+        store = open_store(uri)
+        try:
+            assert sql(store).db.current_revision() == SCHEMA_HEAD
+            yield store
+        finally:
+            store.close()
+    finally:
+        engine.dispose()
+
+
 def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path: Path) -> None:
     uri = str(tmp_path / "book")
     (tmp_path / "book").mkdir()
@@ -149,28 +179,12 @@ def test_an_old_sqlite_book_with_notes_is_upgraded_and_searchable(tmp_path: Path
 
 @pytest.mark.postgres
 def test_an_old_postgres_book_is_upgraded_by_db_upgrade_and_searchable(fresh_pg_database: str) -> None:
-    from click.testing import CliRunner
+    def at_0001(conn: sa.Connection) -> None:
+        _at(conn, "0001")
+        _old_book_rows(conn)
 
-    from trialbook.cli.main import cli
-
-    uri = fresh_pg_database
-    engine = sa.create_engine(sql_url(uri))
-    try:
-        with engine.connect() as conn:
-            _at(conn, "0001")
-            _old_book_rows(conn)
-            conn.commit()
-        with pytest.raises(SchemaOutOfDate, match="trialbook db upgrade"):
-            open_store(uri)
-        result = CliRunner().invoke(cli, ["db", "upgrade", "--uri", uri])
-        assert result.exit_code == 0, result.output
-        store = open_store(uri)
-        try:
-            assert [n.run_id for n in store.search_notes("forklift")] == ["r1"]
-        finally:
-            store.close()
-    finally:
-        engine.dispose()
+    with _pg_upgraded(fresh_pg_database, at_0001) as store:
+        assert [n.run_id for n in store.search_notes("forklift")] == ["r1"]
 
 
 # --------------------------------------------------------------------------- migration 0005
@@ -251,27 +265,48 @@ def test_an_sqlite_book_at_0005_keeps_its_points_without_the_foreign_key(tmp_pat
 
 @pytest.mark.postgres
 def test_a_postgres_book_at_0005_keeps_its_points_without_the_foreign_key(fresh_pg_database: str) -> None:
-    from click.testing import CliRunner
+    with _pg_upgraded(fresh_pg_database, _points_at_0005) as store:
+        _check_points_after_0006(store)
+        with sql(store).db.read() as conn:
+            fks = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'points'::regclass AND contype = 'f'"
+            ).scalar_one()
+        assert fks == 0
 
-    from trialbook.cli.main import cli
 
-    uri = fresh_pg_database
+# --------------------------------------------------------------------------- migration 0007
+def _check_accounts_after_0007(store: Store) -> None:
+    assert sql(store).db.current_revision() == SCHEMA_HEAD
+    assert store.get_run("pallets", "v1_old").name == "v1_old"
+    accounts = sql(store).accounts
+    assert accounts.user_count() == 0 and accounts.events() == []
+    accounts.add_user("ada", admin=False, who="x")
+    accounts.grant("ada", "pallets", "admin", who="x")  # a project made before 0007
+    assert accounts.roles("ada") == {"pallets": "admin"}
+    assert [e.action for e in accounts.events("pallets")] == ["grant"]
+
+
+def test_an_sqlite_book_at_0006_gets_the_accounts_tables(tmp_path: Path) -> None:
+    uri = str(tmp_path / "book")
+    (tmp_path / "book").mkdir()
     engine = sa.create_engine(sql_url(uri))
+    with engine.connect() as conn:
+        _at(conn, "0006")
+        _old_book_rows(conn)
+        conn.commit()
+    engine.dispose()
+    store = open_store(uri)  # upgraded to 0007
     try:
-        with engine.connect() as conn:
-            _points_at_0005(conn)
-            conn.commit()
-        result = CliRunner().invoke(cli, ["db", "upgrade", "--uri", uri])
-        assert result.exit_code == 0, result.output
-        store = open_store(uri)
-        try:
-            _check_points_after_0006(store)
-            with sql(store).db.read() as conn:
-                fks = conn.exec_driver_sql(
-                    "SELECT count(*) FROM pg_constraint WHERE conrelid = 'points'::regclass AND contype = 'f'"
-                ).scalar_one()
-            assert fks == 0
-        finally:
-            store.close()
+        _check_accounts_after_0007(store)
     finally:
-        engine.dispose()
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_book_at_0006_gets_the_accounts_tables_by_db_upgrade(fresh_pg_database: str) -> None:
+    def at_0006(conn: sa.Connection) -> None:
+        _at(conn, "0006")
+        _old_book_rows(conn)
+
+    with _pg_upgraded(fresh_pg_database, at_0006) as store:
+        _check_accounts_after_0007(store)

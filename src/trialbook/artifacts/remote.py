@@ -4,9 +4,11 @@ remote book's ``run.log_artifact(...)`` uploads through the server, which hashes
 and stores them in its own artifact store (a folder or S3) only if they match.
 
 The file is hashed here first (blake3), so a blob the server already has is not sent
-again; downloads are verified here too. ``$TRIALBOOK_TOKEN``, when set, is sent as a
-Bearer token. Connection failures, timeouts and 5xx answers are retried a few times with
-a short backoff, then raised as ``StorageError``.
+again; downloads are verified here too. The token (``settings.token(url)``:
+``$TRIALBOOK_TOKEN``, else the one ``trialbook login`` stored) is sent as a Bearer token.
+Connection failures, timeouts and 5xx answers are retried a few times with a short
+backoff, then raised as ``StorageError``; a 401 is ``Unauthorized`` and a 403
+``Forbidden``, at once (answers about the caller, not faults).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from blake3 import blake3
 
 from trialbook import _http, settings
 from trialbook.artifacts.local import CHUNK, _check_source, cached_copy, hash_file
-from trialbook.errors import IntegrityError, InvalidInput, NotFound, StorageError
+from trialbook.errors import Forbidden, IntegrityError, InvalidInput, NotFound, StorageError
 
 if TYPE_CHECKING:
     import httpx
@@ -48,8 +50,9 @@ class RemoteBlobs:
         self.base_url = base_url.rstrip("/")
         self.root = f"{self.base_url}/api/v1/blobs"
         self.cache = (cache_dir if cache_dir is not None else settings.user_cache_dir()) / "remote-blobs"
-        token = settings.token()
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+        token = settings.token(self.base_url)
+        self._token_source = settings.token_source(self.base_url)
+        headers = _http.bearer(token, self._token_source)
         try:
             import httpx
         except ImportError:
@@ -76,7 +79,7 @@ class RemoteBlobs:
                 failure = f"{type(exc).__name__}: {exc}"
             else:
                 if got.status_code < 500:
-                    return _checked(got, what)
+                    return _checked(got, what, self.base_url, self._token_source)
                 failure = f"{got.status_code} {_detail(got)}"
             if attempt + 1 < ATTEMPTS:
                 time.sleep(BACKOFF_S * 2**attempt)
@@ -164,10 +167,14 @@ def _detail(got: httpx.Response) -> str:
         return got.headers.get(_http.ERROR_HEADER) or got.text[:200] or got.reason_phrase
 
 
-def _checked(got: httpx.Response, what: str) -> httpx.Response:
+def _checked(got: httpx.Response, what: str, base_url: str, source: str | None) -> httpx.Response:
     if got.status_code < 300:
         return got
+    if got.status_code == 401:
+        raise _http.unauthorized(base_url, source=source, what=what)
     detail = _detail(got) if got.request.method != "HEAD" else got.headers.get(_http.ERROR_HEADER, "")
+    if got.status_code == 403:
+        raise Forbidden(f"{what}: {detail or 'the role of this token does not allow it'}")
     if got.status_code == 404:
         raise NotFound(f"{what}: {detail or 'not on the server'}")
     if got.status_code == 400:

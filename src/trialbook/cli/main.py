@@ -21,6 +21,8 @@ from trialbook.cli.options import handle_errors, uri_option
 # stop (``Command.get_short_help_str``). tests/cli/test_main.py holds this table equal
 # to the commands: a command added, renamed or whose first sentence changes is caught.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "admin": ("admin", "Accounts on the team server's database: users, tokens and roles per project."),
+    "audit": ("audit", "Who did what: decisions, protocol changes, ships, grants, users and tokens."),
     "compare": (
         "decisions",
         "Runs side by side: curve analytics, config keys that differ, datasets, val splits.",
@@ -44,6 +46,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "lint",
         "Bad names, note debt, unpinned runs, burned test splits, metric changes after comparison.",
     ),
+    "login": (
+        "login",
+        "Store a token for the team server at URL, checked with the server first (the file is "
+        "readable by you only).",
+    ),
+    "logout": ("login", "Forget the token stored for the team server at URL."),
     "name": ("lint", "Suggest a run name, <next version>_<what changed>, from the config's difference."),
     "noise": ("lint", "Estimate the noise threshold from runs that differ only in seed."),
     "note": (

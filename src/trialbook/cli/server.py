@@ -1,7 +1,11 @@
 """``trialbook server``: the team server, the web UI and the JSON API over one database and
 one artifact store, in N worker processes (gunicorn forking uvicorn workers,
 ``server.prefork``) that hold no state of their own (each worker builds its app from
-``trialbook.server.team``, configured by environment variables set here)."""
+``trialbook.server.team``, configured by environment variables set here).
+
+Every route needs a token or a UI session (``server.auth``); the accounts are made with
+``trialbook admin`` on the same database. A database with no user yet is served all the
+same (every request is refused), and the command says how to make the first admin."""
 
 from __future__ import annotations
 
@@ -12,9 +16,14 @@ import click
 from trialbook.cli.options import handle_errors
 from trialbook.cli.ui import DEFAULT_PORT
 
-NO_AUTH_BANNER = (
-    "WARNING: trialbook server --no-auth: there are no accounts; ANYONE who can reach "
-    "{where} can read and change every run, note and decision of {db}. Keep it on a trusted network."
+NO_ACCOUNTS = (
+    "no accounts yet: every request will be refused (401). Make the first admin: "
+    "trialbook admin user add NAME --admin --db {db}, then trialbook admin token create NAME --db {db}"
+)
+NO_AUTH_GONE = (
+    "--no-auth is gone: every route of the team server needs a token. Make the first admin "
+    "(trialbook admin user add NAME --admin --db DB) and their token (trialbook admin token create NAME "
+    "--db DB), and give clients TRIALBOOK_TOKEN or `trialbook login URL`"
 )
 
 
@@ -43,13 +52,7 @@ NO_AUTH_BANNER = (
     help="Also answer requests for this host name (repeatable): the name clients reach the "
     "server by. Requests for any other name get 400 (against DNS rebinding).",
 )
-@click.option(
-    "--no-auth",
-    "no_auth",
-    is_flag=True,
-    help="Serve without login (the only mode until accounts exist): anyone who reaches the port "
-    "can read and write.",
-)
+@click.option("--no-auth", "no_auth", is_flag=True, hidden=True)  # gone: says so (NO_AUTH_GONE)
 @handle_errors
 def server(
     db: str, artifacts: str, host: str, port: int, workers: int, allow_hosts: tuple[str, ...], no_auth: bool
@@ -57,12 +60,8 @@ def server(
     """Serve the team server: the web UI and the read/write JSON API over one database
     (PostgreSQL or SQLite) and one artifact store (a folder or S3), in WORKERS processes.
     The schema is never migrated here: run `trialbook db upgrade --uri DB` first."""
-    if not no_auth:
-        raise click.ClickException(
-            "accounts are not built yet, so the server cannot check who calls it: "
-            "`trialbook server --no-auth ...` serves without login (anyone who reaches the port can "
-            "read and write)"
-        )
+    if no_auth:
+        raise click.ClickException(NO_AUTH_GONE)
     try:
         from trialbook.server.hosts import LOOPBACK_HOSTS
         from trialbook.server.prefork import serve
@@ -82,9 +81,35 @@ def server(
     os.environ[HOSTS_VAR] = ",".join(hosts)
     shown = f"[{host}]" if ":" in host else host
     where = f"http://{shown}:{port}/"
-    click.secho(NO_AUTH_BANNER.format(where=where, db=uri), err=True, fg="red", bold=True)
-    click.echo(f"trialbook server: {uri}, artifacts in {artifacts}, {workers} workers at {where}", err=True)
+    if not _has_users(uri):
+        click.secho(NO_ACCOUNTS.format(db=_masked(uri)), err=True, fg="yellow", bold=True)
+    click.echo(
+        f"trialbook server: {_masked(uri)}, artifacts in {artifacts}, {workers} workers at {where}", err=True
+    )
     serve(host, port, workers)
+
+
+def _has_users(uri: str) -> bool:
+    """Whether the database has a user yet (True when it keeps no accounts to count)."""
+    from trialbook.errors import InvalidInput
+    from trialbook.services.accounts import open_accounts
+
+    try:
+        with open_accounts(uri) as (accounts, _store):
+            return bool(accounts.user_count())
+    except InvalidInput:
+        return True
+
+
+def _masked(uri: str) -> str:
+    """``uri`` with the password of its user, if it has one, shown as ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 COMMANDS = [server]

@@ -25,10 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trialbook._http import ERROR_HEADER
 from trialbook.api import Book
-from trialbook.errors import NotFound, TrialbookError
+from trialbook.errors import InvalidInput, NotFound, TrialbookError
+from trialbook.server import auth as auth_rules
 from trialbook.server import blobs, filters, json_api, pages, rpc
 from trialbook.server.hosts import AllowedHosts, allowed_names
 from trialbook.server.responses import JsonResponse, dumps, error_status
+from trialbook.services import accounts as account_service
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -112,16 +114,38 @@ def _validation_message(errors: Iterable[dict[str, object]]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _accounts(book: Book) -> object | None:
+    """The accounts of ``book``'s database; None for a book that keeps none (a remote one)."""
+    try:
+        accounts: object = account_service.accounts_of(book.store)
+    except InvalidInput:
+        return None
+    return accounts
+
+
 def create_app(
-    book: Book, *, poll_interval: float = 2.0, allowed_hosts: Iterable[str] | None = None
+    book: Book,
+    *,
+    poll_interval: float = 2.0,
+    allowed_hosts: Iterable[str] | None = None,
+    auth: bool = False,
 ) -> FastAPI:
     """The web UI and JSON API over ``book``. Pages showing a run in progress poll for new
     epochs every ``poll_interval`` seconds.
 
     Only requests naming one of ``allowed_hosts`` in their ``Host`` header are answered
     (default: the loopback names, ``hosts.LOOPBACK_HOSTS``; any port), so that a rebound
-    DNS name cannot make another site same-origin with the UI; the others get 400."""
+    DNS name cannot make another site same-origin with the UI; the others get 400.
+
+    ``auth`` (the team server): every route but the sign-in page and the static files
+    needs a token or a UI session, and the route's rule in ``server.auth.ACCESS`` (a route
+    without one makes this raise ``auth.MissingAccessRule``). Without it (``trialbook ui``)
+    every request is the single local user, ``core.access.LOCAL``."""
     from trialbook import __version__
+
+    accounts = _accounts(book)
+    if auth and accounts is None:
+        raise InvalidInput(f"{book.uri} keeps no accounts: a team server needs its own database")
 
     app = FastAPI(
         title="trialbook",
@@ -136,6 +160,8 @@ def create_app(
     app.state.book = book
     app.state.templates = make_templates()
     app.state.poll_ms = max(100, round(poll_interval * 1000))
+    app.state.accounts = accounts
+    app.state.auth = auth
     hosts = allowed_names(allowed_hosts)
 
     @app.exception_handler(TrialbookError)
@@ -180,9 +206,25 @@ def create_app(
     app.include_router(blobs.router, prefix=API_PREFIX)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    _add_middleware(app, hosts=hosts, accounts=accounts, auth=auth)
+    return app
+
+
+def _add_middleware(app: FastAPI, *, hosts: frozenset[str], accounts: object | None, auth: bool) -> None:
+    """From the outermost: security headers, the ``Host`` check, then who is asking and
+    whether the route lets them (``auth.Authenticate``; checked complete first)."""
+    if auth:
+        auth_rules.check_rules(app)
+    app.add_middleware(
+        auth_rules.Authenticate,
+        routes_of=app,
+        accounts=accounts,
+        enabled=auth,
+        error_page=pages.render_error,
+        api_prefix=API_PREFIX,
+    )
     app.add_middleware(AllowedHosts, names=hosts, api_prefix=API_PREFIX)
     app.add_middleware(SecurityHeaders)
-    return app
 
 
 def create_app_from_uri(uri: str | None = None) -> FastAPI:

@@ -9,6 +9,11 @@ Sealed test numbers are never returned, except as a decision reveals them.
 Each route returns its service's dict as a ``JsonResponse`` (no per-item encoder walk, no
 response validation at run time); its OpenAPI entry declares the service's TypedDict
 (``responses={200: {"model": ...}}``), which documents the shape without checking it.
+
+On a team server (``create_app(auth=True)``) ``server.auth`` has checked the route's rule
+before it runs; the routes that list across projects answer only the projects the user
+sees, and what a route writes names the authenticated user. The members of a project
+(its grants) and the audit are here too.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
+from trialbook import settings
 from trialbook.api import Book
+from trialbook.core.entities import AuditEvent, Grant
 from trialbook.core.metrics import MAX_EPOCH
 from trialbook.core.text import check_text
 from trialbook.errors import InvalidInput
+from trialbook.server.auth import principal_of, visible_decisions, visible_projects, who_of
 from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, MIN_SINCE_EPOCH, check_params, texts
-from trialbook.server.responses import READ_ERRORS, WRITE_ERRORS, JsonResponse, Responses
+from trialbook.server.responses import READ_ERRORS, WRITE_ERRORS, Error, JsonResponse, Responses
+from trialbook.services import accounts as account_service
 from trialbook.services import artifacts as artifact_service
 from trialbook.services import compare as compare_service
 from trialbook.services import datasets as dataset_service
@@ -39,7 +49,7 @@ router = APIRouter(default_response_class=JsonResponse, dependencies=[Depends(ch
 def ok(model: Any, description: str = "Successful Response") -> Responses:
     """The OpenAPI responses of a JSON route answering ``model`` (a service's TypedDict),
     with the error statuses every route may answer."""
-    return {200: {"model": model, "description": description}, **READ_ERRORS}
+    return {200: {"model": model, "description": description}, **READ_ERRORS, **AUTH_ERRORS}
 
 
 def ok_write(model: Any, description: str = "Successful Response") -> Responses:
@@ -53,6 +63,25 @@ def get_book(request: Request) -> Book:
 
 
 BookDep = Annotated[Book, Depends(get_book)]
+
+
+def accounts_of(request: Request) -> Any:
+    """The accounts of the server's database (``InvalidInput``: a book that keeps none)."""
+    accounts = request.app.state.accounts
+    if accounts is None:
+        return account_service.accounts_of(get_book(request).store)  # raises, naming the book
+    return accounts
+
+
+def _refused(status: int, description: str) -> Responses:
+    return {status: {"model": Error, "description": description}}
+
+
+# what a team server may answer any route (server.auth, before the route runs)
+AUTH_ERRORS: Responses = {
+    **_refused(401, "No token or session, or one that is unknown, expired or revoked"),
+    **_refused(403, "The user's role does not allow it (names the user, project and roles)"),
+}
 
 
 class NoteFields(BaseModel):
@@ -80,14 +109,63 @@ class ComparisonRequest(BaseModel):
     baseline: str | None = Field(None, description="The run deltas are taken against (not recorded).")
 
 
+class RoleRequest(BaseModel):
+    role: str = Field(..., description="viewer, editor or admin")
+
+
+class Member(TypedDict):
+    user: str
+    project: str
+    role: str
+    who: str
+    at: float
+
+
+class Members(TypedDict):
+    """``GET /api/v1/projects/{project}/members``: the project's grants, by user."""
+
+    project: str
+    members: list[Member]
+
+
+class Revoked(TypedDict):
+    user: str
+    project: str
+    revoked: bool
+
+
+class AuditLine(TypedDict):
+    at: float
+    who: str
+    action: str
+    project: str | None
+    subject: str
+    detail: str
+
+
+def member_view(g: Grant) -> Member:
+    return {"user": g.user, "project": g.project, "role": g.role, "who": g.who, "at": g.at}
+
+
+def audit_line(e: AuditEvent) -> AuditLine:
+    return {
+        "at": e.at,
+        "who": e.who,
+        "action": e.action,
+        "project": e.project,
+        "subject": e.subject,
+        "detail": e.detail,
+    }
+
+
 # --------------------------------------------------------------------------- projects
 @router.get(
     "/projects",
     summary="Projects with run counts, shipped run and note debt",
     responses=ok(project_service.ProjectsOverview),
 )
-def list_projects(book: BookDep) -> JsonResponse:
-    return JsonResponse(project_service.list_projects(book))
+def list_projects(request: Request, book: BookDep) -> JsonResponse:
+    return JsonResponse(visible_projects(principal_of(request), project_service.list_projects(book)))
 
 
 @router.get(
@@ -182,8 +260,10 @@ def get_note(project: str, run: str, book: BookDep) -> JsonResponse:
     summary="Write fields of a run's note",
     responses=ok_write(note_service.RunNote),
 )
-def put_note(project: str, run: str, fields: NoteFields, book: BookDep) -> JsonResponse:
-    return JsonResponse(note_service.set_note(book, run, fields.model_dump(), project=project))
+def put_note(project: str, run: str, fields: NoteFields, request: Request, book: BookDep) -> JsonResponse:
+    return JsonResponse(
+        note_service.set_note(book, run, fields.model_dump(), project=project, who=who_of(request))
+    )
 
 
 @router.get(
@@ -228,7 +308,7 @@ def compare(
     "have been compared on the protocol metric, changing that metric needs a reason.",
     responses=ok_write(compare_service.Comparison, "The comparison, recorded"),
 )
-def record_comparison(project: str, body: ComparisonRequest, book: BookDep) -> JsonResponse:
+def record_comparison(project: str, body: ComparisonRequest, request: Request, book: BookDep) -> JsonResponse:
     runs = texts("runs", body.runs)
     metric = check_text("metric", body.metric) if body.metric is not None else None
     baseline = check_text("baseline", body.baseline) if body.baseline is not None else None
@@ -236,7 +316,13 @@ def record_comparison(project: str, body: ComparisonRequest, book: BookDep) -> J
         raise InvalidInput(f"recording a comparison needs two or more runs; got {len(set(runs))}")
     return JsonResponse(
         compare_service.compare_runs(
-            book, runs, project=project, metric=metric or None, baseline=baseline or None, record=True
+            book,
+            runs,
+            project=project,
+            metric=metric or None,
+            baseline=baseline or None,
+            record=True,
+            who=who_of(request),
         )
     )
 
@@ -246,10 +332,12 @@ def record_comparison(project: str, body: ComparisonRequest, book: BookDep) -> J
     summary="Decide: the four gates (reveals test numbers)",
     responses=ok_write(decision_service.DecisionView),
 )
-def decide(project: str, body: DecideRequest, book: BookDep) -> JsonResponse:
+def decide(project: str, body: DecideRequest, request: Request, book: BookDep) -> JsonResponse:
     candidate = check_text("candidate", body.candidate)
     baseline = check_text("baseline", body.baseline)
-    return JsonResponse(decision_service.decide(book, candidate, baseline, project=project))
+    return JsonResponse(
+        decision_service.decide(book, candidate, baseline, project=project, who=who_of(request))
+    )
 
 
 @router.get(
@@ -266,8 +354,8 @@ def project_decisions(project: str, book: BookDep) -> JsonResponse:
     summary="Every decision, test reveals per test split, burned splits",
     responses=ok(decision_service.DecisionsList),
 )
-def all_decisions(book: BookDep) -> JsonResponse:
-    return JsonResponse(decision_service.list_decisions(book))
+def all_decisions(request: Request, book: BookDep) -> JsonResponse:
+    return JsonResponse(visible_decisions(principal_of(request), decision_service.list_decisions(book)))
 
 
 # --------------------------------------------------------------------------- datasets
@@ -293,3 +381,61 @@ def dataset_diff(
     files: Annotated[int, Query(ge=0, le=100_000, description="file names listed per kind")] = 100,
 ) -> JsonResponse:
     return JsonResponse(dataset_service.diff(book, f"{name}:{from_}", f"{name}:{to}", files=files))
+
+
+# --------------------------------------------------------------------------- members, audit
+@router.get(
+    "/projects/{project}/members",
+    summary="Who holds which role on a project (its admins)",
+    responses=ok(Members),
+)
+def list_members(project: str, request: Request, book: BookDep) -> JsonResponse:
+    project_service.get_project(book, project)  # 404 for no such project
+    grants = accounts_of(request).grants(project)
+    return JsonResponse({"project": project, "members": [member_view(g) for g in grants]})
+
+
+@router.put(
+    "/projects/{project}/members/{user}",
+    summary="Give a user a role on a project, replacing the one held (its admins)",
+    responses=ok_write(Member, "The grant"),
+)
+def grant_member(project: str, user: str, body: RoleRequest, request: Request, book: BookDep) -> JsonResponse:
+    role = check_text("role", body.role)
+    granted = account_service.grant(
+        accounts_of(request), book.store, user, project, role, who=_recorded(request)
+    )
+    return JsonResponse(member_view(granted))
+
+
+@router.delete(
+    "/projects/{project}/members/{user}",
+    summary="Take a user's role on a project away (its admins)",
+    responses=ok_write(Revoked, "Whether the user held a role"),
+)
+def revoke_member(project: str, user: str, request: Request, book: BookDep) -> JsonResponse:
+    project_service.get_project(book, project)
+    revoked = account_service.revoke_grant(accounts_of(request), user, project, who=_recorded(request))
+    return JsonResponse({"user": user, "project": project, "revoked": revoked})
+
+
+@router.get(
+    "/audit",
+    summary="Who did what: decisions, protocol changes, ships, grants, users and tokens",
+    description="Of the projects the user is admin of (of `project` only, when given: 403 for "
+    "a user who is not its admin); users and tokens for a server admin. Oldest first.",
+    responses=ok(list[AuditLine]),
+)
+def audit(
+    request: Request,
+    book: BookDep,
+    project: Annotated[str | None, Query(description="one project only")] = None,
+) -> JsonResponse:
+    accounts = request.app.state.accounts
+    events = account_service.audit_events(book.store, accounts, principal_of(request), project or None)
+    return JsonResponse([audit_line(e) for e in events])
+
+
+def _recorded(request: Request) -> str:
+    """Who an account change names: the authenticated user, or the local one."""
+    return who_of(request) or settings.who()

@@ -3,7 +3,13 @@ renders a template (autoescaped); charts get their numbers from a JSON block in 
 (``<script type="application/json">``, escaped by ``tojson``) and draw with plotly.js.
 
 Pages answer ``GET`` and ``HEAD`` and never write: what changes the book (a note, a
-decision, recording a comparison) is a button whose script calls the JSON API."""
+decision, recording a comparison) is a button whose script calls the JSON API (with the
+session's CSRF token, from ``<meta name="csrf-token">``).
+
+On a team server (``create_app(auth=True)``) the layout names the signed-in user and
+their role, ``/signin`` signs in (a name and password, or a token: the session cookie
+``tb_session``) and ``/signout`` signs out; lists across projects show only the projects
+the user sees; ``/audit`` lists who did what in the projects the user is admin of."""
 
 from __future__ import annotations
 
@@ -12,13 +18,16 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from trialbook.api import Book
 from trialbook.core.config import ASKED_ENV_KEY, split_asked
-from trialbook.errors import TrialbookError
+from trialbook.errors import TooManyAttempts, TrialbookError, Unauthorized
+from trialbook.server import auth
 from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, check_params
 from trialbook.server.responses import error_status
+from trialbook.services import accounts as account_service
 from trialbook.services import compare as compare_service
 from trialbook.services import datasets as dataset_service
 from trialbook.services import decisions as decision_service
@@ -45,8 +54,13 @@ def _book(request: Request) -> Book:
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     env = request.app.state.templates
+    anonymous = getattr(request.state, "principal", None) is auth.ANONYMOUS  # the sign-in page
     html = env.get_template(template).render(
-        request=request, book_uri=_book(request).uri, poll_ms=request.app.state.poll_ms, **context
+        request=request,
+        book_uri="" if anonymous else _book(request).uri,
+        poll_ms=request.app.state.poll_ms,
+        me=auth.identity(request),
+        **context,
     )
     response = HTMLResponse(html, status_code=status)
     if request.method == "HEAD":
@@ -68,7 +82,9 @@ def render_error(request: Request, status: int, message: str) -> HTMLResponse:
 
 @page("/")
 def home(request: Request) -> HTMLResponse:
-    overview = project_service.list_projects(_book(request))
+    overview = auth.visible_projects(
+        auth.principal_of(request), project_service.list_projects(_book(request))
+    )
     return render(request, "home.html", page="home", title="Projects", overview=overview)
 
 
@@ -218,5 +234,118 @@ def datasets(request: Request, a: str = "", b: str = "") -> HTMLResponse:
 
 @page("/decisions")
 def decisions(request: Request, project: str | None = None) -> HTMLResponse:
-    view = decision_service.list_decisions(_book(request), project or None)
+    me = auth.principal_of(request)
+    if project:
+        me.require(project, "viewer", "reading its decisions")
+    view = auth.visible_decisions(me, decision_service.list_decisions(_book(request), project or None))
     return render(request, "decisions.html", page="decisions", title="Decisions", view=view)
+
+
+@page("/audit")
+def audit(request: Request, project: str | None = None) -> HTMLResponse:
+    me = auth.principal_of(request)
+    book = _book(request)
+    events = account_service.audit_events(book.store, request.app.state.accounts, me, project or None)
+    admin_of = [
+        p["name"] for p in project_service.list_projects(book)["projects"] if me.can(p["name"], "admin")
+    ]
+    return render(
+        request,
+        "audit.html",
+        page="audit",
+        title="Audit",
+        events=list(reversed(events)),
+        project=project or "",
+        admin_of=admin_of,
+    )
+
+
+# --------------------------------------------------------------------------- sign-in
+def _signin_form(
+    request: Request, *, status: int = 200, message: str = "", next_url: str = "/", name: str = ""
+) -> HTMLResponse:
+    return render(
+        request,
+        "signin.html",
+        status=status,
+        page="signin",
+        title="Sign in",
+        message=message,
+        next_url=next_url,
+        name=name,
+    )
+
+
+@router.api_route("/signin", methods=["GET", "HEAD"])
+def signin(request: Request, next: str = "/") -> Response:
+    if not request.app.state.auth:  # trialbook ui: nobody signs in
+        return RedirectResponse(auth.safe_next(next), status_code=303)
+    return _signin_form(request, next_url=auth.safe_next(next))
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+@router.post("/signin")
+async def signin_post(request: Request) -> Response:
+    """A new session from the form's name and password, or its token: the cookie, then
+    back to ``next``. Wrong ones: the form again (401); too many: 429."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > auth.FORM_LIMIT:  # a sign-in form is a few fields
+        return render_error(request, 413, f"a sign-in form is at most {auth.FORM_LIMIT} bytes")
+    form = await request.form()
+    next_url = auth.safe_next(_field(form, "next"))
+    if not request.app.state.auth:
+        return RedirectResponse(next_url, status_code=303)
+    name, password, token = (
+        _field(form, "name").strip(),
+        _field(form, "password"),
+        _field(form, "token").strip(),
+    )
+    client = request.client.host if request.client else "unknown"
+    try:
+        signed = await run_in_threadpool(
+            lambda: account_service.sign_in(
+                request.app.state.accounts,
+                name=name or None,
+                password=password or None,
+                token=token or None,
+                client=client,
+            )
+        )
+    except TooManyAttempts as exc:
+        return _signin_form(request, status=429, message=str(exc), next_url=next_url, name=name)
+    except Unauthorized:
+        return _signin_form(
+            request, status=401, message="wrong name, password or token", next_url=next_url, name=name
+        )
+    response = RedirectResponse(next_url, status_code=303)
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        signed.cookie,
+        max_age=int(account_service.SESSION_TTL_S),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=auth.secure_request(request.scope),
+    )
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    """Forget the session (its CSRF token checked by ``server.auth``) and its cookie."""
+    cookie = request.cookies.get(auth.SESSION_COOKIE)
+    if cookie and request.app.state.accounts is not None and request.app.state.auth:
+        account_service.sign_out(request.app.state.accounts, cookie)
+    response = RedirectResponse("/signin" if request.app.state.auth else "/", status_code=303)
+    response.delete_cookie(
+        auth.SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=auth.secure_request(request.scope),
+    )
+    return response

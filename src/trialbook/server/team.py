@@ -10,6 +10,8 @@ configuration from the environment that ``trialbook server`` sets:
 * ``TRIALBOOK_SERVER_HOSTS``: the host names to answer to, comma-separated.
 
 A worker refuses to start on a database whose schema is behind (it never migrates).
+Every route needs a token or a UI session (``server.auth``); accounts are made with
+``trialbook admin``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ def create_team_app() -> FastAPI:
     """The app of one worker (see the module docstring)."""
     book = open_server_book(_required(DB_VAR), _required(ARTIFACTS_VAR))
     hosts = [h.strip() for h in (settings.server_setting(HOSTS_VAR) or "").split(",") if h.strip()] or None
-    app = create_app(book, allowed_hosts=hosts)
+    try:
+        app = create_app(book, allowed_hosts=hosts, auth=True)
+    except BaseException:
+        book.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -139,12 +139,15 @@ def compare_runs(
     metric: str | None = None,
     baseline: str | None = None,
     record: bool = False,
+    who: str | None = None,
 ) -> Comparison:
     """Runs side by side on one metric (the protocol's unless ``metric``, then
     exploratory). Deltas of per-class AP and confusion matrices are against ``baseline``
     (default: the shipped run if it is compared, else the oldest run). ``record``
     remembers the comparison (as ``trialbook compare`` does) when two or more runs are
-    compared on the protocol metric; that makes a later metric change need a reason."""
+    compared on the protocol metric; that makes a later metric change need a reason. The
+    record names ``who`` (default ``settings.who()``; the team server passes the
+    authenticated user)."""
     runs = _resolve(book, refs, project)
     name = same_project(runs, "compare")
     proj = book.store.get_project(name)
@@ -204,7 +207,7 @@ def compare_runs(
     ranked = ranking.rank(rows, lambda row: row["best"], choice.direction)
     if record and len(runs) > 1 and not book.store.read_only:  # a read-only book is still compared
         book.store.record_comparison(
-            name, ids, choice.key, exploratory=choice.exploratory, who=settings.who()
+            name, ids, choice.key, exploratory=choice.exploratory, who=who or settings.who()
         )
     return {
         "project": name,

@@ -230,9 +230,12 @@ def _inputs(
 DECIDE_TRIES = 8
 
 
-def decide(book: Book, candidate: str, baseline: str, *, project: str | None = None) -> DecisionView:
+def decide(
+    book: Book, candidate: str, baseline: str, *, project: str | None = None, who: str | None = None
+) -> DecisionView:
     """The four gates of DESIGN.md for ``candidate`` against ``baseline``; the decision is
-    stored (immutable, with the protocol snapshot and its evidence digest). A decision
+    stored (immutable, with the protocol snapshot and its evidence digest), naming ``who``
+    (default ``settings.who()``; the team server passes the authenticated user). A decision
     that reveals the test numbers counts one reveal against the test split.
 
     When a decision on the same evidence is recorded already (the same runs, protocol and
@@ -268,7 +271,7 @@ def decide(book: Book, candidate: str, baseline: str, *, project: str | None = N
             protocol=result.protocol,
             test_split_digest=result.test_split_digest,
             revealed=result.revealed,
-            who=settings.who(),
+            who=who or settings.who(),
             at=time.time(),
         )
         try:

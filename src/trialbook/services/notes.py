@@ -95,17 +95,23 @@ def open_evaluations(book: Book, ids: list[str]) -> dict[str, list[Evaluation]]:
 
 
 def set_note(
-    book: Book, ref: str, fields: Mapping[str, str | None], *, project: str | None = None
+    book: Book,
+    ref: str,
+    fields: Mapping[str, str | None],
+    *,
+    project: str | None = None,
+    who: str | None = None,
 ) -> RunNote:
     """Write some fields of a run's note; every version stays in the history. Fields
-    left out (or ``None``) keep their text."""
+    left out (or ``None``) keep their text. ``who`` is recorded (default
+    ``settings.who()``; the team server passes the authenticated user)."""
     run = book.run(ref, project)
     given = check_note_fields(fields)
     if not given:
         raise InvalidInput(
             f"note {run.name}: give at least one of --hypothesis, --change, --result, --next, --text"
         )
-    note = book.store.set_note(run.id, given, who=settings.who())
+    note = book.store.set_note(run.id, given, who=who or settings.who())
     return {"run": run.name, "project": run.project, "note": note_view(note), "draft": None}
 
 

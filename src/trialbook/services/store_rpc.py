@@ -13,6 +13,12 @@ false it is rolled back at the end (the client's look at what its transaction wo
 The answer is the last call's result. When any call raises, nothing of the batch is kept
 and the error is raised.
 
+Every call is made as ``principal`` allows it (``services.store_policy``: the role it
+needs on the projects it touches, ``who`` replaced by the principal's name, cross-project
+reads filtered); in a batch, each call is checked in the batch's transaction, so a run
+the batch created is found. ``LOCAL`` (the default: ``trialbook ui``, an embedded book)
+is allowed everything, unchanged.
+
 Errors are ``trialbook.errors`` classes; ``error_body`` is their wire form.
 """
 
@@ -22,7 +28,9 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from trialbook.core.access import LOCAL, Principal
 from trialbook.errors import InvalidInput, NotFound, TrialbookError
+from trialbook.services.store_policy import Guard
 from trialbook.store import codec
 from trialbook.store.base import Store
 
@@ -40,18 +48,23 @@ def error_body(exc: TrialbookError) -> dict[str, str]:
     return codec.encode_error(exc)
 
 
-def call(store: Store, method: str, payload: Any) -> dict[str, Any]:
+def call(store: Store, method: str, payload: Any, principal: Principal = LOCAL) -> dict[str, Any]:
     """``{"result": ...}`` of ``store.<method>(*args, **kwargs)`` with the arguments of
-    ``payload``. Raises ``NotFound`` for a method that is not on the allow-list,
-    ``InvalidInput`` for a payload that does not fit the method, and whatever the store
+    ``payload``, as ``principal`` may make it. Raises ``NotFound`` for a method that is
+    not on the allow-list, ``InvalidInput`` for a payload that does not fit the method,
+    ``Forbidden`` for a call the principal's roles do not allow, and whatever the store
     raises."""
-    return {"result": codec.encode(_run(store, method, payload))}
+    guard = Guard(store, principal)
+    result = _run(guard, method, payload)
+    guard.commit()
+    return {"result": codec.encode(result)}
 
 
-def batch(store: Store, payload: Any) -> dict[str, Any]:
+def batch(store: Store, payload: Any, principal: Principal = LOCAL) -> dict[str, Any]:
     """``{"result": ...}`` of the last call of the batch ``payload`` (``None`` for an
     empty one), all of them run in one transaction, kept when ``payload["commit"]`` is
-    true and rolled back otherwise."""
+    true and rolled back otherwise; each as ``principal`` may make it (a call it may not
+    make raises ``Forbidden`` and nothing of the batch is kept)."""
     if not isinstance(payload, Mapping):
         raise InvalidInput("a store batch is a JSON object with 'calls' and 'commit'")
     calls, commit = payload.get("calls"), payload.get("commit")
@@ -63,27 +76,29 @@ def batch(store: Store, payload: Any) -> dict[str, Any]:
         if not isinstance(one, Mapping) or not isinstance(one.get("method"), str):
             raise InvalidInput("each call of a store batch is an object naming its 'method'")
     result: Any = None
+    guard = Guard(store, principal)
     try:
         with store.transaction():
             for one in calls:
-                result = _run(store, one["method"], one)
+                result = _run(guard, one["method"], one)
             if not commit:
                 raise _DryRun
+        guard.commit()
     except _DryRun:
         pass
     return {"result": codec.encode(result)}
 
 
-def _run(store: Store, method: str, payload: Any) -> Any:
+def _run(guard: Guard, method: str, payload: Any) -> Any:
     if method not in codec.METHODS:
         raise NotFound(f"the store has no method {method!r} that a client may call")
     args, kwargs = _arguments(method, payload)
-    function = getattr(store, method)
+    function = getattr(guard.store, method)
     try:
         inspect.signature(function).bind(*args, **kwargs)
     except TypeError as exc:
         raise InvalidInput(f"store method {method}: {exc}") from None
-    return function(*args, **kwargs)
+    return guard.call(method, function, args, kwargs)
 
 
 def _arguments(method: str, payload: Any) -> tuple[list[Any], dict[str, Any]]:

@@ -9,7 +9,13 @@ answer in time or answers 5xx raises ``StorageError`` naming the server (the API
 spools what it could not write).
 
 One ``httpx.Client`` per store (connections kept alive), timeouts 5 s to connect and 60 s
-to read; ``$TRIALBOOK_TOKEN``, when set, goes in ``Authorization: Bearer ...``.
+to read; the token (``settings.token(uri)``: ``$TRIALBOOK_TOKEN``, else the one
+``trialbook login`` stored for the server) goes in ``Authorization: Bearer ...``.
+
+A 401 is ``Unauthorized`` (no token, or one the server does not take: unknown, expired,
+revoked), saying how to give one; a 403 is ``Forbidden`` with the server's message (it
+names the role needed). Both are answers about the caller, not faults: never retried,
+never spooled. The token is never in a message, a warning or a repr.
 
 Transactions. ``transaction()`` keeps its promise, all or nothing, over a stateless
 server: inside the block, the writes are not sent one by one but kept, in order, and sent
@@ -53,11 +59,11 @@ from trialbook.core.entities import (
     SeriesSummary,
     Ship,
 )
-from trialbook.errors import StorageError
+from trialbook.errors import Forbidden, StorageError, Unauthorized
 from trialbook.store import codec
 from trialbook.store.base import PointTuple
 
-__all__ = ["API_PATH", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RemoteStore"]
+__all__ = ["API_PATH", "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "RemoteStore", "refused_access"]
 
 API_PATH = "/api/v1/store"
 CONNECT_TIMEOUT_S = 5.0
@@ -83,8 +89,12 @@ class RemoteStore:
 
     def __init__(self, uri: str, *, client: httpx.Client | None = None, token: str | None = None) -> None:
         self.uri = uri.rstrip("/")
-        token = token if token is not None else settings.token()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if token is not None:
+            self._token_source: str | None = "given to the client" if token else None
+        else:
+            token = settings.token(self.uri)
+            self._token_source = settings.token_source(self.uri)
+        headers = _http.bearer(token, self._token_source)
         if client is None:
             client = _http.client(
                 base_url=self.uri,
@@ -157,6 +167,29 @@ class RemoteStore:
             raise StorageError(f"cannot reach the trialbook server at {self.uri} ({what}): {exc}") from None
         return self._result(response, what)
 
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
+        """The JSON answer of ``GET {server}{path}`` (a route of the server's JSON API, not
+        the store's), with this store's token; errors as the store's calls raise them."""
+        try:
+            given = {k: v for k, v in (params or {}).items() if v is not None}
+            response = self._client.get(path, params=given)
+        except httpx.TimeoutException:
+            raise StorageError(f"the trialbook server at {self.uri} did not answer {what} in time") from None
+        except httpx.HTTPError as exc:
+            raise StorageError(f"cannot reach the trialbook server at {self.uri} ({what}): {exc}") from None
+        if response.status_code == 200:
+            try:
+                return response.json()
+            except ValueError:
+                pass
+        refused = refused_access(response, self.uri, source=self._token_source)
+        if refused is not None:
+            raise refused
+        raise StorageError(
+            f"the trialbook server at {self.uri} refused {what}: {response.status_code} "
+            f"{_http.error_detail(response)} (is it a trialbook server of this version?)"
+        )
+
     def _result(self, response: httpx.Response, what: str) -> Any:
         try:
             doc = response.json()
@@ -164,6 +197,9 @@ class RemoteStore:
             doc = None
         if response.status_code == 200 and isinstance(doc, dict) and "result" in doc:
             return doc["result"]
+        refused = refused_access(response, self.uri, source=self._token_source)
+        if refused is not None:
+            raise refused
         error = codec.decode_error(doc) if isinstance(doc, dict) else None
         if error is not None:
             raise error
@@ -481,3 +517,19 @@ class RemoteStore:
             "sparklines", run_ids=list(run_ids), key=key, points=points
         )
         return result
+
+
+def refused_access(
+    response: httpx.Response, uri: str, *, source: str | None
+) -> Unauthorized | Forbidden | None:
+    """The error of a server's 401 or 403 (None for any other answer): ``Unauthorized``
+    saying how to give a token (``source``: where the one sent came from, None for none),
+    or ``Forbidden`` with the server's message (who, the role held and the role needed)."""
+    if response.status_code == 401:
+        return _http.unauthorized(uri, source=source)
+    if response.status_code == 403:
+        detail = _http.error_detail(response)
+        return Forbidden(
+            detail or f"the trialbook server at {uri} refused this: the token's role does not allow it"
+        )
+    return None

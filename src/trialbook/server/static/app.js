@@ -25,8 +25,13 @@ function el(tag, attrs, text) {
   return node;
 }
 
+// On a team server a signed-in page carries its session's CSRF token; every write sends it.
+const CSRF_META = document.querySelector('meta[name="csrf-token"]');
+const CSRF_TOKEN = CSRF_META ? CSRF_META.getAttribute("content") : null;
+
 async function api(method, url, body) {
   const init = {method, headers: {"accept": "application/json"}};
+  if (CSRF_TOKEN && method !== "GET" && method !== "HEAD") init.headers["x-csrf-token"] = CSRF_TOKEN;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);

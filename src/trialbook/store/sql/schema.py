@@ -11,7 +11,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from trialbook.core.entities import NOTE_BLANKS
 
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 metadata = sa.MetaData()
 
@@ -223,6 +223,74 @@ dataset_tags = sa.Table(
     sa.Column("tag", sa.String(200), primary_key=True),
     sa.Column("digest", DIGEST, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Accounts of a team server (migration 0007; ``store.sql.accounts``): users, their API
+# tokens (by SHA-256 only), roles on projects, UI sessions (by the SHA-256 of the cookie),
+# failed sign-ins and the audit events of accounts. No foreign key on a user from
+# ``account_events``: the audit keeps what was done, whoever it was.
+USER = sa.String(64)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", USER, primary_key=True),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("user", USER, sa.ForeignKey("users.name"), nullable=False, index=True),
+    sa.Column("label", sa.String(200), nullable=True),
+    sa.Column("token_hash", DIGEST, nullable=False, unique=True, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("last_used_at", sa.Float, nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("user", USER, sa.ForeignKey("users.name"), primary_key=True),
+    sa.Column("project", sa.String(200), sa.ForeignKey("projects.name"), primary_key=True, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("session_hash", DIGEST, primary_key=True),
+    sa.Column("user", USER, sa.ForeignKey("users.name"), nullable=False, index=True),
+    sa.Column("csrf", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+signin_failures = sa.Table(
+    "signin_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject", sa.String(200), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+account_events = sa.Table(
+    "account_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("who", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("project", sa.String(200), nullable=True, index=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
 )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from trialbook.store.sql.datasets import DatasetsMixin
 from trialbook.store.sql.decisions import DecisionsMixin
@@ -14,6 +16,9 @@ from trialbook.store.sql.projects import ProjectsMixin
 from trialbook.store.sql.queries import QueriesMixin
 from trialbook.store.sql.records import RecordsMixin
 from trialbook.store.sql.runs import RunsMixin
+
+if TYPE_CHECKING:
+    from trialbook.store.sql.accounts import SqlAccounts
 
 
 class SqlStore(
@@ -42,6 +47,14 @@ class SqlStore(
         """Whether this process can only read the book (a SQLite book in a read-only
         folder or file): every write then raises ``StorageError``."""
         return self.db.read_only
+
+    @functools.cached_property
+    def accounts(self) -> SqlAccounts:
+        """The accounts of a team server in this database (``store.accounts.AccountStore``),
+        on the same ``Database``: called inside ``transaction()`` they join it."""
+        from trialbook.store.sql.accounts import SqlAccounts
+
+        return SqlAccounts(self.db)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
