@@ -328,12 +328,11 @@ MID_RUN = textwrap.dedent(
 )
 
 
-def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: Team) -> None:
-    """The editor's role taken away while a run logs: what it logs from then on is
-    refused (403), kept in the outbox with a warning saying why; given back, `trialbook
-    sync` sends it all, once."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", MID_RUN],
+def _mid_run(team: Team, name: str) -> subprocess.Popen[str]:
+    """The editor's training of ``MID_RUN`` (its run named ``name``), started in a process
+    of its own that the test steers through its stdin and reads through its stdout."""
+    return subprocess.Popen(
+        [sys.executable, "-c", MID_RUN.replace("v3_role_taken", name)],
         env=team.env("edith"),
         cwd=team.home,
         stdin=subprocess.PIPE,
@@ -341,6 +340,13 @@ def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: Team) -> None:
+    """The editor's role taken away while a run logs: what it logs from then on is
+    refused (403), kept in the outbox with a warning saying why; given back, `trialbook
+    sync` sends it all, once."""
+    process = _mid_run(team, "v3_role_taken")
     try:
         assert process.stdout is not None and process.stdin is not None
         assert process.stdout.readline().strip() == "uploaded", (
@@ -395,15 +401,7 @@ def test_a_token_revoked_mid_run_keeps_everything_until_a_new_one(team: Team) ->
     """The editor's token revoked while a run logs: every upload is refused (401), nothing
     is marked refused, everything waits in the outbox, and the uploader says once why and
     what to do; `trialbook sync` with a new token sends it all."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", MID_RUN.replace("v3_role_taken", "v3_token_revoked")],
-        env=team.env("edith"),
-        cwd=team.home,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _mid_run(team, "v3_token_revoked")
     admin = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")}
     try:
         assert process.stdout is not None and process.stdin is not None
