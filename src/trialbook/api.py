@@ -45,12 +45,21 @@ from trialbook.errors import (
     TrialbookError,
     Unauthorized,
 )
-from trialbook.outbox import CHECKED_ONLINE, LOCAL_BYTES, Outbox, Refused, Round, Uploader, is_remote
+from trialbook.outbox import (
+    CHECKED_ONLINE,
+    EXTRA_BYTES,
+    LOCAL_BYTES,
+    Outbox,
+    Refused,
+    Round,
+    Uploader,
+    is_remote,
+)
 from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
 
 if TYPE_CHECKING:
-    from trialbook.core.entities import DatasetVersion, Evaluation, Note, Project, RunRecord
+    from trialbook.core.entities import Artifact, DatasetVersion, Evaluation, Note, Project, RunRecord
     from trialbook.datasets import Manifest
 
 # ``import trialbook`` stays quick (bench/startup.py): the entities (17 dataclasses to
@@ -669,10 +678,18 @@ class StartPlan(NamedTuple):
     project_known: bool = False  # the project is in the book already
 
 
-def _artifact(run_id: str, name: str, digest: str, size: int) -> Any:
+def _artifact(run_id: str, name: str, digest: str, size: int, evaluation_id: str | None = None) -> Artifact:
     from trialbook.core.entities import Artifact
 
-    return Artifact(id=_new_id(), run_id=run_id, name=name, digest=digest, size=size, created_at=time.time())
+    return Artifact(
+        id=_new_id(),
+        run_id=run_id,
+        name=name,
+        digest=digest,
+        size=size,
+        created_at=time.time(),
+        evaluation_id=evaluation_id,
+    )
 
 
 def pinned_digests(version: DatasetVersion) -> dict[str, str]:
@@ -806,10 +823,21 @@ class RunHandle:
         )
         return self._add_evaluation(evaluation)
 
-    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        evaluation: Evaluation | str | None = None,
+        blobs: Sequence[str | os.PathLike[str]] = (),
+    ) -> Artifact:
         """Store a file (weights, plots) once by content hash and attach it to the run.
-        With a remote book the bytes are copied beside the outbox and uploaded in the
-        background, before the reference (offline: by ``trialbook sync`` later)."""
+
+        ``evaluation``: the evaluation (or its id) the file belongs to, its plots or its
+        predictions; the file of a sealed (test) evaluation is sealed with it. ``blobs``:
+        files the artifact refers to by digest (a predictions file's thumbnails), stored
+        before it. With a remote book the bytes are copied beside the outbox and uploaded
+        in the background, before the reference (offline: by ``trialbook sync`` later)."""
         if self.book.blobs is None:
             raise InvalidInput(
                 f"{self.book.uri} keeps no artifact files: set TRIALBOOK_ARTIFACTS to a folder"
@@ -817,17 +845,27 @@ class RunHandle:
         label = check_name("artifact name", name if name is not None else Path(path).name)
         if label in (".", "..") or "\\" in label:
             raise InvalidInput(f"artifact name {label!r} must be a plain file name (no '..', '/' or '\\')")
+        evaluation_id = evaluation if isinstance(evaluation, str) or evaluation is None else evaluation.id
+        if evaluation_id is not None:
+            check_name("evaluation id", evaluation_id)
         if self.book.outbox is None:
+            for extra in blobs:
+                self.book.blobs.put_file(extra)
             digest, size = self.book.blobs.put_file(path)
-            self.book.store.add_artifact(_artifact(self.id, label, digest, size))
-            return
+            return self.book.store.add_artifact(_artifact(self.id, label, digest, size, evaluation_id))
         # A remote book: the bytes are copied beside the outbox (quick, and safe from a
         # file the training rewrites, like last.pt) and the uploader sends them before the
         # reference, so log_artifact never waits for the network, the server or its store.
-        digest, size, kept = self.book.outbox.keep_bytes(Path(path))
-        payload = dataclasses.asdict(_artifact(self.id, label, digest, size))
+        outbox = self.book.outbox
+        extras = [[d, str(k)] for d, _, k in (outbox.keep_bytes(Path(b), sync=False) for b in blobs)]
+        digest, size, kept = outbox.keep_bytes(Path(path))
+        artifact = _artifact(self.id, label, digest, size, evaluation_id)
+        payload = dataclasses.asdict(artifact)
         payload[LOCAL_BYTES] = str(kept)
+        if extras:
+            payload[EXTRA_BYTES] = extras
         self.book._record("artifact", self.id, payload["id"], payload)
+        return artifact
 
     def note(
         self,

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKED_ONLINE",
+    "EXTRA_BYTES",
     "LOCAL_BYTES",
     "Outbox",
     "Refused",
@@ -87,6 +88,9 @@ BACKOFF_MAX_S = 30.0
 CHECKED_ONLINE = "$checked_online"
 # in an artifact's reference: the file of its bytes, kept beside the outbox until uploaded
 LOCAL_BYTES = "$local_bytes"
+# in an artifact's reference: ``[[digest, kept file], ...]`` of the blobs it refers to (a
+# predictions file's thumbnails), uploaded before it
+EXTRA_BYTES = "$extra_bytes"
 BEAT_S = 5.0  # a live run's heartbeat, when it logs nothing (core.runs.HEARTBEAT_INTERVAL_S)
 
 _SCHEMA = """
@@ -269,10 +273,11 @@ class Outbox:
         a run created through this object is, from its creation."""
         self.live.add((book, run_id))
 
-    def keep_bytes(self, src: Path) -> tuple[str, int, Path]:
+    def keep_bytes(self, src: Path, *, sync: bool = True) -> tuple[str, int, Path]:
         """Copy the file ``src`` into the outbox's folder of artifact bytes (content-
         addressed, written whole or not at all), for an artifact that cannot be uploaded
-        now; its digest, size and the copy's path."""
+        now; its digest, size and the copy's path. ``sync=False`` skips the fsync (for
+        thumbnails: many small files a crash may lose, and the reference still goes)."""
         from blake3 import blake3
 
         from trialbook.artifacts.local import _check_source
@@ -289,7 +294,8 @@ class Outbox:
                     out.write(chunk)
                     size += len(chunk)
                 out.flush()
-                os.fsync(out.fileno())
+                if sync:
+                    os.fsync(out.fileno())
             digest = hasher.hexdigest()
             kept = folder / digest
             os.replace(tmp, kept)
@@ -469,7 +475,10 @@ class Outbox:
         with self._tx() as conn:
             conn.execute("UPDATE items SET attempts = attempts + 1 WHERE seq = ?", [seq])
         kept = Path(data[LOCAL_BYTES]) if kind == "artifact" and data.get(LOCAL_BYTES) else None
+        extras = [(str(d), Path(k)) for d, k in data.get(EXTRA_BYTES) or []] if kind == "artifact" else []
         try:
+            for digest, extra in extras:
+                _upload_extra_bytes(blobs, extra, digest)
             if kept is not None:
                 _upload_kept_bytes(blobs, kept, data)
             _SENDERS[kind](store, data, attempts > 0)
@@ -482,6 +491,8 @@ class Outbox:
             conn.execute("DELETE FROM items WHERE seq = ?", [seq])
         if kept is not None:
             self._forget_bytes(book, kept, data["digest"])
+        for digest, extra in extras:
+            self._forget_bytes(book, extra, digest)
         counter = _COUNTER.get(kind, "endings")
         setattr(done, counter, getattr(done, counter) + 1)
 
@@ -627,14 +638,29 @@ def _upload_kept_bytes(blobs: Any, kept: Path, data: dict[str, Any]) -> None:
         )
 
 
+def _upload_extra_bytes(blobs: Any, kept: Path, digest: str) -> None:
+    """Upload a blob an artifact refers to (a thumbnail), unless the server has it. One
+    that was lost before it went (kept without fsync, and a crash came) is left out: the
+    artifact itself still goes, and its reader shows that one image without a picture."""
+    if blobs is None or blobs.exists(digest) or not kept.exists():
+        return
+    uploaded, _ = blobs.put_file(kept)
+    if uploaded != digest:  # damaged by the crash it was not synced for
+        warnings.warn(
+            f"trialbook: the kept thumbnail {digest[:12]} was damaged before upload; its image "
+            "shows without a picture",
+            stacklevel=2,
+        )
+
+
 def _send_artifact(store: Store, data: dict[str, Any], retry: bool) -> None:
     from trialbook.core.entities import Artifact
 
-    artifact = Artifact(**{k: v for k, v in data.items() if k != LOCAL_BYTES})
+    artifact = Artifact(**{k: v for k, v in data.items() if k not in (LOCAL_BYTES, EXTRA_BYTES)})
     try:
         store.add_artifact(artifact)
     except Conflict:
-        if not any(a.id == artifact.id for a in store.list_artifacts(artifact.run_id)):
+        if not any(a.id == artifact.id for a in store.list_artifacts(artifact.run_id, reveal=True)):
             raise
 
 

@@ -376,6 +376,40 @@ def test_an_artifact_logged_offline_is_kept_and_uploaded_with_its_bytes(
     online.close()
 
 
+def test_an_evaluation_file_and_its_blobs_go_up_before_its_reference(
+    server: tuple[Book, FlakyStore], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_book, flaky = server
+    thumbs = [tmp_path / f"t{i}.jpg" for i in range(3)]
+    for i, t in enumerate(thumbs):
+        t.write_bytes(os.urandom(2000 + i))
+    preds = tmp_path / "predictions.json.gz"
+    preds.write_bytes(os.urandom(5000))
+    monkeypatch.setenv("TRIALBOOK_OFFLINE", "1")
+    offline = Book(cast(Store, flaky), FlakyBlobs(real_book.blobs))
+    run = offline.start("pallets", "v1_offline_preds", allow_unpinned=True)
+    val = run.log_eval("val", {MAP: 0.5})
+    test = run.log_eval("test", {MAP: 0.4})
+    shown = run.log_artifact(preds, evaluation=val, blobs=thumbs)
+    sealed = run.log_artifact(thumbs[0], "BoxPR_curve.png", evaluation=test.id)
+    assert (shown.evaluation_id, sealed.evaluation_id) == (val.id, test.id)
+    run.finish()
+    offline.close()
+    monkeypatch.delenv("TRIALBOOK_OFFLINE")
+    online = Book(cast(Store, flaky), FlakyBlobs(real_book.blobs), upload_leftovers=False)
+    sent = online.upload_outbox()
+    assert (sent.left, sent.refused) == (0, [])
+    assert flaky.real.list_artifacts(run.id) == [shown]  # the test file is sealed with its evaluation
+    assert flaky.real.list_artifacts(run.id, reveal=True) == [shown, sealed]
+    assert real_book.blobs is not None
+    for t in [*thumbs, preds]:
+        assert real_book.blobs.get_bytes(blake3(t.read_bytes()).hexdigest()) == t.read_bytes()
+    assert online.outbox is not None
+    kept = online.outbox.path.with_name(online.outbox.path.name + ".blobs")
+    assert [k.name for k in kept.iterdir()] == []  # every kept copy is gone once uploaded
+    online.close()
+
+
 def test_an_artifact_store_that_is_down_neither_fails_nor_stalls_log_artifact(
     server: tuple[Book, FlakyStore], tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ grants roles on the projects it held."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -310,3 +311,47 @@ def test_a_postgres_book_at_0006_gets_the_accounts_tables_by_db_upgrade(fresh_pg
 
     with _pg_upgraded(fresh_pg_database, at_0006) as store:
         _check_accounts_after_0007(store)
+
+
+# --------------------------------------------------------------------------- migration 0008
+def _old_artifact_rows(conn: sa.Connection) -> None:
+    _at(conn, "0007")
+    _old_book_rows(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO artifacts (id, run_id, name, digest, size, created_at) "
+        f"VALUES ('a1', 'r1', 'best.pt', '{'ab' * 32}', 3, 0)"
+    )
+
+
+def _check_artifacts_after_0008(store: Store) -> None:
+    from trialbook.core.entities import Artifact, Evaluation
+
+    assert sql(store).db.current_revision() == SCHEMA_HEAD
+    (old,) = store.list_artifacts("r1")
+    assert (old.name, old.evaluation_id) == ("best.pt", None)  # a run's own file, as before
+    store.add_evaluation(Evaluation(id="e1", run_id="r1", split="test", sealed=True, created_at=1))
+    plot = Artifact(id="a2", run_id="r1", name="confusion_matrix.png", digest="cd" * 32, size=5, created_at=2)
+    store.add_artifact(dataclasses.replace(plot, evaluation_id="e1"))
+    assert [a.id for a in store.list_artifacts("r1")] == ["a1"]  # sealed with its test evaluation
+    assert [a.evaluation_id for a in store.list_artifacts("r1", reveal=True)] == [None, "e1"]
+
+
+def test_an_sqlite_book_at_0007_gets_evaluation_artifacts(tmp_path: Path) -> None:
+    uri = str(tmp_path / "book")
+    (tmp_path / "book").mkdir()
+    engine = sa.create_engine(sql_url(uri))
+    with engine.connect() as conn:
+        _old_artifact_rows(conn)
+        conn.commit()
+    engine.dispose()
+    store = open_store(uri)  # upgraded to 0008
+    try:
+        _check_artifacts_after_0008(store)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_book_at_0007_gets_evaluation_artifacts_by_db_upgrade(fresh_pg_database: str) -> None:
+    with _pg_upgraded(fresh_pg_database, _old_artifact_rows) as store:
+        _check_artifacts_after_0008(store)

@@ -35,6 +35,10 @@ class BlobStore:
     def path_of(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
 
+    def exists(self, digest: str) -> bool:
+        """Whether blob ``digest`` is stored (as ``RemoteBlobs`` and ``S3BlobStore`` say)."""
+        return self.path_of(digest).is_file()
+
     def put_file(self, path: str | os.PathLike[str]) -> tuple[str, int]:
         """Copy a file in (once per content); return its digest and size."""
         src = Path(path)

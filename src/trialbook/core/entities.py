@@ -182,12 +182,16 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Artifact:
+    """A file of a run, stored once by content hash. ``evaluation_id``: the evaluation it
+    belongs to (its plots, its per-image predictions), sealed with a sealed one."""
+
     id: str
     run_id: str
     name: str
     digest: str
     size: int
     created_at: float
+    evaluation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any
 from trialbook import settings
 from trialbook.api import Book
 from trialbook.artifacts.local import hash_file
+from trialbook.core import predictions
 from trialbook.core.entities import (
     NOTE_TEXT_FIELDS,
     Artifact,
@@ -181,7 +182,7 @@ def _copy_blob(source: Book, target: Book, digest: str) -> bool:
         raise _Refused(f"{source.uri} keeps no files (set TRIALBOOK_ARTIFACTS to where they are)")
     if target.blobs is None:
         raise _Refused(f"{target.uri} keeps no files")
-    if _has_blob(target.blobs, digest):
+    if target.blobs.exists(digest):
         return False
     path = source.blobs.path_of(digest)
     if not path.is_file():
@@ -194,9 +195,15 @@ def _copy_blob(source: Book, target: Book, digest: str) -> bool:
     return True
 
 
-def _has_blob(blobs: Any, digest: str) -> bool:
-    exists = getattr(blobs, "exists", None)  # a server's (RemoteBlobs) asks it
-    return bool(exists(digest)) if exists is not None else bool(blobs.path_of(digest).is_file())
+def _thumbs_of(source: Book, artifact: Artifact) -> list[str]:
+    """The thumbnails a predictions file refers to (blobs of their own); none for any
+    other artifact."""
+    if artifact.name != predictions.ARTIFACT_NAME or artifact.evaluation_id is None or source.blobs is None:
+        return []
+    try:
+        return predictions.decode(source.blobs.get_bytes(artifact.digest)).thumbs
+    except InvalidInput as exc:
+        raise _Refused(f"{artifact.name} of the run is damaged: {exc}") from None
 
 
 def _copy_version(source: Book, target: Book, version: DatasetVersion, result: CopyResult) -> None:
@@ -326,9 +333,11 @@ def _read_run(source: Book, target: Book, run: RunRecord, result: CopyResult) ->
     artifact whose bytes cannot be copied is refused and left out)."""
     src = source.store
     artifacts = []
-    for a in src.list_artifacts(run.id):
+    for a in src.list_artifacts(run.id, reveal=True):  # sealed files stay sealed there
         try:
             _copy_blob(source, target, a.digest)
+            for thumb in _thumbs_of(source, a):
+                _copy_blob(source, target, thumb)
         except (_Refused, *_REFUSED) as exc:
             result.refuse("artifacts", f"{run.project}/{run.name} {a.name}", exc)
             continue

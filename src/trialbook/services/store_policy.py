@@ -363,7 +363,7 @@ POLICIES: dict[str, Policy] = {
     "add_evaluation": _write("editor", by_run("evaluation", "run_id"), "recording an evaluation"),
     "list_evaluations": _read(by_runs("run_ids"), "reading evaluations", sealed=True),
     "add_artifact": _write("editor", by_run("artifact", "run_id"), "recording an artifact"),
-    "list_artifacts": _read(by_run("run_id"), "listing artifacts"),
+    "list_artifacts": _read(by_run("run_id"), "listing artifacts", sealed=True),
     "set_note": _write("editor", by_run("run_id"), "writing a note", who=True),
     "get_notes": _read(by_runs("run_ids"), "reading notes"),
     "note_history": _read(by_run("run_id"), "reading a note's history"),

@@ -277,8 +277,10 @@ class RecordStore(Protocol):
         Raises ``NotFound`` for an unknown run, ``Conflict`` for an id already used."""
         ...
 
-    def list_artifacts(self, run_id: str) -> list[Artifact]:
-        """The artifacts of a run, oldest first; ``[]`` if none (also for an unknown id)."""
+    def list_artifacts(self, run_id: str, *, reveal: bool = False) -> list[Artifact]:
+        """The artifacts of a run, oldest first; ``[]`` if none (also for an unknown id).
+        The files of a sealed evaluation (``evaluation_id`` naming a test evaluation) are
+        left out unless ``reveal`` is true, like that evaluation's numbers."""
         ...
 
     def set_note(self, run_id: str, fields: Mapping[str, str], *, who: str) -> Note:

@@ -349,8 +349,8 @@ class RemoteStore:
         result: Artifact = self._call("add_artifact", artifact=artifact)
         return result
 
-    def list_artifacts(self, run_id: str) -> list[Artifact]:
-        result: list[Artifact] = self._call("list_artifacts", run_id=run_id)
+    def list_artifacts(self, run_id: str, *, reveal: bool = False) -> list[Artifact]:
+        result: list[Artifact] = self._call("list_artifacts", run_id=run_id, reveal=reveal)
         return result
 
     def set_note(self, run_id: str, fields: Mapping[str, str], *, who: str) -> Note:

@@ -73,6 +73,25 @@ def test_artifacts_are_recorded(store: Store) -> None:
     assert [a.name for a in store.list_artifacts(r.id)] == ["best.pt"]
 
 
+def test_the_files_of_a_sealed_evaluation_are_sealed_with_it(store: Store) -> None:
+    r = make_run(store)
+    val = Evaluation(id=uuid.uuid4().hex, run_id=r.id, split="val", sealed=False, created_at=1.0)
+    test = Evaluation(id=uuid.uuid4().hex, run_id=r.id, split="test", sealed=True, created_at=2.0)
+    store.add_evaluation(val)
+    store.add_evaluation(test)
+
+    def artifact(name: str, at: float, evaluation: Evaluation | None) -> Artifact:
+        ev_id = evaluation.id if evaluation else None
+        return Artifact(uuid.uuid4().hex, r.id, name, "ab" * 32, 10, at, evaluation_id=ev_id)
+
+    own, val_plot = artifact("best.pt", 1, None), artifact("BoxPR_curve.png", 2, val)
+    test_plot = artifact("BoxPR_curve.png", 3, test)
+    for a in (own, val_plot, test_plot):
+        assert store.add_artifact(a) == a
+    assert store.list_artifacts(r.id) == [own, val_plot]
+    assert store.list_artifacts(r.id, reveal=True) == [own, val_plot, test_plot]
+
+
 def test_notes_keep_history(store: Store) -> None:
     r = make_run(store)
     n1 = store.set_note(r.id, {"hypothesis": "bigger images help"}, who="ana")

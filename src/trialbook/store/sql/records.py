@@ -82,12 +82,19 @@ class RecordsMixin(SqlBase):
                     digest=artifact.digest,
                     size=artifact.size,
                     created_at=artifact.created_at,
+                    evaluation_id=artifact.evaluation_id,
                 )
             )
         return artifact
 
-    def list_artifacts(self, run_id: str) -> list[Artifact]:
-        q = sa.select(artifacts).where(artifacts.c.run_id == run_id).order_by(artifacts.c.created_at)
+    def list_artifacts(self, run_id: str, *, reveal: bool = False) -> list[Artifact]:
+        q = sa.select(artifacts).where(artifacts.c.run_id == run_id)
+        if not reveal:  # the files of a sealed evaluation are sealed with it
+            sealed = sa.select(evaluations.c.id).where(
+                evaluations.c.run_id == run_id, evaluations.c.sealed.is_(True)
+            )
+            q = q.where(sa.or_(artifacts.c.evaluation_id.is_(None), artifacts.c.evaluation_id.not_in(sealed)))
+        q = q.order_by(artifacts.c.created_at, artifacts.c.id)
         with self.db.read() as conn:
             return [
                 Artifact(
@@ -97,6 +104,7 @@ class RecordsMixin(SqlBase):
                     digest=r.digest,
                     size=r.size,
                     created_at=r.created_at,
+                    evaluation_id=r.evaluation_id,
                 )
                 for r in conn.execute(q)
             ]

@@ -11,7 +11,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from trialbook.core.entities import NOTE_BLANKS
 
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 metadata = sa.MetaData()
 
@@ -123,6 +123,7 @@ artifacts = sa.Table(
     sa.Column("digest", DIGEST, nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("evaluation_id", ID, nullable=True, index=True),
 )
 
 notes = sa.Table(
