@@ -68,6 +68,20 @@ def _spool_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["TRIALBOOK_SPOOL"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_system_series() -> Iterator[None]:
+    """No ``system/`` series unless a test turns them on (``TRIALBOOK_SYSTEM_METRICS=1``:
+    tests/api/test_system_metrics.py, the real trainings): how many points they add
+    depends on timing, and many tests count points and keys exactly."""
+    previous = os.environ.get("TRIALBOOK_SYSTEM_METRICS")
+    os.environ["TRIALBOOK_SYSTEM_METRICS"] = "0"
+    yield
+    if previous is None:
+        os.environ.pop("TRIALBOOK_SYSTEM_METRICS", None)
+    else:
+        os.environ["TRIALBOOK_SYSTEM_METRICS"] = previous
+
+
 def _create_database(prefix: str) -> tuple[Any, str]:
     """A new database named ``PREFIX_<random>`` on the test server: (its admin engine, its name)."""
     import sqlalchemy as sa

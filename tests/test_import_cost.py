@@ -26,6 +26,9 @@ NOT_AT_IMPORT = (
     "sqlite3",
     "blake3",
     "trialbook.core.entities",
+    "psutil",
+    "pynvml",
+    "trialbook.system",
 )
 
 

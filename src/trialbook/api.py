@@ -359,12 +359,14 @@ class Book:
         flush_interval: float = 0.5,
         legacy_name: bool = False,
         env: Mapping[str, Any] | None = None,
+        system_metrics: bool | None = None,
     ) -> Run:
         """Start (or with ``resume=True`` continue) a run. See ``trialbook.start``.
 
         Every check (:meth:`check_start`) runs before anything is written: a refused run
         leaves no project and no run behind. ``env`` adds to what is captured about where
-        the run ran (a tracker's facts, e.g. ``config_asked``)."""
+        the run ran (a tracker's facts, e.g. ``config_asked``). ``system_metrics``: record
+        the ``system/`` series (``None``: unless ``TRIALBOOK_SYSTEM_METRICS=0``)."""
         plan = self.check_start(
             project,
             name,
@@ -376,7 +378,9 @@ class Book:
             legacy_name=legacy_name,
         )
         if plan.existing is not None:
-            return Run._resume(self, plan.existing, flush_interval=flush_interval)
+            return Run._resume(
+                self, plan.existing, flush_interval=flush_interval, system_metrics=system_metrics
+            )
         from trialbook.core.entities import RunRecord
 
         flat = config_rules.flatten(config)
@@ -408,7 +412,7 @@ class Book:
             if plan.checked_online:
                 payload[CHECKED_ONLINE] = True  # no need to check its name again on upload
             self._record("run", record.id, record.id, payload)
-        return Run(self, record, flush_interval=flush_interval)
+        return Run(self, record, flush_interval=flush_interval, system_metrics=system_metrics)
 
     def _try_creation(self, record: RunRecord, *, ensure: bool) -> None:
         """A remote book that can be reached: the run's creation (and its project's, when
@@ -893,7 +897,13 @@ class Run(RunHandle):
     """A run being recorded. Use as a context manager, or call ``finish()``."""
 
     def __init__(
-        self, book: Book, record: RunRecord, *, flush_interval: float = 0.5, last_epoch: int | None = None
+        self,
+        book: Book,
+        record: RunRecord,
+        *,
+        flush_interval: float = 0.5,
+        last_epoch: int | None = None,
+        system_metrics: bool | None = None,
     ) -> None:
         super().__init__(book, record)
         self.last_epoch = last_epoch
@@ -905,20 +915,33 @@ class Run(RunHandle):
         self._finished = False
         self._warned: set[str] = set()
         self._last_beat = 0.0
+        # system/ series (trialbook.system): log() notes where each epoch ended, the writer samples
+        self._epoch_ends: collections.deque[tuple[int, float]] = collections.deque()
+        system = settings.system_metrics() if system_metrics is None else system_metrics
+        self._marked = -1 if system else metric_rules.MAX_EPOCH  # off: never marks
+        self._started = time.perf_counter()
         _install_exit_hooks()
         self._writer = threading.Thread(target=self._write_loop, name=f"trialbook-{record.name}", daemon=True)
         self._writer.start()
         _open_runs.add(self)
 
     @classmethod
-    def _resume(cls, book: Book, record: RunRecord, *, flush_interval: float) -> Run:
+    def _resume(
+        cls, book: Book, record: RunRecord, *, flush_interval: float, system_metrics: bool | None = None
+    ) -> Run:
         now = time.time()
         book.store.set_run_status(record.id, "running", ended_at=None, heartbeat_at=now)
         summaries = book.store.get_summaries([record.id])[record.id]
         last = max((s.final_epoch for s in summaries.values() if s.final_epoch is not None), default=None)
         if book.outbox is not None:  # idle heartbeats for a resumed remote run too
             book.outbox.track(book.uri, record.id)
-        return cls(book, book.store.get_run_by_id(record.id), flush_interval=flush_interval, last_epoch=last)
+        return cls(
+            book,
+            book.store.get_run_by_id(record.id),
+            flush_interval=flush_interval,
+            last_epoch=last,
+            system_metrics=system_metrics,
+        )
 
     # logging --------------------------------------------------------------------------
     def log(self, metrics: Mapping[str, Any], *, epoch: int) -> None:
@@ -940,6 +963,9 @@ class Run(RunHandle):
                 self._wake.set()
         if self.last_epoch is None or epoch > self.last_epoch:
             self.last_epoch = epoch
+        if epoch > self._marked:  # the first log of a new epoch: that epoch ended (system.py)
+            self._marked = epoch
+            self._epoch_ends.append((epoch, time.perf_counter()))
 
     # writing ---------------------------------------------------------------------------
     def _warn_once(self, what: str, message: str) -> None:
@@ -959,8 +985,7 @@ class Run(RunHandle):
             if self.book.outbox is not None:
                 self._flush_to_outbox(self.book.outbox)
                 return
-            taken = list(self._queue)
-            self._queue.clear()
+            taken = _drain(self._queue)
             now = time.time()
             if not taken and now - self._last_beat < HEARTBEAT_INTERVAL_S:
                 return
@@ -978,8 +1003,7 @@ class Run(RunHandle):
     def _flush_to_outbox(self, outbox: Outbox) -> None:
         """A remote book: the queued points go to the outbox in one transaction (the
         uploader sends them); a fault of the outbox file keeps them queued."""
-        taken = list(self._queue)
-        self._queue.clear()
+        taken = _drain(self._queue)
         if not taken:
             return
         try:
@@ -1027,11 +1051,36 @@ class Run(RunHandle):
         )
 
     def _write_loop(self) -> None:
+        sampler = self._system_sampler()
         while not self._stop.is_set():
             self._wake.wait(self._flush_interval)
             self._wake.clear()
+            self._sample_system(sampler)
             with contextlib.suppress(Exception):
                 self.flush()
+        self._sample_system(sampler)  # the epochs logged just before finish (it flushes them)
+
+    def _system_sampler(self) -> Any:
+        """The run's ``system.Sampler``, made here in the writer thread (it imports psutil
+        and NVML); None when ``TRIALBOOK_SYSTEM_METRICS`` is off."""
+        if self._marked == metric_rules.MAX_EPOCH:
+            return None
+        from trialbook import system
+
+        try:
+            return system.Sampler(
+                self._started, lambda why: self._warn_once(why, f"run {self.name!r}: {why}")
+            )
+        except Exception:  # only a warning made an error (-W error): no system/ series
+            self._marked = metric_rules.MAX_EPOCH
+            return None
+
+    def _sample_system(self, sampler: Any) -> None:
+        """Queue the ``system/`` points of the epochs that ended (the sampler never raises
+        but through a warning made an error)."""
+        if sampler is not None:
+            with contextlib.suppress(Exception):
+                self._queue.extend(sampler.tick(self._epoch_ends))
 
     def finish(self, status: str = "finished", *, reason: str | None = None) -> None:
         """Write what is queued and mark the run ``finished`` (or ``failed``, with
@@ -1098,8 +1147,7 @@ class Run(RunHandle):
 
     def _spool_queue(self, exc: BaseException) -> None:
         """Last resort on finish: the queued points go to the spool, replayed later."""
-        items = list(self._queue)
-        self._queue.clear()
+        items = _drain(self._queue)
         try:
             points = spool.append(self.id, items)
         except OSError as err:
@@ -1128,6 +1176,12 @@ class Run(RunHandle):
             self.finish("finished")
         else:
             self.finish("failed", reason=ending_of(exc))
+
+
+def _drain(queue: collections.deque[tuple[int, dict[str, float]]]) -> list[tuple[int, dict[str, float]]]:
+    """Take what is in ``queue`` now, leaving what the training thread appends meanwhile
+    (``list`` then ``clear`` would drop a point appended between the two)."""
+    return [queue.popleft() for _ in range(len(queue))]
 
 
 def _batch(items: Sequence[tuple[int, Mapping[str, float]]]) -> dict[str, dict[int, float]]:
@@ -1230,11 +1284,14 @@ def start(
     uri: str | None = None,
     flush_interval: float = 0.5,
     offline: bool = False,
+    system_metrics: bool | None = None,
 ) -> Run:
     """Start a run in the book found from the current folder (or ``uri``).
 
     With a remote book, ``offline=True`` (or ``TRIALBOOK_OFFLINE=1``) keeps the run's
     writes in the local outbox only (``trialbook sync`` uploads them later).
+    ``system_metrics=False`` (or ``TRIALBOOK_SYSTEM_METRICS=0``) records no ``system/``
+    series (CPU, memory, GPU, epoch time).
 
     ``name`` must follow the project's naming rule (``<version>_<what_changed>``).
     ``dataset="pallets:v3"`` pins the run to a tagged version: the working files are
@@ -1256,4 +1313,5 @@ def start(
         allow_unpinned=allow_unpinned,
         dataset_source=dataset_source,
         flush_interval=flush_interval,
+        system_metrics=system_metrics,
     )

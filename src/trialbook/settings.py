@@ -23,6 +23,11 @@ trialbook is obeyed. The README's "Configuration" table lists the same names.
 * ``TRIALBOOK_UPLOAD_GRACE``: how many seconds a remote run's end (and a process's)
   waits for its uploads before leaving the rest in the outbox; default 10 (it stops
   waiting at once when the server cannot be reached);
+* ``TRIALBOOK_PREDICTIONS_MAX_IMAGES``: the most images of a split an evaluation records
+  per-image predictions and thumbnails for (default 20,000; more: none, with a warning).
+* ``TRIALBOOK_SYSTEM_METRICS``: ``0`` (or ``false``/``no``/``off``) records no
+  ``system/`` series (CPU, memory, GPU and epoch time, ``trialbook.system``) for the runs
+  started after it is set; default on;
 * ``TRIALBOOK_TOKEN``: the token a remote book sends to its server (``Authorization:
   Bearer``); default: the token ``trialbook login URL`` stored for that server in
   ``credentials.json`` of trialbook's folder of the user's config (``$XDG_CONFIG_HOME``,
@@ -45,10 +50,12 @@ __all__ = [
     "ARTIFACTS_VAR",
     "OFFLINE_VAR",
     "OUTBOX_VAR",
+    "PREDICTIONS_MAX_IMAGES_VAR",
     "SERVER_ARTIFACTS_VAR",
     "SERVER_DB_VAR",
     "SERVER_HOSTS_VAR",
     "SPOOL_VAR",
+    "SYSTEM_METRICS_VAR",
     "TOKEN_VAR",
     "UPLOAD_GRACE_VAR",
     "URI_VAR",
@@ -59,10 +66,12 @@ __all__ = [
     "forget_token",
     "offline",
     "outbox_path",
+    "predictions_max_images",
     "server_of",
     "server_setting",
     "spool_dir",
     "store_token",
+    "system_metrics",
     "token",
     "token_source",
     "upload_grace_s",
@@ -79,6 +88,8 @@ OUTBOX_VAR = "TRIALBOOK_OUTBOX"
 OFFLINE_VAR = "TRIALBOOK_OFFLINE"
 TOKEN_VAR = "TRIALBOOK_TOKEN"
 UPLOAD_GRACE_VAR = "TRIALBOOK_UPLOAD_GRACE"
+SYSTEM_METRICS_VAR = "TRIALBOOK_SYSTEM_METRICS"
+PREDICTIONS_MAX_IMAGES_VAR = "TRIALBOOK_PREDICTIONS_MAX_IMAGES"
 DEFAULT_UPLOAD_GRACE_S = 10.0
 SERVER_DB_VAR = "TRIALBOOK_SERVER_DB"
 SERVER_ARTIFACTS_VAR = "TRIALBOOK_SERVER_ARTIFACTS"
@@ -271,3 +282,15 @@ def upload_grace_s() -> float:
 def offline() -> bool:
     """Whether ``$TRIALBOOK_OFFLINE`` asks for no network at all."""
     return (_get(OFFLINE_VAR) or "").lower() in ("1", "true", "yes", "on")
+
+
+def predictions_max_images() -> str | None:
+    """``$TRIALBOOK_PREDICTIONS_MAX_IMAGES`` as given (the Ultralytics integration parses
+    it, and warns of a bad value rather than stop a training)."""
+    return _get(PREDICTIONS_MAX_IMAGES_VAR)
+
+
+def system_metrics() -> bool:
+    """Whether a run records the ``system/`` series: yes unless ``$TRIALBOOK_SYSTEM_METRICS``
+    is ``0``, ``false``, ``no`` or ``off``."""
+    return (_get(SYSTEM_METRICS_VAR) or "").lower() not in ("0", "false", "no", "off")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from support.accounts import admin_token
+from support.env import without_trialbook
 from support.extras import venv_command
 from support.server import LoopbackServer, start
 from trialbook import settings
@@ -167,7 +167,7 @@ def test_a_refused_token_says_what_to_do_and_is_never_shown(
 
 
 def test_login_as_a_process_with_the_token_piped(served: Served) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")}
+    env = without_trialbook()
     env["XDG_CONFIG_HOME"] = str(served.config)
     done = subprocess.run(
         [venv_command("trialbook"), "login", served.url],

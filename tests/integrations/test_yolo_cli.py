@@ -11,13 +11,13 @@ Ultralytics starts, leaving nothing behind.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from support.extras import require_ultralytics, venv_command, yolo_env
+from support.extras import require_ultralytics
+from support.shell import Shell
 from trialbook.demo.story import write_dataset
 
 pytestmark = pytest.mark.slow
@@ -25,31 +25,6 @@ pytestmark = pytest.mark.slow
 MAP = "metrics/mAP50-95(B)"
 TRAIN = ["model=yolo11n.yaml", "data=data/shapes/data.yaml", "epochs=4", "batch=8", "workers=0"]
 TRAIN += ["device=cpu", "seed=0", "amp=False"]
-
-
-class Shell:
-    """``trialbook ...`` in one folder, as a user types it."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
-        self.env = yolo_env(cwd.parent / "ultralytics")
-
-    def __call__(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [venv_command("trialbook"), *args],
-            cwd=self.cwd,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert done.returncode == code, (
-            f"trialbook {' '.join(args)}: {done.stdout[-2000:]}{done.stderr[-3000:]}"
-        )
-        return done
-
-    def json(self, *args: str) -> dict:  # type: ignore[type-arg]
-        return json.loads(self(*args, "--json").stdout)  # type: ignore[no-any-return]
 
 
 def dataset(cwd: Path) -> Path:

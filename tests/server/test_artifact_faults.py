@@ -62,6 +62,7 @@ import pytest
 from blake3 import blake3
 
 from support.accounts import admin_token, auth
+from support.env import without_trialbook
 from support.extras import venv_command
 from support.seaweed import BUCKET, Seaweed, free_ports, seaweed, stop_process
 from trialbook.api import Book, TrackingWarning
@@ -306,7 +307,7 @@ def team_server(weed: Seaweed, home: Path) -> Iterator[TeamServer]:
     Book.open(str(home / "book"), create=True).close()
     token = admin_token(str(home / "book"))
     link = StoreLink(int(weed.endpoint.rsplit(":", 1)[1]))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+    env = without_trialbook(aws=True)
     env.update(weed.env())
     env.update(
         AWS_ENDPOINT_URL=link.endpoint,

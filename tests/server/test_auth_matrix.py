@@ -23,6 +23,7 @@ from blake3 import blake3
 from fastapi import FastAPI
 
 from support.datasets import make_dataset
+from support.review_book import add_predictions
 from support.runs import BASE_TEST, CAND_TEST, add_run, set_protocol
 from support.server import InProcess
 from trialbook.api import Book
@@ -99,6 +100,13 @@ def expected_calls(world: dict[str, str]) -> dict[tuple[str, str], Call]:
         ("GET", f"{API}/projects/{{project}}/runs/{{run}}/artifacts/{{digest}}"): Call(
             "viewer", f"{RUN}/artifacts/{art}"
         ),
+        ("GET", f"{API}/projects/{{project}}/runs/{{run}}/review"): Call("viewer", f"{RUN}/review"),
+        ("GET", f"{API}/projects/{{project}}/review"): Call(
+            "viewer", f"{API}/projects/{P}/review?candidate=v2_more_data&baseline=v1_base"
+        ),
+        ("GET", f"{API}/projects/{{project}}/thumbs/{{digest}}"): Call(
+            "viewer", f"{API}/projects/{P}/thumbs/{world['thumb']}"
+        ),
         ("GET", f"{API}/projects/{{project}}/compare"): Call(
             "viewer", f"{API}/projects/{P}/compare?runs=v1_base&runs=v2_more_data"
         ),
@@ -172,8 +180,9 @@ class Team:
 
 
 def fill(book: Book, folder: Path) -> dict[str, str]:
-    """Project pallets: two pinned runs with sealed test numbers, a note, an artifact;
-    two tags of a dataset; project quarry with a run of its own."""
+    """Project pallets: two pinned runs with sealed test numbers, a note, an artifact,
+    per-image predictions with thumbnails; two tags of a dataset; project quarry with a
+    run of its own."""
     set_protocol(book, P, latency_budget_ms=8.0)
     per_class = {"pallet": 0.5, "box": 0.6}
     base = add_run(
@@ -200,7 +209,8 @@ def fill(book: Book, folder: Path) -> dict[str, str]:
     (folder / "data" / "images" / "val" / "new.jpg").write_bytes(b"another image")
     dataset_service.tag(book, P, data, "v2", progress=False)
     digest = str(book.store.list_artifacts(base.id)[0].digest)
-    return {"artifact": digest, "blob": "the bytes of an upload"}
+    thumbs = add_predictions(book, folder / "review", {"v1_base": False, "v2_more_data": True})
+    return {"artifact": digest, "blob": "the bytes of an upload", "thumb": thumbs[0]}
 
 
 def make_team(book: Book, folder: Path) -> Team:

@@ -30,6 +30,7 @@ import pytest
 
 import trialbook as tb
 from support.accounts import admin_token
+from support.env import without_trialbook
 from support.extras import venv_command
 from support.proxy import Proxy
 from support.seaweed import free_ports, stop_process
@@ -100,7 +101,7 @@ class Server:
 def base_env(home: Path) -> dict[str, str]:
     """This process's environment without its trialbook and AWS settings, but its token
     (``TRIALBOOK_TOKEN``, set by the server's fixture), with its own caches under ``home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+    env = without_trialbook(aws=True)
     if os.environ.get("TRIALBOOK_TOKEN"):
         env["TRIALBOOK_TOKEN"] = os.environ["TRIALBOOK_TOKEN"]
     env.update(

@@ -16,7 +16,6 @@ reaches the server), and cannot read q."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ import pytest
 import sqlalchemy as sa
 
 from support.accounts import admin_token, auth, token_of, user_token
+from support.env import without_trialbook
 from support.extras import venv_command
 from support.seaweed import free_ports, stop_process
 from trialbook.api import Book
@@ -72,7 +72,7 @@ class Team:
     def env(self, user: str | None) -> dict[str, str]:
         """A client's environment: this server, ``user``'s token (none for None), its own
         outbox and caches, and a login name that is not the user's."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+        env = without_trialbook(aws=True)
         folder = self.home / f"client-{user or 'anonymous'}"
         env.update(
             TRIALBOOK_URI=self.url,
@@ -112,7 +112,7 @@ class Team:
 
 
 def _upgrade(db: str, home: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")}
+    env = without_trialbook()
     done = subprocess.run(
         [venv_command("trialbook"), "db", "upgrade", "--uri", db],
         env=env,
@@ -127,7 +127,7 @@ def _upgrade(db: str, home: Path) -> None:
 def _serve(db: str, home: Path) -> tuple[str, subprocess.Popen[bytes]]:
     (port,) = free_ports(1)
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+    env = without_trialbook(aws=True)
     env["XDG_CACHE_HOME"] = str(home / "server-cache")
     args = [venv_command("trialbook"), "server", "--db", db, "--artifacts", str(home / "artifacts")]
     args += ["--port", str(port), "--workers", "2"]
@@ -282,7 +282,7 @@ def test_a_viewer_reads_but_cannot_start_a_run(team: Team) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            env={k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")},
+            env=without_trialbook(),
         ).stdout
     )["tokens"]
     revoked = subprocess.run(
@@ -290,7 +290,7 @@ def test_a_viewer_reads_but_cannot_start_a_run(team: Team) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")},
+        env=without_trialbook(),
     )
     assert revoked.returncode == 0, revoked.stderr
     after = team.cli("vic", "runs", "--project", "p")
@@ -352,7 +352,7 @@ def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: 
         assert process.stdout.readline().strip() == "uploaded", (
             process.stderr.read() if process.stderr else ""
         )
-        admin = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")}
+        admin = without_trialbook()
         taken = subprocess.run(
             [venv_command("trialbook"), "admin", "revoke", "edith", "p", "--db", team.db],
             env=admin,
@@ -385,7 +385,7 @@ def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: 
     assert still.returncode == 1 and json.loads(still.stdout)["refused"]
     subprocess.run(
         [venv_command("trialbook"), "admin", "grant", "edith", "p", "editor", "--db", team.db],
-        env={k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")},
+        env=without_trialbook(),
         check=True,
         capture_output=True,
         timeout=60,
@@ -402,7 +402,7 @@ def test_a_token_revoked_mid_run_keeps_everything_until_a_new_one(team: Team) ->
     is marked refused, everything waits in the outbox, and the uploader says once why and
     what to do; `trialbook sync` with a new token sends it all."""
     process = _mid_run(team, "v3_token_revoked")
-    admin = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_")}
+    admin = without_trialbook()
     try:
         assert process.stdout is not None and process.stdin is not None
         assert process.stdout.readline().strip() == "uploaded"

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from blake3 import blake3
 
 from support.accounts import admin_token, auth
+from support.env import without_trialbook
 from support.extras import venv_command
 from support.runs import make_sealed_book
 from support.seaweed import Seaweed, free_ports, seaweed, stop_process
@@ -49,7 +50,7 @@ class TeamServer:
 
 
 def _env(weed: Seaweed, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIALBOOK_", "AWS_"))}
+    env = without_trialbook(aws=True)
     env.update(weed.env())
     env["XDG_CACHE_HOME"] = str(home / "cache")
     env["TRIALBOOK_SPOOL"] = str(home / "spool")

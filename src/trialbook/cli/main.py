@@ -66,6 +66,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "Runs ranked by the protocol metric, the shipped one marked: the first 50 and how many more "
         "(--limit, --offset, --all; --status, --dataset, --tag, --name filter; --sort, --order).",
     ),
+    "review": ("review", "Per-image hits and misses of two runs, worst for the candidate first."),
     "server": (
         "server",
         "Serve the team server: the web UI and the read/write JSON API over one database "

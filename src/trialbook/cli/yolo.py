@@ -104,7 +104,9 @@ def train(
     "--device", default=None, help="Torch device to evaluate on (cpu, 0, ...); default: Ultralytics'."
 )
 @click.option(
-    "--save-images", is_flag=True, help="Save plots and prediction images of a test evaluation too."
+    "--save-images",
+    is_flag=True,
+    help="Keep a test evaluation's plots and images on disk too (the book keeps them, sealed, either way).",
 )
 @project_option
 @uri_option
@@ -124,8 +126,10 @@ def val(
 ) -> None:
     """Evaluate RUN's weights on a split of its pinned dataset version and record it.
 
-    A test evaluation is sealed: its numbers are not printed, and no test image is saved
-    unless --save-images; `trialbook decide` reveals them, counted against the split."""
+    The validator's plots and every image's predictions (boxes and a thumbnail) are
+    recorded with the evaluation. A test evaluation is sealed: its numbers are not
+    printed, its plots and predictions are sealed with it, and no test image stays on
+    disk unless --save-images; `trialbook decide` reveals them, counted against the split."""
     from trialbook.services import yolo as service
 
     done = service.val(
@@ -146,13 +150,19 @@ def val(
     if done["sealed"]:
         click.echo(
             f"recorded a sealed test evaluation of {done['project']}/{done['run']} on {images}; "
-            "its numbers stay sealed until a decision reveals them"
+            "its numbers, plots and predictions stay sealed until a decision reveals them"
         )
     else:
         click.echo(f"recorded a val evaluation of {done['project']}/{done['run']} on {images}")
         for key, value in sorted((done["metrics"] or {}).items()):
             if key.startswith("metrics/"):
                 click.echo(f"  {key:<24} {value:.4f}")
+    kept = (
+        f"predictions of {done['predictions']} images"
+        if done["predictions"] is not None
+        else "no predictions"
+    )
+    click.echo(f"  stored: {len(done['plots'])} plots, {kept}")
     _next(done["next"])
 
 

@@ -42,7 +42,7 @@ MAX_EPOCH = MAX_INT
 DIRECTIONS = ("max", "min")  # the directions a ranking or a decision can use
 
 _MIN_HINTS = re.compile(r"loss|error|err\b|latency|time", re.IGNORECASE)
-_NONE_HINTS = re.compile(r"(^|/)(lr|learning_rate)(\b|/|$)|lr/pg\d|^lr\b|epoch|^x/lr", re.IGNORECASE)
+_NONE_HINTS = re.compile(r"^system/|(^|/)(lr|learning_rate)(\b|/|$)|lr/pg\d|^lr\b|epoch|^x/lr", re.IGNORECASE)
 
 # Short names for the Ultralytics keys people type most.
 ALIASES: dict[str, str] = {

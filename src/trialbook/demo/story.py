@@ -254,6 +254,7 @@ def record_run(book: Book, spec: dict[str, Any], project: str = "pallets") -> No
         parent=spec["parent"],
         config={**cfg, "data": "data/pallets/data.yaml"},
         tags={"source": "trialbook demo (generated curves)"},
+        system_metrics=False,  # generated curves: this machine did not train them
     ) as run:
         rows = curves(rng, cfg["epochs"], spec["final_map"], spec["tau"], cfg["lr0"])
         for epoch, row in enumerate(rows):

@@ -18,7 +18,15 @@ Facts this module relies on (checked on ultralytics 8.4):
   val evaluation (per-class AP, confusion matrix, speed), not as another epoch;
 * ``metrics.box.maps`` gives every class the overall mAP when the class has no AP of its
   own; only the classes in ``ap_class_index`` are recorded;
-* the confusion matrix is filled only with ``plots=True``; a matrix of zeros is not kept.
+* the confusion matrix is filled only with ``plots=True``; a matrix of zeros is not kept;
+* ``on_train_start`` runs once the loaders are built: the val images are hashed and
+  thumbnailed from there on, in a background thread of the lowest priority, so that the
+  final validation finds them made;
+* the trainer's validator shares the trainer's callbacks: ``on_val_start`` fires for every
+  epoch's validation with ``validator.training`` True, and for ``final_eval``'s with it
+  False. There the per-image predictions are recorded (``yolo_review``), attached to the
+  val evaluation with the plots of that validation; ``results.png`` is written after it,
+  before ``on_train_end``, where every plot is recorded.
 
 Tracking never stops training, with one exception by design: a run whose dataset does not
 match its tag is refused before the first epoch (pass ``allow_unpinned=True`` to record it
@@ -31,6 +39,8 @@ import contextlib
 import functools
 import importlib.util
 import logging
+import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +48,18 @@ from typing import Any
 
 from trialbook.api import Book, Run, TrackingWarning
 from trialbook.core.config import ASKED_ENV_KEY
+from trialbook.core.entities import Evaluation
 from trialbook.errors import InvalidInput, TrialbookError
+from trialbook.integrations.yolo_review import (
+    EVAL_PLOTS,
+    THUMBS,
+    TRAIN_PLOTS,
+    PredictionRecorder,
+    log_plots,
+    max_images,
+    plots_in,
+    wait_for_plots,
+)
 
 __all__ = ["Tracker", "evaluate", "per_class_ap", "time_predictions", "track"]
 
@@ -161,6 +182,9 @@ class Tracker:
         self._args: dict[str, Any] | None = None
         self._train_epoch: int | None = None
         self._ended = False
+        self._recorder: PredictionRecorder | None = None
+        self._val_eval: Evaluation | None = None
+        self._prefetch: threading.Event | None = None
 
     # -- callbacks ---------------------------------------------------------------------
     @_guard("reading the training arguments")
@@ -214,6 +238,25 @@ class Tracker:
     def on_train_epoch_end(self, trainer: Any) -> None:
         self._train_epoch = trainer.epoch
 
+    @_guard("preparing the val thumbnails")
+    def on_train_start(self, trainer: Any) -> None:
+        files = list(getattr(getattr(trainer.test_loader, "dataset", None), "im_files", None) or [])
+        if self.run is not None and files and len(files) <= max_images():
+            self._prefetch = THUMBS.prefetch(files)
+
+    def _stop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.set()
+            self._prefetch = None
+
+    @_guard("preparing to record the val predictions")
+    def on_val_start(self, validator: Any) -> None:
+        if validator.training or self.run is None or self._ended:
+            return  # an epoch's validation, or a model.val() after this training
+        self._stop_prefetch()  # what is left is made by the recorder's workers
+        self._recorder = PredictionRecorder("val")
+        self._recorder.on_val_start(validator)
+
     @_guard("logging the epoch")
     def on_fit_epoch_end(self, trainer: Any) -> None:
         if self.run is None:
@@ -236,15 +279,22 @@ class Tracker:
         names = (getattr(trainer, "data", None) or {}).get("names") or getattr(validator, "names", {})
         matrix, class_names = confusion(validator)
         total, speeds = latency(validator)
-        self.run.log_eval(
-            "val",
-            {**metrics, **speeds},
-            per_class_ap=per_class_ap(getattr(validator, "metrics", None), names, trainer.args.task),
-            confusion_matrix=matrix,
-            class_names=class_names,
-            latency_ms=total,
-            device=device_name(trainer.device),
-        )
+        recorder, self._recorder = self._recorder, None
+        try:
+            self._val_eval = self.run.log_eval(
+                "val",
+                {**metrics, **speeds},
+                per_class_ap=per_class_ap(getattr(validator, "metrics", None), names, trainer.args.task),
+                confusion_matrix=matrix,
+                class_names=class_names,
+                latency_ms=total,
+                device=device_name(trainer.device),
+            )
+            if recorder is not None:
+                recorder.record(self.run, self._val_eval)
+        finally:
+            if recorder is not None:
+                recorder.close()
 
     @_guard("finishing the run")
     def on_train_end(self, trainer: Any) -> None:
@@ -256,11 +306,19 @@ class Tracker:
         results = Path(trainer.save_dir) / "results.csv"
         if results.exists():
             self.run.log_artifact(results)
+        wait_for_plots()
+        # the evaluation plots in the folder are final_eval's (of best.pt), when it ran
+        log_plots(self.run, plots_in(trainer.save_dir, EVAL_PLOTS), self._val_eval)
+        log_plots(self.run, plots_in(trainer.save_dir, TRAIN_PLOTS))
         self._ended = True
         self.run.finish("finished")
 
     def teardown(self, trainer: Any) -> None:
         """Always runs last: a training that never reached on_train_end failed."""
+        self._stop_prefetch()
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
         if self.run is not None and not self._ended:
             self._ended = True
             self.run.finish("failed")
@@ -269,7 +327,9 @@ class Tracker:
         for event in (
             "on_pretrain_routine_start",
             "on_pretrain_routine_end",
+            "on_train_start",
             "on_train_epoch_end",
+            "on_val_start",
             "on_fit_epoch_end",
             "on_train_end",
             "teardown",
@@ -336,10 +396,14 @@ def evaluate(
     evaluation of ``run``; a test evaluation is sealed. Returns what was recorded, without
     the numbers of a sealed one.
 
-    A test evaluation stays sealed on the console too: Ultralytics' metrics table and speed
-    line are not printed, and no plots or images of the test split are saved unless
-    ``save_images=True``. For the val split plots are saved unless ``save_images=False``.
-    ``outputs`` is the folder Ultralytics writes into (numbered if it exists)."""
+    The validator's plots and every image's predictions (with thumbnails) are recorded
+    as artifacts attached to the evaluation, sealed with a test one. A test evaluation
+    stays sealed on the console too: Ultralytics' metrics table and speed line are not
+    printed, and no plots or images of the test split stay on disk unless
+    ``save_images=True`` (Ultralytics writes them into a temporary folder, deleted once
+    they are recorded). For the val split plots stay on disk unless ``save_images=False``.
+    ``outputs`` is the folder Ultralytics writes into (numbered if it exists; made, empty,
+    when nothing is to stay on disk)."""
     from ultralytics import YOLO
 
     book = book or Book.open(uri)
@@ -348,31 +412,45 @@ def evaluate(
     if not data:
         raise TrialbookError(f"run {record.name!r} records no data.yaml: pass data=")
     sealed = split == "test"
+    keep = (not sealed) if save_images is None else save_images
     model = YOLO(str(weights))
     seen: dict[str, Any] = {}
+    recorder = PredictionRecorder(split)
+    model.add_callback("on_val_start", recorder.on_val_start)
     model.add_callback("on_val_end", lambda validator: seen.setdefault("validator", validator))
-    val_args["plots"] = (not sealed) if save_images is None else save_images
-    if outputs is not None:
-        folder = Path(outputs).resolve()
-        val_args.update(project=str(folder.parent), name=folder.name, exist_ok=False)
+    val_args["plots"] = True  # recorded either way; `keep` says whether they stay on disk
     if sealed:
         val_args.update(verbose=False, save_json=False, save_txt=False, save_conf=False)
-    with quiet_console() if sealed else contextlib.nullcontext():
-        metrics = model.val(data=data, split=split, **val_args)
-    validator = seen.get("validator")
-    matrix, class_names = confusion(validator) if validator is not None else (None, None)
-    total, speeds = latency(validator if validator is not None else metrics)
-    task = record.tags.get("task") or getattr(model, "task", None)
-    handle = book.attach(record)
-    evaluation = handle.log_eval(
-        split,
-        {**dict(getattr(metrics, "results_dict", {}) or {}), **speeds},
-        per_class_ap=per_class_ap(metrics, getattr(metrics, "names", {}) or model.names, task),
-        confusion_matrix=matrix,
-        class_names=class_names,
-        latency_ms=total,
-        device=device_name(getattr(validator, "device", "cpu")),
-    )
+    folder = Path(outputs).resolve() if outputs is not None else None
+    with contextlib.ExitStack() as stack:
+        if keep and folder is not None:
+            val_args.update(project=str(folder.parent), name=folder.name, exist_ok=False)
+        elif not keep:
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="trialbook-val-"))
+            val_args.update(project=scratch, name=split, exist_ok=True)
+            folder = _numbered_folder(folder) if folder is not None else None
+        stack.callback(recorder.close)
+        with quiet_console() if sealed else contextlib.nullcontext():
+            metrics = model.val(data=data, split=split, **val_args)
+            wait_for_plots()
+        validator = seen.get("validator")
+        matrix, class_names = confusion(validator) if validator is not None else (None, None)
+        total, speeds = latency(validator if validator is not None else metrics)
+        task = record.tags.get("task") or getattr(model, "task", None)
+        handle = book.attach(record)
+        evaluation = handle.log_eval(
+            split,
+            {**dict(getattr(metrics, "results_dict", {}) or {}), **speeds},
+            per_class_ap=per_class_ap(metrics, getattr(metrics, "names", {}) or model.names, task),
+            confusion_matrix=matrix,
+            class_names=class_names,
+            latency_ms=total,
+            device=device_name(getattr(validator, "device", "cpu")),
+        )
+        written = getattr(validator, "save_dir", None)
+        plots = log_plots(handle, plots_in(written, EVAL_PLOTS), evaluation)
+        recorded = recorder.record(handle, evaluation)
+    save_dir = str(written) if keep and written else (str(folder) if folder is not None else None)
     out: dict[str, Any] = {
         "run": record.name,
         "project": record.project,
@@ -380,12 +458,21 @@ def evaluate(
         "sealed": evaluation.sealed,
         "evaluation_id": evaluation.id,
         "images": int(getattr(validator, "seen", 0) or 0) if validator is not None else None,
-        "save_dir": str(getattr(validator, "save_dir", "")) or None,
+        "save_dir": save_dir,
         "device": evaluation.device,
         "metrics": None if evaluation.sealed else dict(evaluation.metrics),
         "per_class_ap": None if evaluation.sealed else dict(evaluation.per_class_ap),
+        "plots": plots,
+        "predictions": recorded,
     }
     return out
+
+
+def _numbered_folder(folder: Path) -> Path:
+    """``folder``, made empty, numbered as Ultralytics numbers a folder that exists."""
+    from ultralytics.utils.files import increment_path
+
+    return Path(increment_path(folder, exist_ok=False, mkdir=True))
 
 
 LATENCY_FORMATS = ("torch", "torchscript", "onnx")

@@ -14,14 +14,21 @@ On a team server (``create_app(auth=True)``) ``server.auth`` has checked the rou
 before it runs; the routes that list across projects answer only the projects the user
 sees, and what a route writes names the authenticated user. The members of a project
 (its grants) and the audit are here too.
+
+Artifacts are served with the content type their name says for images, CSV and text, and
+as ``application/octet-stream`` attachments otherwise (never HTML or SVG). The run review
+(``services.review``) answers image by image with boxes, and thumbnails by digest, for
+the pages' "Where it got worse" and "Images it gets most wrong", which load them lazily.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
@@ -30,7 +37,7 @@ from trialbook.api import Book
 from trialbook.core.entities import AuditEvent, Grant
 from trialbook.core.metrics import MAX_EPOCH
 from trialbook.core.text import check_text
-from trialbook.errors import InvalidInput
+from trialbook.errors import InvalidInput, NotFound
 from trialbook.server.auth import principal_of, visible_decisions, visible_projects, who_of
 from trialbook.server.inputs import MAX_LIMIT, MAX_OFFSET, MIN_SINCE_EPOCH, check_params, texts
 from trialbook.server.responses import READ_ERRORS, WRITE_ERRORS, Error, JsonResponse, Responses
@@ -41,9 +48,12 @@ from trialbook.services import datasets as dataset_service
 from trialbook.services import decisions as decision_service
 from trialbook.services import notes as note_service
 from trialbook.services import projects as project_service
+from trialbook.services import review as review_service
 from trialbook.services import runs as run_service
 
 router = APIRouter(default_response_class=JsonResponse, dependencies=[Depends(check_params)])
+
+MAX_IMAGES_PAGE = 1000  # the most reviewed images one answer carries
 
 
 def ok(model: Any, description: str = "Successful Response") -> Responses:
@@ -270,17 +280,147 @@ def put_note(project: str, run: str, fields: NoteFields, request: Request, book:
     "/projects/{project}/runs/{run}/artifacts/{digest}",
     response_class=FileResponse,
     summary="Download an artifact (its content is checked against its digest first)",
+    description="Served as its name says for images (PNG, JPEG, GIF, WebP), CSV and text, "
+    "inline; anything else as an `application/octet-stream` attachment (never as HTML or SVG).",
     responses={
         200: {
             "description": "The artifact's bytes",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/octet-stream", "image/png", "image/jpeg", "text/csv", "text/plain")
+            },
         },
         **READ_ERRORS,
     },
 )
 def get_artifact(project: str, run: str, digest: str, book: BookDep) -> FileResponse:
     found = artifact_service.artifact_file(book, run, digest, project=project)
-    return FileResponse(found.path, filename=found.name, media_type="application/octet-stream")
+    media, inline = artifact_media(found.name)
+    return FileResponse(
+        found.path,
+        filename=found.name,
+        media_type=media,
+        content_disposition_type="inline" if inline else "attachment",
+        headers={"cache-control": IMMUTABLE},
+    )
+
+
+# An artifact is served as what its name says only for these types, none of which a
+# browser runs (never HTML, SVG or XML, whose scripts would run on this origin); any other
+# file, a compressed one too, is an ``application/octet-stream`` attachment. The table is
+# ours, not the system's MIME database, so every machine serves a file the same way; and
+# ``X-Content-Type-Options: nosniff`` is on every answer (``app.SecurityHeaders``).
+INLINE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".csv": "text/csv",
+    **dict.fromkeys((".txt", ".log", ".yaml", ".yml", ".md", ".json", ".cfg", ".ini", ".toml"), "text/plain"),
+}
+IMMUTABLE = "private, max-age=31536000, immutable"  # the URL names the content (its digest)
+
+
+def artifact_media(name: str) -> tuple[str, bool]:
+    """The content type to serve artifact ``name`` with, and whether inline: images, CSV
+    and text as themselves (Starlette adds ``charset=utf-8`` to text), anything else as an
+    ``application/octet-stream`` attachment."""
+    suffix = os.path.splitext(name.lower())[1]
+    media = INLINE_TYPES.get(suffix)
+    return (media, True) if media else ("application/octet-stream", False)
+
+
+# --------------------------------------------------------------------------- review
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass(frozen=True)
+class ReviewQuery:
+    """The query of both review routes: the split, thresholds and page of images."""
+
+    split: str
+    iou: float
+    conf: float
+    limit: int
+    offset: int
+
+
+def review_query(
+    split: Annotated[str, Query(description="val (test predictions are sealed)")] = "val",
+    iou: Annotated[float, Query(gt=0, le=1, description="IoU a prediction needs to match a box")] = 0.5,
+    conf: Annotated[float, Query(gt=0, le=1, description="the lowest confidence counted")] = 0.25,
+    limit: Annotated[int, Query(ge=0, le=MAX_IMAGES_PAGE, description="images in the answer")] = 24,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="images skipped (paging)")] = 0,
+) -> ReviewQuery:
+    return ReviewQuery(split, iou, conf, limit, offset)
+
+
+ReviewDep = Annotated[ReviewQuery, Depends(review_query)]
+
+
+@router.get(
+    "/projects/{project}/thumbs/{digest}",
+    response_class=Response,
+    summary="An image's stored thumbnail (JPEG), by its digest",
+    responses={
+        200: {
+            "description": "The thumbnail",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **READ_ERRORS,
+        **AUTH_ERRORS,
+    },
+)
+def get_thumbnail(project: str, digest: str, book: BookDep) -> Response:
+    data = review_service.thumbnail_bytes(book, digest)
+    if not data.startswith(JPEG_MAGIC):  # a blob, but no thumbnail: never served as one
+        raise NotFound(f"blob {digest[:12]} is not a thumbnail")
+    return Response(data, media_type="image/jpeg", headers={"cache-control": IMMUTABLE})
+
+
+def _page(found: dict[str, Any], q: ReviewQuery) -> JsonResponse:
+    """``found`` (a review's JSON of its first ``offset + limit`` images) from ``offset``."""
+    found["images"] = found["images"][q.offset :]
+    found["offset"] = q.offset
+    return JsonResponse(found)
+
+
+@router.get(
+    "/projects/{project}/review",
+    summary="Where the candidate got worse than the baseline, image by image",
+    description="`trialbook review --json` with each image's boxes (fractions of the image: "
+    "`gt` `[cls, x1, y1, x2, y2]`, `candidate_pred`/`baseline_pred` `[cls, conf, x1, y1, x2, y2]`) "
+    "and thumbnail digest (`GET /projects/{project}/thumbs/{digest}`); images worst for the "
+    "candidate first, `limit` of them from `offset`. 404 (with the command that records them) "
+    "when a run has no predictions on the split; 400 for runs evaluated on different splits "
+    "and for the sealed test split.",
+    responses=ok(dict[str, Any]),
+)
+def get_review(
+    project: str,
+    book: BookDep,
+    q: ReviewDep,
+    candidate: Annotated[str, Query(description="the run under review")],
+    baseline: Annotated[str, Query(description="the run it is measured against")],
+) -> JsonResponse:
+    found = review_service.review(
+        book, candidate, baseline, project=project, split=q.split, iou=q.iou, conf=q.conf
+    )
+    return _page(found.to_json(boxes=True, limit=q.offset + q.limit), q)
+
+
+@router.get(
+    "/projects/{project}/runs/{run}/review",
+    summary="The images a run gets most wrong",
+    description="Each image of the split with the run's tp, fp and fn and its boxes (as in "
+    "`GET /projects/{project}/review`: `gt`, `pred`), the most false positives plus false "
+    "negatives first, `limit` of them from `offset`.",
+    responses=ok(dict[str, Any]),
+)
+def get_run_review(project: str, run: str, book: BookDep, q: ReviewDep) -> JsonResponse:
+    found = review_service.run_images(book, run, project=project, split=q.split, iou=q.iou, conf=q.conf)
+    return _page(found.to_json(boxes=True, limit=q.offset + q.limit), q)
 
 
 # --------------------------------------------------------------------------- compare, decide

@@ -31,6 +31,7 @@ from trialbook.services import accounts as account_service
 from trialbook.services import compare as compare_service
 from trialbook.services import datasets as dataset_service
 from trialbook.services import decisions as decision_service
+from trialbook.services import gallery as gallery_service
 from trialbook.services import projects as project_service
 from trialbook.services import runs as run_service
 
@@ -160,11 +161,19 @@ def compare(
     runs: Annotated[list[str], Query()] = [],  # noqa: B006
     metric: Annotated[str | None, Query()] = None,
     baseline: Annotated[str | None, Query()] = None,
+    candidate: Annotated[str | None, Query()] = None,
+    iou: Annotated[float, Query(gt=0, le=1)] = 0.5,
+    conf: Annotated[float, Query(gt=0, le=1)] = 0.25,
 ) -> HTMLResponse:
     book = _book(request)
     # a page only reads: the page's "Record this comparison" button records it (POST)
     view = compare_service.compare_runs(
         book, runs, project=project, metric=metric or None, baseline=baseline or None, record=False
+    )
+    compared = [(r["name"], r["id"]) for r in view["runs"]]
+    # the images themselves come from the JSON API, loaded by the page's script
+    review = gallery_service.review_section(
+        book, compared, view["baseline"], candidate=candidate or None, iou=iou, conf=conf
     )
     return render(
         request,
@@ -173,6 +182,8 @@ def compare(
         title=f"Compare · {project}",
         project=project,
         view=view,
+        plots=gallery_service.side_by_side(book, compared),
+        review=review,
         charts=True,
     )
 
@@ -189,6 +200,8 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
     summary = sorted(view["summary"].items(), key=lambda kv: (kv[0] != metric, kv[0].startswith("lr"), kv[0]))
     note = view["note"]
     saved = (note["result"] or "").strip() if note else ""
+    gallery = gallery_service.run_gallery(book, view["id"], project=project)
+    images = gallery_service.run_images_section(book, view["name"], view["id"])
     return render(
         request,
         "run.html",
@@ -203,6 +216,8 @@ def run(request: Request, project: str, run: str) -> HTMLResponse:
         # a draft equal to the saved result says nothing new: the page keeps it hidden
         draft_shown=bool(view["draft"]) and view["draft"].strip() != saved,
         curves=curves,
+        gallery=gallery,
+        images=images,
         charts=True,
     )
 

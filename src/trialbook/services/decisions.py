@@ -85,6 +85,20 @@ class ShipResult(TypedDict):
     ships: list[ShipView]
 
 
+def candidate_and_baseline(
+    book: Book, candidate: str, baseline: str, project: str | None, what: str
+) -> tuple[RunRecord, RunRecord, str]:
+    """The two runs ``what`` (``decide``, ``review``) sets against each other, and their
+    one project; ``InvalidInput`` when they are one run or of two projects."""
+    cand, base = book.run(candidate, project), book.run(baseline, project)
+    if cand.id == base.id:
+        raise InvalidInput(
+            f"{what}: candidate and baseline are the same run ({cand.name}); "
+            "name the run to set it against with --baseline"
+        )
+    return cand, base, same_project([cand, base], what)
+
+
 def same_project(runs: Sequence[RunRecord], what: str) -> str:
     """The one project of ``runs``; ``InvalidInput`` naming them when they are in several."""
     projects = sorted({r.project for r in runs})
@@ -247,13 +261,7 @@ def decide(
     decisions made at once would spend more reveals than the budget, the later ones are
     decided again on the fresh count, so they reveal nothing and say the split is
     burned; identical ones made at once store one decision, which they all return."""
-    cand, base = book.run(candidate, project), book.run(baseline, project)
-    if cand.id == base.id:
-        raise InvalidInput(
-            f"decide: candidate and baseline are the same run ({cand.name}); "
-            "name the run it should beat with --baseline"
-        )
-    name = same_project([cand, base], "decide")
+    cand, base, name = candidate_and_baseline(book, candidate, baseline, project, "decide")
     note_done = _note_has_result(book, cand)
     for attempt in range(DECIDE_TRIES):
         proto = book.store.get_project(name).protocol

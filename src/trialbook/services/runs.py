@@ -37,7 +37,7 @@ MAX_PAGE = 500  # the most runs one store page holds
 ORDERS = ("asc", "desc")
 
 # The run page's groups of curves, in order (see ``curve_group``).
-CURVE_GROUPS = ("Metrics", "Train losses", "Val losses", "Learning rates", "Other")
+CURVE_GROUPS = ("Metrics", "Train losses", "Val losses", "Learning rates", "System", "Other")
 
 
 class RunLine(TypedDict):
@@ -228,10 +228,15 @@ def downsample(values: Sequence[float], n: int = SPARK_POINTS) -> list[float]:
 
 def curve_group(key: str) -> str:
     """The run page's group of a metric key: Ultralytics' ``metrics/``, ``train/`` and
-    ``val/`` prefixes, learning rates (keys with no better direction that name an lr),
-    else ``Other``."""
+    ``val/`` prefixes, the machine's ``system/`` figures, learning rates (keys with no
+    better direction that name an lr), else ``Other``."""
     lowered = key.lower()
-    for prefix, title in (("metrics/", "Metrics"), ("train/", "Train losses"), ("val/", "Val losses")):
+    for prefix, title in (
+        ("metrics/", "Metrics"),
+        ("train/", "Train losses"),
+        ("val/", "Val losses"),
+        ("system/", "System"),
+    ):
         if lowered.startswith(prefix):
             return title
     if direction_of(key) == "none" and "lr" in lowered:

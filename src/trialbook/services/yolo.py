@@ -18,7 +18,8 @@ Rules the three share:
 * **The project** is ``--project``, else the name of the dataset (``-d pallets:v3``, or
   the tagged version the data.yaml's files match).
 * **A test evaluation stays sealed**: nothing of its numbers is printed or returned, and
-  no test image or plot is saved unless ``save_images`` is asked.
+  no test image or plot stays on disk unless ``save_images`` is asked. Its plots and
+  per-image predictions are recorded in the book either way, sealed with it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class ValResult(TypedDict):
     device: str | None
     metrics: dict[str, float] | None
     per_class_ap: dict[str, float] | None
+    plots: list[str]  # the plots recorded, attached to the evaluation (sealed with a test one)
+    predictions: int | None  # images whose predictions were recorded; None: none were
     next: list[str]
 
 
@@ -379,6 +382,8 @@ def val(
         "device": done["device"],
         "metrics": None if sealed else done["metrics"],
         "per_class_ap": None if sealed else done["per_class_ap"],
+        "plots": list(done["plots"]),
+        "predictions": done["predictions"],
         "next": (
             [f"trialbook decide {run.name} --baseline BASELINE  (reveals it, counted)"]
             if sealed

@@ -119,6 +119,7 @@ function initProject() {
 // --------------------------------------------------------------------------- compare
 function initCompare() {
   const data = pageData();
+  initPictures(data.project);  // first: the review's request runs while the charts are drawn
   const div = document.getElementById("curves");
   const yTitle = data.exploratory ? `${data.metric} (exploratory)` : data.metric;
   const traces = data.runs.map((r, i) => ({
@@ -285,6 +286,8 @@ function initRecord(data) {
 // --------------------------------------------------------------------------- run
 function initRun() {
   const data = pageData();
+  initGallery();
+  initRunImages(data.project, data.images);
   const charts = [];
   document.querySelectorAll(".chart[data-group]").forEach((div) => {
     const group = data.groups[Number(div.dataset.group)];
@@ -377,6 +380,321 @@ function initNote() {
       message.textContent = `not saved: ${err.message}`;
     }
   });
+}
+
+// --------------------------------------------------------------------------- pictures
+// Plots (artifacts), thumbnails and boxes. Boxes are fractions (0..1) of the image, drawn in
+// an SVG laid over the thumbnail (viewBox 0 0 1 1); every name goes in with textContent.
+const SVG_NS = "http://www.w3.org/2000/svg";
+const PAGE_SIZE = 24;
+
+function projectApi(project) {
+  return `/api/v1/projects/${encodeURIComponent(project)}`;
+}
+
+function artifactUrl(project, run, digest) {
+  return `${runUrl(project, run)}/artifacts/${encodeURIComponent(digest)}`;
+}
+
+function thumbUrl(project, digest) {
+  return `${projectApi(project)}/thumbs/${encodeURIComponent(digest)}`;
+}
+
+// A service's message with its `commands` as <code>, as text.
+function messageNode(tag, attrs, text) {
+  const node = el(tag, attrs);
+  String(text).split("`").forEach((part, i) => node.appendChild(i % 2 ? el("code", {}, part) : document.createTextNode(part)));
+  return node;
+}
+
+// One dialog per page for every enlarged picture; Escape or a click outside closes it.
+function lightbox() {
+  let box = document.getElementById("lightbox");
+  if (box) return box;
+  box = el("dialog", {id: "lightbox", class: "lightbox"});
+  const close = el("button", {type: "button", class: "small close", id: "lightbox-close"}, "Close");
+  close.addEventListener("click", () => box.close());
+  box.addEventListener("click", (e) => { if (e.target === box) box.close(); });
+  box.appendChild(close);
+  box.appendChild(el("div", {class: "lightbox-body", id: "lightbox-body"}));
+  document.body.appendChild(box);
+  return box;
+}
+
+function openLightbox(title, content) {
+  const box = lightbox();
+  const body = document.getElementById("lightbox-body");
+  body.replaceChildren(el("h3", {class: "lightbox-title"}, title), ...content);
+  if (!box.open) box.showModal();
+}
+
+function enlargeOnClick(link, title) {
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    openLightbox(title, [el("img", {src: link.getAttribute("href"), alt: title, class: "large"})]);
+  });
+}
+
+// the layers of one reviewed image: [key, label, boxes, matched, missed] (a prediction box
+// is [cls, conf, x1, y1, x2, y2], a ground-truth box [cls, x1, y1, x2, y2]; matched[i]: box i
+// matched; missed: what a ground-truth box not matched says)
+function reviewLayers(item, names) {
+  return [
+    ["gt", "ground truth", item.gt, item.candidate_found, `missed by ${names.candidate}`],
+    ["candidate", names.candidate, item.candidate_pred, item.candidate_matched],
+    ["baseline", names.baseline, item.baseline_pred, item.baseline_matched],
+  ];
+}
+
+function runLayers(item) {
+  return [["gt", "ground truth", item.gt, item.found, "missed"], ["pred", "predictions", item.pred, item.matched]];
+}
+
+function boxLabel(layer, box, classNames, i) {
+  const [key, label, , matched, missed] = layer;
+  const name = classNames[box[0]] ?? `class ${box[0]}`;
+  const hit = matched ? matched[i] : undefined;
+  if (key === "gt") return `${label}: ${name}${hit === false ? ` (${missed})` : ""}`;
+  const said = hit === undefined ? "" : hit ? " (true positive)" : " (false positive)";
+  return `${label}: ${name} ${Number(box[1]).toFixed(2)}${said}`;
+}
+
+function boxesSvg(layers, classNames) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 1 1");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("class", "boxes");
+  for (const layer of layers) {
+    const [key, , boxes, matched] = layer;
+    (boxes || []).forEach((box, i) => {
+      const [x1, y1, x2, y2] = box.length === 6 ? box.slice(2) : box.slice(1);
+      const rect = document.createElementNS(SVG_NS, "rect");
+      const miss = matched && matched[i] === false ? " miss" : "";
+      rect.setAttribute("class", `box ${key}${miss}`);
+      rect.setAttribute("data-layer", key);
+      rect.setAttribute("x", x1);
+      rect.setAttribute("y", y1);
+      rect.setAttribute("width", Math.max(x2 - x1, 0));
+      rect.setAttribute("height", Math.max(y2 - y1, 0));
+      rect.setAttribute("vector-effect", "non-scaling-stroke");
+      const title = document.createElementNS(SVG_NS, "title");
+      title.textContent = boxLabel(layer, box, classNames, i);
+      rect.appendChild(title);
+      svg.appendChild(rect);
+    });
+  }
+  return svg;
+}
+
+// A thumbnail with its boxes over it, at the image's aspect ratio.
+function framed(project, item, layers, classNames, large) {
+  const frame = el("div", {class: large ? "frame large" : "frame"});
+  frame.style.aspectRatio = `${item.width || 4} / ${item.height || 3}`;
+  if (item.thumb) frame.appendChild(el("img", {src: thumbUrl(project, item.thumb), alt: item.image, loading: "lazy"}));
+  else frame.appendChild(el("span", {class: "no-thumb muted"}, "no thumbnail stored"));
+  frame.appendChild(boxesSvg(layers, classNames));
+  return frame;
+}
+
+function countsText(c) {
+  return `${c.tp} tp · ${c.fp} fp · ${c.fn} fn`;
+}
+
+function shotCard(project, item, layers, classNames, lines, open) {
+  const card = el("figure", {class: "shot", tabindex: "0", "data-image": item.image});
+  card.appendChild(framed(project, item, layers, classNames, false));
+  const caption = el("figcaption");
+  caption.appendChild(el("div", {class: "shot-name", title: item.image}, item.image));
+  lines.forEach(([cls, text]) => caption.appendChild(el("div", {class: cls}, text)));
+  card.appendChild(caption);
+  const show = () => open(item);
+  card.addEventListener("click", show);
+  card.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); show(); } });
+  return card;
+}
+
+function enlargeShot(project, item, layers, classNames, hidden, lines) {
+  const frame = framed(project, item, layers, classNames, true);
+  const wrap = el("div", {class: `shot-large ${hidden()}`, id: "shot-large"});
+  wrap.appendChild(frame);
+  const side = el("div", {class: "shot-boxes"});
+  lines.forEach(([cls, text]) => side.appendChild(el("p", {class: cls}, text)));
+  for (const layer of layers) {
+    const [key, label, boxes] = layer;
+    side.appendChild(el("h4", {class: `layer ${key}`}, `${label} (${(boxes || []).length})`));
+    const list = el("ul", {class: "plain", "data-layer": key});
+    (boxes || []).forEach((b, i) => list.appendChild(el("li", {}, boxLabel(layer, b, classNames, i))));
+    side.appendChild(list);
+  }
+  wrap.appendChild(side);
+  openLightbox(item.image, [wrap]);
+}
+
+// Checkboxes [data-layer] of a toolbar hide that layer's boxes in `targets` (by a class
+// hide-LAYER on each); returns the classes in force, for a view opened later.
+function layerToggles(toolbar, targets) {
+  const inputs = Array.from(toolbar.querySelectorAll("input[data-layer]"));
+  const hidden = () => inputs.filter((i) => !i.checked).map((i) => `hide-${i.dataset.layer}`).join(" ");
+  const apply = () => {
+    for (const t of targets()) {
+      inputs.forEach((i) => t.classList.toggle(`hide-${i.dataset.layer}`, !i.checked));
+    }
+  };
+  inputs.forEach((i) => i.addEventListener("change", apply));
+  return hidden;
+}
+
+// Pages of images from a JSON route (limit/offset), shown while `keep(item)` holds.
+function pagedShots({url, grid, more, summary, keep, render, onFirst}) {
+  let offset = 0;
+  let done = false;
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const params = new URLSearchParams(url.params);
+      params.set("limit", PAGE_SIZE);
+      params.set("offset", offset);
+      const data = await api("GET", `${url.path}?${params}`);
+      if (offset === 0 && onFirst) onFirst(data);
+      const shown = data.images.filter(keep);
+      shown.forEach((item) => grid.appendChild(render(data, item)));
+      offset += data.images.length;
+      done = shown.length < data.images.length || offset >= data.image_count;
+      more.hidden = done;
+    } catch (err) {
+      summary.replaceChildren(messageNode("span", {class: "notice bad"}, err.message));
+      more.hidden = true;
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener("click", load);
+  return load();
+}
+
+function initGallery() {
+  document.querySelectorAll("#gallery a.plot-link").forEach((a) => enlargeOnClick(a, a.dataset.name || ""));
+}
+
+function initRunImages(project, section) {
+  const box = document.getElementById("run-images");
+  if (!box || !section || !section.ready) return;
+  const grid = document.getElementById("run-images-grid");
+  const summary = document.getElementById("run-images-summary");
+  const hidden = layerToggles(document.getElementById("run-layers"), () => [grid, document.getElementById("shot-large")].filter(Boolean));
+  let classNames = [];
+  const open = (item) => {
+    const lines = [["counts", countsText(item.counts)]];
+    enlargeShot(project, item, runLayers(item), classNames, hidden, lines);
+  };
+  pagedShots({
+    url: {path: `${runUrl(project, section.run)}/review`, params: {split: section.split, iou: section.iou, conf: section.conf}},
+    grid, more: document.getElementById("run-images-more"), summary,
+    keep: (item) => item.counts.fp + item.counts.fn > 0,
+    onFirst: (data) => {
+      classNames = data.class_names;
+      const t = data.totals;
+      const wrong = data.images.filter((i) => i.counts.fp + i.counts.fn > 0).length;
+      summary.textContent = wrong
+        ? `${data.image_count} images: ${countsText(t)} in all; the most wrong first`
+        : `${data.image_count} images, none wrong at this IoU and confidence`;
+    },
+    render: (data, item) => shotCard(project, item, runLayers(item), data.class_names,
+      [["counts", countsText(item.counts)]], open),
+  });
+}
+
+function initSidePlots(project, plots) {
+  const select = document.getElementById("plot-select");
+  const box = document.getElementById("side-plots");
+  if (!select || !plots.names.length) return;
+  const show = () => {
+    const name = select.value;
+    box.replaceChildren();
+    for (const p of plots.plots[name] || []) {
+      const figure = el("figure", {class: "plot", "data-run": p.run});
+      figure.appendChild(el("h3", {}, p.run));
+      if (p.digest) {
+        const url = artifactUrl(project, p.run, p.digest);
+        const link = el("a", {class: "plot-link", href: url, target: "_blank", rel: "noopener"});
+        link.appendChild(el("img", {src: url, alt: `${p.run}: ${name}`, loading: "lazy"}));
+        enlargeOnClick(link, `${p.run}: ${name}`);
+        figure.appendChild(link);
+        figure.appendChild(el("figcaption", {class: "muted"}, p.source));
+      } else {
+        figure.appendChild(el("p", {class: "muted empty"}, `no ${name}`));
+      }
+      box.appendChild(figure);
+    }
+  };
+  select.addEventListener("change", show);
+  show();
+}
+
+function classTable(table, data) {
+  table.replaceChildren();
+  const head = el("thead");
+  const row = el("tr");
+  ["class", "gained", "lost", "fp added", "fp removed", data.candidate, data.baseline].forEach((h, i) =>
+    row.appendChild(el("th", {class: i && i < 5 ? "n" : ""}, h)));
+  head.appendChild(row);
+  table.appendChild(head);
+  const body = el("tbody");
+  for (const [name, t] of Object.entries(data.classes)) {
+    const tr = el("tr", {"data-class": name});
+    tr.appendChild(el("td", {}, name));
+    tr.appendChild(el("td", {class: `n${t.gained ? " up" : ""}`}, t.gained));
+    tr.appendChild(el("td", {class: `n${t.lost ? " down" : ""}`}, t.lost));
+    tr.appendChild(el("td", {class: `n${t.fp_added ? " down" : ""}`}, t.fp_added));
+    tr.appendChild(el("td", {class: `n${t.fp_removed ? " up" : ""}`}, t.fp_removed));
+    tr.appendChild(el("td", {}, countsText(t.candidate)));
+    tr.appendChild(el("td", {}, countsText(t.baseline)));
+    body.appendChild(tr);
+  }
+  table.appendChild(body);
+}
+
+function deltaText(d) {
+  return d > 0 ? `+${d} errors` : `${d} errors`;
+}
+
+function initReview(project, section) {
+  const box = document.getElementById("review");
+  if (!box || !section || !section.ready) return;
+  const grid = document.getElementById("review-grid");
+  const summary = document.getElementById("review-summary");
+  const names = {candidate: section.candidate, baseline: section.baseline};
+  const hidden = layerToggles(document.getElementById("review-layers"), () => [grid, document.getElementById("shot-large")].filter(Boolean));
+  let classNames = [];
+  const lines = (item) => [
+    ["delta down", `${deltaText(item.delta)} for ${names.candidate}`],
+    ["counts candidate", `${names.candidate}: ${countsText(item.candidate)}`],
+    ["counts baseline", `${names.baseline}: ${countsText(item.baseline)}`],
+  ];
+  const open = (item) => enlargeShot(project, item, reviewLayers(item, names), classNames, hidden, lines(item));
+  pagedShots({
+    url: {path: `${projectApi(project)}/review`, params: {candidate: section.candidate, baseline: section.baseline,
+      split: section.split, iou: section.iou, conf: section.conf}},
+    grid, more: document.getElementById("review-more"), summary,
+    keep: (item) => item.delta > 0,
+    onFirst: (data) => {
+      classNames = data.class_names;
+      classTable(document.getElementById("review-classes"), data);
+      const [c, b] = [data.totals.candidate, data.totals.baseline];
+      summary.textContent = `${data.worse} of ${data.image_count} images worse for ${data.candidate}, ` +
+        `${data.better} better. In all: ${data.candidate} ${countsText(c)}; ${data.baseline} ${countsText(b)}.` +
+        (data.worse ? " The worst first." : "");
+    },
+    render: (data, item) => shotCard(project, item, reviewLayers(item, names), data.class_names, lines(item), open),
+  });
+}
+
+function initPictures(project) {
+  const node = document.getElementById("pictures-data");
+  if (!node) return;
+  const data = JSON.parse(node.textContent);
+  initSidePlots(project, data.plots);
+  initReview(project, data.review);
 }
 
 // --------------------------------------------------------------------------- datasets
