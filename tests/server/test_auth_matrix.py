@@ -394,6 +394,7 @@ def test_expired_and_revoked_tokens_get_401(team: Team, client: httpx.Client) ->
     token, raw = account_service.create_token(team.accounts, "vi", who=WHO)
     assert client.get(f"{API}/projects", headers={"authorization": f"Bearer {raw}"}).status_code == 200
     account_service.revoke_token(team.accounts, token.id, who=WHO)
+    time.sleep(account_service.TOKEN_CACHE_S + 0.25)  # a revocation takes effect within it
     revoked = client.get(f"{API}/projects", headers={"authorization": f"Bearer {raw}"})
     assert revoked.status_code == 401 and raw not in revoked.text
     # a page with a dead token: 401 too (not the sign-in redirect a cookie-less browser gets)

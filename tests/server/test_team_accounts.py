@@ -34,6 +34,7 @@ from support.env import without_trialbook
 from support.extras import venv_command
 from support.seaweed import free_ports, stop_process
 from trialbook.api import Book
+from trialbook.services.accounts import TOKEN_CACHE_S
 from trialbook.store.registry import sql_url
 
 pytestmark = pytest.mark.postgres
@@ -293,6 +294,7 @@ def test_a_viewer_reads_but_cannot_start_a_run(team: Team) -> None:
         env=without_trialbook(),
     )
     assert revoked.returncode == 0, revoked.stderr
+    past_the_token_cache()
     after = team.cli("vic", "runs", "--project", "p")
     assert after.returncode == 1 and "refused the token" in after.stderr
     assert f"trialbook login {team.url}" in after.stderr and team.tokens["vic"] not in after.stderr
@@ -342,6 +344,12 @@ def _mid_run(team: Team, name: str) -> subprocess.Popen[str]:
     )
 
 
+def past_the_token_cache() -> None:
+    """Wait out the server's token cache: a revocation or a changed role takes effect
+    within ``TOKEN_CACHE_S`` seconds (``services.accounts.TokenCache``), by design."""
+    time.sleep(TOKEN_CACHE_S + 0.25)
+
+
 def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: Team) -> None:
     """The editor's role taken away while a run logs: what it logs from then on is
     refused (403), kept in the outbox with a warning saying why; given back, `trialbook
@@ -361,6 +369,7 @@ def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: 
             timeout=60,
         )
         assert taken.returncode == 0, taken.stderr
+        past_the_token_cache()
         out, err = process.communicate("go\n", timeout=120)
     finally:
         if process.poll() is None:
@@ -390,6 +399,7 @@ def test_writes_refused_mid_run_stay_in_the_outbox_until_the_role_is_back(team: 
         capture_output=True,
         timeout=60,
     )
+    past_the_token_cache()
     synced = json.loads(team.ok("edith", "sync", "--json"))
     assert (synced["points"], synced["endings"], synced["refused"], synced["left"]) == (3, 1, [], 0)
     with Book.open(team.db) as book:
@@ -421,6 +431,7 @@ def test_a_token_revoked_mid_run_keeps_everything_until_a_new_one(team: Team) ->
             capture_output=True,
             timeout=60,
         )
+        past_the_token_cache()
         out, err = process.communicate("go\n", timeout=120)
     finally:
         if process.poll() is None:

@@ -264,3 +264,32 @@ def test_a_server_admin_reads_every_event(store: SqlStore, audited: SqlAccounts)
     assert _seen(svc.audit_events(store, audited, root, "q")) == [s for s in seen if s[1] == "q"]
     assert svc.audit_events(store, audited, LOCAL) == svc.audit_events(store, audited, root)
     assert svc.audit_events(store, None, root, "q")[0].action == "protocol"
+
+
+def test_the_token_cache_keeps_a_principal_for_its_ttl_and_never_past_expiry(
+    accounts: SqlAccounts, store: SqlStore
+) -> None:
+    svc.add_user(accounts, "cid", admin=False, who="x")
+    store.ensure_project("p")
+    svc.grant(accounts, store, "cid", "p", "editor", who="x")
+    token, raw = svc.create_token(accounts, "cid", who="x")
+    cache = svc.TokenCache(ttl=0.3)
+    assert cache.cached(raw) is None  # never looked up
+    assert cache.lookup(accounts, raw).role_in("p") == "editor"
+    svc.revoke_grant(accounts, "cid", "p", who="x")
+    svc.revoke_token(accounts, token.id, who="x")
+    kept = cache.cached(raw)
+    assert kept is not None and kept.role_in("p") == "editor"  # within the ttl: as it was
+    time.sleep(0.35)
+    assert cache.cached(raw) is None
+    with pytest.raises(Unauthorized):
+        cache.lookup(accounts, raw)  # asked again: revoked
+    _, short = svc.create_token(accounts, "cid", expires_days=0.1 / 86400, who="x")  # 0.1 s
+    assert svc.TokenCache(ttl=60).lookup(accounts, short).name == "cid"
+    long_lived = svc.TokenCache(ttl=60)
+    long_lived.lookup(accounts, short)
+    time.sleep(0.15)
+    assert long_lived.cached(short) is None  # expired: not kept past it, whatever the ttl
+    with pytest.raises(Unauthorized):
+        long_lived.lookup(accounts, short)
+    assert long_lived.cached("tb_unknown") is None

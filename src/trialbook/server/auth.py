@@ -3,7 +3,9 @@ route (``create_app(auth=True)``, which ``trialbook server`` uses; ``trialbook u
 loopback has none: every request is ``core.access.LOCAL``).
 
 ``Authenticate`` (ASGI middleware, inside the ``Host`` check) authenticates each request
-from ``Authorization: Bearer TOKEN`` (``services.accounts.principal_for_token``), else from
+from ``Authorization: Bearer TOKEN`` (``services.accounts.principal_for_token``, kept per
+worker for 2 s by ``services.accounts.TokenCache``, so a revocation or a changed role takes
+effect within 2 s), else from
 the UI's session cookie ``tb_session`` (``services.accounts.session_principal``), and puts
 the ``Principal`` in the request's state (``request.state.principal``, always set). It then
 finds the route the request is for, the way the router will (``route.matches(scope)``),
@@ -314,6 +316,7 @@ class Authenticate:
         self.error_page = error_page
         self.api_prefix = api_prefix
         self._routes: tuple[list[Any], list[Any]] = ([], [])  # (the app's routes, flat)
+        self._tokens = account_service.TokenCache()
 
     def routes(self) -> list[Any]:
         """``app_routes`` of the app, made again whenever its routes change (one added)."""
@@ -380,7 +383,9 @@ class Authenticate:
         if token is not None:
             if not token:
                 raise Unauthorized("give the token as `Authorization: Bearer TOKEN`")
-            principal = await run_in_threadpool(account_service.principal_for_token, self.accounts, token)
+            principal = self._tokens.cached(token)
+            if principal is None:
+                principal = await run_in_threadpool(self._tokens.lookup, self.accounts, token)
             return principal, "token", None
         cookie = _cookie(scope)
         if cookie is not None:

@@ -82,6 +82,10 @@ class AccountStore(Protocol):
         more than 60 s older (so a busy client does not write on every call)."""
         ...
 
+    def token_expiry(self, token_hash: str) -> float | None:
+        """When the token with this hash expires (``None``: never, or no such token)."""
+        ...
+
     def grant(self, name: str, project: str, role: str, *, who: str) -> Grant:
         """Give user ``name`` ``role`` on ``project`` (replacing the role held). Raises
         ``NotFound`` for an unknown user or project, ``InvalidInput`` for an unknown role.

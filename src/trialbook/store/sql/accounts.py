@@ -267,6 +267,12 @@ class SqlAccounts(SqlBase):
                 row = conn.execute(query).one()
         return _token(row)
 
+    def token_expiry(self, token_hash: str) -> float | None:
+        query = sa.select(api_tokens.c.expires_at).where(api_tokens.c.token_hash == token_hash)
+        with self.db.read() as conn:
+            found: float | None = conn.execute(query).scalar()
+        return found
+
     def user_for_token(self, token_hash: str, now: float) -> User | None:
         query = (
             sa.select(*_USER_COLUMNS, api_tokens.c.id.label("token_id"), api_tokens.c.last_used_at)
