@@ -23,6 +23,7 @@ def test_create_show_and_defaults(tb: CLI) -> None:
         "naming_pattern": r"^v\d+[a-z]?_[a-z0-9][a-z0-9_.\-]*$",
         "test_budget": 5,
         "convergence_target": None,
+        "precision_level": 0.95,
     }
     assert out["history"] == [] and out["shipped"] is None
     again = tb("project", "create", "pallets", code=1)

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from support.extras import require_ultralytics
-from support.shell import Shell
+from support.shell import Shell, tagged_shapes
 from trialbook.api import Book
 from trialbook.artifacts.local import hash_file
 from trialbook.core import predictions
 from trialbook.core.entities import Artifact, Evaluation, RunRecord
-from trialbook.demo.story import write_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -51,12 +50,7 @@ Reviewed = tuple[Shell, dict[str, subprocess.CompletedProcess[str]]]
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory: pytest.TempPathFactory) -> Reviewed:
     require_ultralytics()
-    cwd = tmp_path_factory.mktemp("review") / "work"
-    cwd.mkdir()
-    tb = Shell(cwd)
-    write_dataset(cwd / "data" / "shapes", COUNTS, seed=7, size=64, classes=["square", "bar"])
-    tb("init")
-    tb("data", "tag", "shapes", "data/shapes/data.yaml", "--tag", "v1")
+    tb = tagged_shapes(tmp_path_factory, "review", COUNTS, ["square", "bar"])
     system = {"TRIALBOOK_SYSTEM_METRICS": "1"}  # as a user has it (the suite turns it off)
     out = {"train": tb("yolo", "train", RUN, "--", *TRAIN, env=system)}
     second = [a.replace("epochs=1", "epochs=2") for a in TRAIN]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from support.extras import venv_command, yolo_env
 
@@ -35,3 +36,19 @@ class Shell:
 
     def json(self, *args: str) -> dict:  # type: ignore[type-arg]
         return json.loads(self(*args, "--json").stdout)  # type: ignore[no-any-return]
+
+
+def tagged_shapes(
+    tmp_path_factory: Any, name: str, counts: dict[str, int], classes: list[str], *, size: int = 64
+) -> Shell:
+    """A ``Shell`` in a new folder holding a book (``trialbook init``) and a drawn dataset
+    ``data/shapes`` of ``counts`` images a split, tagged ``shapes:v1``."""
+    from trialbook.demo.story import write_dataset
+
+    cwd = tmp_path_factory.mktemp(name) / "work"
+    cwd.mkdir()
+    tb = Shell(cwd)
+    write_dataset(cwd / "data" / "shapes", counts, seed=7, size=size, classes=classes)
+    tb("init")
+    tb("data", "tag", "shapes", "data/shapes/data.yaml", "--tag", "v1")
+    return tb

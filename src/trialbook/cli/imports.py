@@ -43,6 +43,8 @@ def _finish(report: ImportReport, as_json: bool) -> None:
             click.echo(f"skipped {s.path}: {s.reason}")
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
     for p in report.failed:
         click.echo(f"error: {p}", err=True)
     if not as_json:

@@ -15,7 +15,9 @@ _PROTOCOL_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "metric",
         {
             "help": "Comparison metric: a key or an alias (map50-95, map50, "
-            "map50-95(m), map50-95(p), accuracy_top1 ...)."
+            "map50-95(m), map50-95(p), accuracy_top1 ...; one class's AP: ap50-95:CLASS, "
+            "ap50:CLASS; recall at precision 0.95: r@p0.95, r@p0.95:CLASS; latency: the p50 "
+            "measured on --device, lower is better, --noise in ms)."
         },
     ),
     (
@@ -42,6 +44,11 @@ _PROTOCOL_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": float, "help": "Metric value that counts as converged."},
     ),
     ("--naming-pattern", "naming_pattern", {"help": "Regular expression run names must match."}),
+    (
+        "--precision-level",
+        "precision_level",
+        {"type": float, "help": "The precision of the recall-at-precision metric r@p (default 0.95)."},
+    ),
 ]
 
 
@@ -108,6 +115,9 @@ def project_set(name: str, reason: str | None, uri: str | None, as_json: bool, *
 
     data = projects.set_protocol(open_book(uri), name, _changes(options), reason, create=True)
     show(as_json, data, output.protocol_changed)
+    if not as_json:
+        for note in data["notes"]:
+            output.console.print(f"note: {output.esc(note)}")
 
 
 @click.command("projects")

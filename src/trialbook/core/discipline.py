@@ -284,6 +284,13 @@ def _test_budget(field: str, value: Any) -> int:
     return value
 
 
+def _precision_level(field: str, value: Any) -> float:
+    level = finite_number(value)
+    if level is None or not 0 < level <= 1:
+        raise InvalidInput(f"protocol precision_level must be in (0, 1], e.g. 0.95; got {value!r:.40}")
+    return level
+
+
 def _convergence_target(field: str, value: Any) -> float:
     target = finite_number(value)
     if target is None:
@@ -310,6 +317,7 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "test_budget": _test_budget,
     "convergence_target": _convergence_target,
     "naming_pattern": _naming_pattern,
+    "precision_level": _precision_level,
 }
 SETTABLE_FIELDS = tuple(FIELD_CHECKS)
 

@@ -30,6 +30,8 @@ class Protocol:
     naming_pattern: str = r"^v\d+[a-z]?_[a-z0-9][a-z0-9_.\-]*$"
     test_budget: int = 5
     convergence_target: float | None = None
+    # the precision at which the recall-at-precision metric is taken (metrics/R@P0.95(B))
+    precision_level: float = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class Protocol:
             "naming_pattern": self.naming_pattern,
             "test_budget": self.test_budget,
             "convergence_target": self.convergence_target,
+            "precision_level": self.precision_level,
         }
 
     @classmethod

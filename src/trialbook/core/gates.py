@@ -57,6 +57,15 @@ Comparability
     which (``candidate_latency_source``), and without one on the target device it says how
     to measure one there.
 
+Latency as the metric (``core.metrics.LATENCY_METRIC``, lower is better)
+    The values are each run's latency measured on the protocol's device
+    (``core.ranking.measured_latency``), the noise is in ms, and the improvement gate says
+    "faster by more than N ms"; a run without one is told how to measure it. The val
+    splits do not matter to a latency, so they do not fail the improvement gate. The test
+    gate needs the candidate's test evaluation (on the pinned split, the split not
+    burned), counts the reveal, and compares nothing: a latency is the weights', not a
+    split's.
+
 Numbers in the texts: metric values with 4 decimals, latencies and budgets in ms with 1
 (``core.format.metric`` / ``core.format.ms``), the class floor with 2.
 
@@ -87,7 +96,7 @@ from trialbook.core import format as fmt
 from trialbook.core.comparability import check_val_splits
 from trialbook.core.entities import Protocol
 from trialbook.core.format import SHORT_DIGEST, short_digest
-from trialbook.core.metrics import finite_number
+from trialbook.core.metrics import finite_number, is_latency, parse_class_key
 from trialbook.core.noise import at_least, exceeds, gain
 from trialbook.errors import InvalidInput
 
@@ -222,6 +231,9 @@ def evidence_digest(inputs: DecisionInputs, refs: Mapping[str, str | None]) -> s
     runs and evaluations the inputs come from)."""
     data = dataclasses.asdict(inputs)
     del data["test_reveals_used"]
+    if data["protocol"].get("precision_level") == Protocol().precision_level:
+        # the default, as in decisions recorded before the field existed: the same digest
+        del data["protocol"]["precision_level"]
     text = json.dumps({"inputs": data, "refs": dict(refs)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -232,11 +244,27 @@ def is_map_like(metric: str) -> bool:
 
 
 def _amount(value: float, metric: str) -> str:
-    """``0.0800`` or ``0.0800 (8.00 mAP points)`` for mAP-like metrics."""
+    """``0.0800``, ``0.0800 (8.00 mAP points)`` for mAP-like metrics, ``(8.00 AP points)``
+    for one class's AP, ``8.0 ms`` for the latency."""
+    if is_latency(metric):
+        return fmt.ms(value)
     text = f"{value:.4f}"
-    if is_map_like(metric):
+    parsed = parse_class_key(metric)
+    if parsed is not None and parsed.kind == "ap":
+        text += f" ({value * 100:.2f} AP points)"
+    elif is_map_like(metric):
         text += f" ({value * 100:.2f} mAP points)"
     return text
+
+
+def _value(value: float, metric: str) -> str:
+    """A value of ``metric``: ``0.5100``, or ``4.1 ms`` for the latency."""
+    return fmt.ms(value) if is_latency(metric) else f"{value:.4f}"
+
+
+def noise_text(noise: float, metric: str) -> str:
+    """The noise threshold as the gates write it: ``0.0050``, or ``0.5 ms`` for the latency."""
+    return f"{noise:g} ms" if is_latency(metric) else f"{noise:.4f}"
 
 
 def _comparability(inputs: DecisionInputs) -> tuple[str | None, str | None]:
@@ -277,10 +305,21 @@ def _no_value(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult:
         )
         if value is None
     ]
+    p = inputs.protocol
+    if is_latency(p.metric):
+        target = p.device or "the protocol's device"
+        return GateResult(
+            "improvement",
+            False,
+            f"no latency ({p.metric}) measured on {target} for {' or '.join(missing)}: nothing to compare",
+            facts,
+            f"measure it on {target}: run `trialbook yolo latency RUN --device {target}` there for "
+            f"{' and '.join(m.split(' ', 1)[1] for m in missing)}",
+        )
     return GateResult(
         "improvement",
         False,
-        f"no value of {inputs.protocol.metric} for {' or '.join(missing)}: nothing to compare",
+        f"no value of {p.metric} for {' or '.join(missing)}: nothing to compare",
         facts,
         "log a val evaluation (run.log_eval(split='val', metrics=...)) or the per-epoch metric for both runs",
     )
@@ -290,23 +329,28 @@ def _compared_values(inputs: DecisionInputs, cand: float, base: float) -> str:
     """``metric (source): candidate X 0.5100 vs baseline Y 0.5000``, sources named once
     when they are the same."""
     metric = inputs.protocol.metric
+    c, b = _value(cand, metric), _value(base, metric)
     if inputs.candidate_source == inputs.baseline_source:
         return (
             f"{metric} ({inputs.candidate_source}): candidate {inputs.candidate} "
-            f"{cand:.4f} vs baseline {inputs.baseline} {base:.4f}"
+            f"{c} vs baseline {inputs.baseline} {b}"
         )
     return (
-        f"{metric}: candidate {inputs.candidate} {cand:.4f} ({inputs.candidate_source}) "
-        f"vs baseline {inputs.baseline} {base:.4f} ({inputs.baseline_source})"
+        f"{metric}: candidate {inputs.candidate} {c} ({inputs.candidate_source}) "
+        f"vs baseline {inputs.baseline} {b} ({inputs.baseline_source})"
     )
 
 
 def _not_better(amount: float, p: Protocol, threshold: str) -> str:
     """Why a gain of ``amount`` does not pass: too small, none, or worse."""
+    faster = is_latency(p.metric)
     if amount > 0:
-        return f"better by only {_amount(amount, p.metric)}, not more than {threshold}"
+        better = "faster" if faster else "better"
+        return f"{better} by only {_amount(amount, p.metric)}, not more than {threshold}"
     if amount == 0:
         return f"no change, not more than {threshold}"
+    if faster:
+        return f"slower by {_amount(-amount, p.metric)}; lower is better"
     better = "higher" if p.direction == "max" else "lower"
     return f"worse by {_amount(-amount, p.metric)}; {better} is better"
 
@@ -320,7 +364,7 @@ def _improvement(inputs: DecisionInputs, not_comparable: str | None) -> GateResu
     numbers = _compared_values(inputs, cand, base)
     amount = gain(cand, base, p.direction)
     facts["gain"] = amount
-    if not_comparable:
+    if not_comparable and not is_latency(p.metric):  # a latency does not depend on the val split
         return GateResult(
             "improvement",
             False,
@@ -328,12 +372,13 @@ def _improvement(inputs: DecisionInputs, not_comparable: str | None) -> GateResu
             facts,
             "evaluate the candidate and the baseline on one val split, then decide again",
         )
-    threshold = f"the noise threshold {p.noise:.4f}"
+    threshold = f"the noise threshold {noise_text(p.noise, p.metric)}"
     if exceeds(amount, p.noise):
+        better = "faster" if is_latency(p.metric) else "better"
         return GateResult(
             "improvement",
             True,
-            f"{numbers}: better by {_amount(amount, p.metric)}, more than {threshold}",
+            f"{numbers}: {better} by {_amount(amount, p.metric)}, more than {threshold}",
             facts,
         )
     return GateResult(
@@ -532,10 +577,11 @@ def _test_refused(inputs: DecisionInputs, facts: dict[str, Any]) -> GateResult |
     used, budget = inputs.test_reveals_used, p.test_budget
     cand_digest, pinned = inputs.candidate_test_digest, inputs.pinned_test_digest
     if inputs.candidate_test_value is None:
+        what = "" if is_latency(p.metric) else f" with {p.metric}"
         return GateResult(
             "test_set",
             False,
-            f"candidate {inputs.candidate} has no test-split evaluation with {p.metric}",
+            f"candidate {inputs.candidate} has no test-split evaluation{what}",
             facts,
             "evaluate the candidate's weights on the test split: run.log_eval(split='test', metrics=...)",
         )
@@ -597,6 +643,15 @@ def _test_revealed(inputs: DecisionInputs, facts: dict[str, Any], used: int) -> 
         reveal += "; the test split is now burned"
     base = inputs.baseline_test_value
     facts["baseline_test_value"] = base
+    if is_latency(p.metric):
+        return GateResult(
+            "test_set",
+            True,
+            f"candidate {inputs.candidate} has a test-split evaluation on test split "
+            f"{short_digest(digest)}; a latency is the weights' on {p.device}, not a split's, so "
+            f"there is no test latency to compare; {reveal}",
+            facts,
+        )
     head = f"test {p.metric}: candidate {inputs.candidate} {inputs.candidate_test_value:.4f}"
     if base is None:
         return GateResult(
@@ -751,11 +806,11 @@ def render_decision_text(result: DecisionResult, *, note_has_result: bool = Fals
     (``note_has_result``)."""
     better = "higher" if result.direction == "max" else "lower"
     noise = finite_number(result.protocol.get("noise"))
-    noise_text = f"; noise {noise:.4f}" if noise is not None else ""
+    noise_part = f"; noise {noise_text(noise, result.metric)}" if noise is not None else ""
     lines = [
         f"Candidate: {result.candidate}",
         f"Baseline:  {result.baseline}",
-        f"Metric:    {result.metric} ({better} is better{noise_text})",
+        f"Metric:    {result.metric} ({better} is better{noise_part})",
     ]
     lines += [f"Warning:   {w}" for w in result.warnings]
     width = max(len(g.gate) for g in result.gates) if result.gates else 0

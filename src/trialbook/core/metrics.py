@@ -18,6 +18,17 @@ Choosing the metric to compare on (:func:`choose_metric`)
     direction is that of its key (:func:`direction_of`). Where a ranking is needed
     (``need_direction``), a key with no better direction (a learning rate, a counter) is
     refused with a hint to use a metric such as the protocol's.
+
+Aliases (:func:`resolve_alias`; the alias part is matched ignoring case, a class name is
+kept as given)
+    ``map50-95``, ``map50`` ... (:data:`ALIASES`); ``ap50-95:CLASS`` and ``ap50:CLASS`` are
+    one class's AP (``metrics/AP50-95(B)/CLASS``, ``core.classkeys.ap_key``; ``(m)`` or
+    ``(p)`` after the alias part for masks and poses: ``ap50-95(m):CLASS``);
+    ``r@pLEVEL`` and ``r@pLEVEL:CLASS`` the recall at precision >= LEVEL
+    (``metrics/R@P0.95(B)``, ``core.classkeys.recall_key``), which must be the protocol's
+    ``precision_level`` to be its metric (:func:`check_precision_level`); ``latency`` is
+    :data:`LATENCY_METRIC`, the p50 of the latest latency measurement on the protocol's
+    device (lower is better; a run has no series of it, ``core.ranking.measured_latency``).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from trialbook.core.classkeys import ap_key, level_text, recall_key
 from trialbook.core.text import MAX_INT
 from trialbook.core.text import problem as text_problem
 from trialbook.errors import InvalidInput
@@ -56,16 +68,110 @@ ALIASES: dict[str, str] = {
     "map50(p)": "metrics/mAP50(P)",
     "accuracy_top1": "metrics/accuracy_top1",
     "accuracy_top5": "metrics/accuracy_top5",
+    "latency": "latency/p50_ms",
 }
+# The protocol metric "latency": the p50 (``Evaluation.latency_ms``) of the latest latency
+# measurement (``Run.log_latency``, ``trialbook yolo latency``) on the protocol's device.
+LATENCY_METRIC = ALIASES["latency"]
+# A latency protocol's noise threshold (ms) when none is given with the switch to it, and
+# an accuracy protocol's when it switches back from latency without one.
+LATENCY_NOISE_MS = 0.5
+ACCURACY_NOISE = 0.005
+
+# ``ap50-95:pallet``, ``AP50(m):pallet``, ``r@p0.95``, ``r@p0.9:pallet``
+_CLASS_ALIAS = re.compile(
+    r"^\s*(?P<what>ap50-95|ap50|r@p(?P<level>\d*\.?\d+))(?:\((?P<part>[bmp])\))?\s*(?::(?P<cls>.*))?$",
+    re.IGNORECASE,
+)
+# ``metrics/AP50-95(B)/pallet``, ``metrics/R@P0.95(B)``, ``metrics/R@P0.9(M)/pallet``
+_CLASS_KEY = re.compile(
+    r"^metrics/(?P<what>AP50-95|AP50|R@P(?P<level>[0-9.]+))\((?P<part>[BMP])\)(?:/(?P<cls>.+))?$"
+)
 
 
 def resolve_alias(key: str) -> str:
-    """Return the full metric key for a short alias (``map50-95``); other keys unchanged."""
-    return ALIASES.get(key.lower(), key)
+    """Return the full metric key for a short alias (module docstring); other keys
+    unchanged. ``InvalidInput`` for a class alias with no class, or a level out of (0, 1]."""
+    known = ALIASES.get(key.strip().lower())
+    if known is not None:
+        return known
+    match = _CLASS_ALIAS.match(key)
+    if match is None:
+        return key
+    what, part = match["what"].lower(), (match["part"] or "b").upper()
+    cls = match["cls"].strip() if match["cls"] is not None else None
+    if cls == "":
+        raise InvalidInput(f"metric alias {key.strip()!r} names no class after ':' (e.g. {what}:pallet)")
+    if what.startswith("r@p"):
+        level = float(match["level"])
+        if not 0 < level <= 1:
+            raise InvalidInput(f"metric alias {key.strip()!r}: a precision level is in (0, 1], e.g. r@p0.95")
+        return recall_key(level, cls, part=part)
+    if cls is None:
+        return key  # "ap50-95" alone is no alias (map50-95 is the overall one)
+    return ap_key(cls, iou=what.removeprefix("ap"), part=part)
+
+
+@dataclass(frozen=True)
+class ClassMetric:
+    """What a per-class AP or recall-at-precision key names (:func:`parse_class_key`):
+    ``kind`` ``"ap"`` or ``"recall"``, ``iou`` (``"50-95"``, ``"50"``; ``None`` for
+    recall), ``level`` (recall only), ``part`` (``B``, ``M``, ``P``) and ``cls`` (``None``:
+    every class)."""
+
+    kind: str
+    iou: str | None
+    level: float | None
+    part: str
+    cls: str | None
+
+    def with_class(self, cls: str) -> str:
+        """The same kind of key for class ``cls``."""
+        if self.level is not None:
+            return recall_key(self.level, cls, part=self.part)
+        return ap_key(cls, iou=self.iou or "50-95", part=self.part)
+
+
+def parse_class_key(key: str) -> ClassMetric | None:
+    """The parts of a per-class AP or recall-at-precision key; ``None`` for other keys."""
+    match = _CLASS_KEY.match(key)
+    if match is None:
+        return None
+    what = match["what"]
+    if what.startswith("R@P"):
+        try:
+            level = float(match["level"])
+        except ValueError:
+            return None
+        return ClassMetric("recall", None, level, match["part"], match["cls"])
+    return ClassMetric("ap", what.removeprefix("AP"), None, match["part"], match["cls"])
+
+
+def check_precision_level(key: str, level: float) -> None:
+    """Refuse a recall-at-precision ``key`` whose level is not ``level`` (the protocol's
+    ``precision_level``), naming the key that matches it and the other way out."""
+    parsed = parse_class_key(key)
+    if parsed is None or parsed.level is None or math.isclose(parsed.level, level):
+        return
+    right = recall_key(level, parsed.cls, part=parsed.part)
+    alias = f"r@p{level_text(level)}" + (f":{parsed.cls}" if parsed.cls is not None else "")
+    raise InvalidInput(
+        f"metric {key!r} is the recall at precision {level_text(parsed.level)}, but the protocol's "
+        f"precision level is {level_text(level)}: use --metric {alias} ({right}), or set "
+        f"--precision-level {level_text(parsed.level)} with it"
+    )
+
+
+def is_latency(key: str) -> bool:
+    """True for the latency metric (:data:`LATENCY_METRIC`, lower is better)."""
+    return key == LATENCY_METRIC
 
 
 def direction_of(key: str) -> str:
-    """Which way is better for ``key``: ``"min"`` (losses), ``"none"`` (lr) or ``"max"``."""
+    """Which way is better for ``key``: ``"min"`` (losses), ``"none"`` (lr) or ``"max"``;
+    one class's AP or recall is ``"max"`` whatever the class is called."""
+    if parse_class_key(key) is not None:
+        return "max"
     if _NONE_HINTS.search(key):
         return "none"
     if _MIN_HINTS.search(key):

@@ -28,6 +28,40 @@ Facts this module relies on (checked on ultralytics 8.4):
   val evaluation with the plots of that validation; ``results.png`` is written after it,
   before ``on_train_end``, where every plot is recorded.
 
+Per-class and fixed-precision numbers (issue 16; key names in ``core.classkeys``), from
+``validator.metrics`` after every epoch's validation (``on_val_end`` with
+``validator.training`` True, logged under that epoch) and after the final and ``yolo val``
+validations (in the evaluation's metrics, sealed with a test one):
+
+* ``metrics/AP50-95(B)/<class>`` and ``metrics/AP50(B)/<class>``: ``Metric.ap`` (the mean of
+  ``all_ap`` over the ten IoU thresholds) and ``Metric.ap50`` (``all_ap[:, 0]``), in
+  ``ap_class_index`` order: only the classes with labels in the val split. Segmentation
+  adds the ``(M)`` keys from ``metrics.seg``, pose the ``(P)`` keys from ``metrics.pose``;
+  both keep the box ``(B)`` ones. OBB uses ``(B)``; classification records none;
+* ``metrics/R@P0.95(B)/<class>``: the highest recall whose precision is at least the
+  level, read off Ultralytics' per-class curves over the confidence threshold
+  (``p_curve`` and ``r_curve``, rows in ``ap_class_index`` order, at IoU 0.5, sampled at
+  the 1000 confidences of ``px``; the curves of ``BoxP_curve.png`` and ``BoxR_curve.png``):
+  the largest ``r_curve[c, j]`` over the thresholds ``j`` with ``p_curve[c, j] >= level``,
+  0 when no threshold reaches the level. Above the highest confidence of a class's
+  detections Ultralytics sets precision 1 and recall 0, so that end never adds recall;
+  a class with labels but no detection has both curves 0, hence 0 (and counts as 0 in
+  the mean below, as in Ultralytics' mean precision and recall);
+* ``metrics/R@P0.95(B)`` (overall): the same rule on the class-mean curves, the mean over
+  the classes of ``p_curve`` and of ``r_curve`` at each confidence (unsmoothed: the
+  "all classes" lines of those plots, the curves ``metrics/precision(B)`` and
+  ``metrics/recall(B)`` are read from): the highest mean recall at one confidence
+  threshold, shared by every class, where the mean precision is at least the level.
+  It is not the mean of the per-class values (each of those may use its own threshold);
+* the level is the project's ``Protocol.precision_level`` (default 0.95), read once when
+  the run starts (``evaluate``: when it runs); the key follows it (``R@P0.9``). A
+  precision counts as reaching the level within ``RECALL_TOLERANCE`` (1e-9: float noise
+  of the interpolated curves). Cost: a few numpy operations on arrays of
+  ``classes x 1000`` per validation.
+
+A class whose name makes a key trialbook cannot store (over 250 characters, ...) is left
+out with one ``TrackingWarning``.
+
 Tracking never stops training, with one exception by design: a run whose dataset does not
 match its tag is refused before the first epoch (pass ``allow_unpinned=True`` to record it
 as UNPINNED instead). Any other tracking fault becomes a ``TrackingWarning``.
@@ -44,11 +78,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialbook.api import Book, Run, TrackingWarning
+from trialbook.core import classkeys
 from trialbook.core.config import ASKED_ENV_KEY
 from trialbook.core.entities import Evaluation
+from trialbook.core.metrics import check_key
 from trialbook.errors import InvalidInput, TrialbookError
 from trialbook.integrations.yolo_review import (
     EVAL_PLOTS,
@@ -61,9 +97,24 @@ from trialbook.integrations.yolo_review import (
     wait_for_plots,
 )
 
-__all__ = ["Tracker", "evaluate", "per_class_ap", "time_predictions", "track"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "Tracker",
+    "class_metrics",
+    "evaluate",
+    "per_class_ap",
+    "precision_level",
+    "recall_at_precision",
+    "time_predictions",
+    "track",
+]
 
 TASK_METRIC = {"segment": "seg", "pose": "pose"}
+# (key part, attribute of the validator's metrics) per task; other tasks: the boxes only
+TASK_PARTS = {"segment": (("B", "box"), ("M", "seg")), "pose": (("B", "box"), ("P", "pose"))}
+RECALL_TOLERANCE = 1e-9
 
 
 def _guard(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -140,6 +191,95 @@ def per_class_ap(metrics: Any, names: dict[int, str] | list[str], task: str | No
     return out
 
 
+def _class_names(names: dict[int, str] | list[str] | None) -> dict[int, str]:
+    if not names:
+        return {}
+    if isinstance(names, (list, tuple)):
+        return dict(enumerate(names))
+    return {int(k): str(v) for k, v in names.items()}
+
+
+def recall_at_precision(precision: Any, recall: Any, level: float) -> np.ndarray:
+    """The highest recall whose precision is at least ``level``, along the last axis of
+    two curves sampled at the same points (one row per class, or one curve); 0 where no
+    point reaches the level. Points are taken as they are: the curves need not be monotone."""
+    import numpy as np
+
+    p, r = np.asarray(precision, dtype=float), np.asarray(recall, dtype=float)
+    if p.shape != r.shape:
+        raise ValueError(f"precision {p.shape} and recall {r.shape} are not sampled alike")
+    if p.ndim == 0 or p.shape[-1] == 0:
+        return np.zeros(p.shape[:-1])
+    reached = (p >= level - RECALL_TOLERANCE) & np.isfinite(r)
+    return np.clip(np.where(reached, r, 0.0), 0.0, 1.0).max(axis=-1)
+
+
+def class_metrics(
+    metrics: Any, names: dict[int, str] | list[str] | None, task: str | None, level: float
+) -> dict[str, float]:
+    """Every class's AP50-95, AP50 and recall at precision ``level``, and the overall
+    recall at that precision, of a validator's metrics (see the module docstring)."""
+    import numpy as np
+
+    lookup = _class_names(names or getattr(metrics, "names", None))
+    out: dict[str, float] = {}
+    for part, attr in TASK_PARTS.get(task or "", (("B", "box"),)):
+        found = getattr(metrics, attr, None)
+        index = getattr(found, "ap_class_index", None)
+        if found is None or index is None or len(index) == 0:
+            continue
+        classes = [lookup.get(int(i), str(int(i))) for i in index]
+        for iou, values in (("50-95", found.ap), ("50", found.ap50)):
+            if len(values) == len(classes):
+                pairs = zip(classes, values, strict=True)
+                out.update({classkeys.ap_key(c, iou=iou, part=part): float(v) for c, v in pairs})
+        p_curve, r_curve = getattr(found, "p_curve", None), getattr(found, "r_curve", None)
+        if p_curve is None or r_curve is None:
+            continue
+        p_curve, r_curve = np.asarray(p_curve, dtype=float), np.asarray(r_curve, dtype=float)
+        if p_curve.ndim != 2 or p_curve.shape != r_curve.shape or len(p_curve) != len(classes):
+            continue
+        per_class = recall_at_precision(p_curve, r_curve, level)
+        pairs = zip(classes, per_class, strict=True)
+        out.update({classkeys.recall_key(level, c, part=part): float(v) for c, v in pairs})
+        overall = recall_at_precision(p_curve.mean(0), r_curve.mean(0), level)
+        out[classkeys.recall_key(level, part=part)] = float(overall)
+    return out
+
+
+def storable(values: dict[str, float], *, warn: bool = True) -> dict[str, float]:
+    """``values`` less the keys no backend can store (a class name holding a NUL, one
+    that makes a key over 250 characters), said in one ``TrackingWarning`` if ``warn``."""
+    kept: dict[str, float] = {}
+    refused: list[str] = []
+    for key, value in values.items():
+        try:
+            kept[check_key(key)] = value
+        except TrialbookError:
+            refused.append(key)
+    if refused and warn:
+        warnings.warn(
+            f"trialbook: {len(refused)} per-class metric key(s) cannot be stored and are left out, "
+            f"e.g. {refused[0][:80]!r}",
+            TrackingWarning,
+            stacklevel=3,
+        )
+    return kept
+
+
+def precision_level(book: Book, project: str) -> float:
+    """The project's precision level for recall at a fixed precision (``Protocol.precision_level``,
+    else ``classkeys.DEFAULT_LEVEL``)."""
+    try:
+        protocol = book.project(project).protocol
+    except TrialbookError:
+        return classkeys.DEFAULT_LEVEL
+    level = getattr(protocol, "precision_level", None)
+    if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0.0 < float(level) <= 1.0:
+        return classkeys.DEFAULT_LEVEL
+    return float(level)
+
+
 def confusion(validator: Any) -> tuple[list[list[float]] | None, list[str] | None]:
     cm = getattr(validator, "confusion_matrix", None)
     matrix = getattr(cm, "matrix", None)
@@ -185,6 +325,11 @@ class Tracker:
         self._recorder: PredictionRecorder | None = None
         self._val_eval: Evaluation | None = None
         self._prefetch: threading.Event | None = None
+        self._task: str | None = None
+        self._names: dict[int, str] = {}
+        self._level = classkeys.DEFAULT_LEVEL
+        self._class_values: dict[str, float] | None = None  # of the last validation
+        self._refused_keys = False
 
     # -- callbacks ---------------------------------------------------------------------
     @_guard("reading the training arguments")
@@ -233,6 +378,15 @@ class Tracker:
                 TrackingWarning,
                 stacklevel=2,
             )
+        if self.run is not None:
+            self._read_protocol(trainer)
+
+    @_guard("reading the project's precision level")
+    def _read_protocol(self, trainer: Any) -> None:
+        self._task = str(trainer.args.task)
+        self._names = _class_names((getattr(trainer, "data", None) or {}).get("names"))
+        assert self.book is not None
+        self._level = precision_level(self.book, self.project)
 
     @_guard("marking the epoch")
     def on_train_epoch_end(self, trainer: Any) -> None:
@@ -257,6 +411,17 @@ class Tracker:
         self._recorder = PredictionRecorder("val")
         self._recorder.on_val_start(validator)
 
+    @_guard("reading the per-class metrics")
+    def on_val_end(self, validator: Any) -> None:
+        self._class_values = None
+        if self.run is None or self._ended:
+            return  # a model.val() after this training
+        names = self._names or _class_names(getattr(validator, "names", None))
+        values = class_metrics(getattr(validator, "metrics", None), names, self._task, self._level)
+        kept = storable(values, warn=not self._refused_keys)
+        self._refused_keys |= len(kept) < len(values)
+        self._class_values = kept
+
     @_guard("logging the epoch")
     def on_fit_epoch_end(self, trainer: Any) -> None:
         if self.run is None:
@@ -269,6 +434,9 @@ class Tracker:
                 **(trainer.lr or {}),
             }
             self.run.log(values, epoch=trainer.epoch + 1)
+            per_class, self._class_values = self._class_values, None
+            if per_class:  # None when this epoch did not validate (val=False)
+                self.run.log(per_class, epoch=trainer.epoch + 1)
             return
         self._final_eval(trainer)  # final_eval's validation of best.pt
 
@@ -280,10 +448,11 @@ class Tracker:
         matrix, class_names = confusion(validator)
         total, speeds = latency(validator)
         recorder, self._recorder = self._recorder, None
+        per_class, self._class_values = self._class_values or {}, None
         try:
             self._val_eval = self.run.log_eval(
                 "val",
-                {**metrics, **speeds},
+                {**metrics, **per_class, **speeds},
                 per_class_ap=per_class_ap(getattr(validator, "metrics", None), names, trainer.args.task),
                 confusion_matrix=matrix,
                 class_names=class_names,
@@ -330,6 +499,7 @@ class Tracker:
             "on_train_start",
             "on_train_epoch_end",
             "on_val_start",
+            "on_val_end",
             "on_fit_epoch_end",
             "on_train_end",
             "teardown",
@@ -437,11 +607,13 @@ def evaluate(
         matrix, class_names = confusion(validator) if validator is not None else (None, None)
         total, speeds = latency(validator if validator is not None else metrics)
         task = record.tags.get("task") or getattr(model, "task", None)
+        names = getattr(metrics, "names", {}) or model.names
+        per_class = storable(class_metrics(metrics, names, task, precision_level(book, record.project)))
         handle = book.attach(record)
         evaluation = handle.log_eval(
             split,
-            {**dict(getattr(metrics, "results_dict", {}) or {}), **speeds},
-            per_class_ap=per_class_ap(metrics, getattr(metrics, "names", {}) or model.names, task),
+            {**dict(getattr(metrics, "results_dict", {}) or {}), **per_class, **speeds},
+            per_class_ap=per_class_ap(metrics, names, task),
             confusion_matrix=matrix,
             class_names=class_names,
             latency_ms=total,

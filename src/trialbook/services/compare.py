@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from typing_extensions import TypedDict
@@ -21,7 +22,7 @@ from trialbook.core import ranking
 from trialbook.core.config import flatten, is_bookkeeping
 from trialbook.core.curves import curve_stats_for
 from trialbook.core.entities import Evaluation, Protocol, RunRecord
-from trialbook.core.metrics import choose_metric, finite_number
+from trialbook.core.metrics import choose_metric, finite_number, is_latency
 from trialbook.core.noise import at_least
 from trialbook.core.runs import effective_status
 from trialbook.errors import InvalidInput
@@ -175,10 +176,18 @@ def compare_runs(
         )
     now = time.time()
     rows: list[ComparedRun] = []
+    unmeasured: list[str] = []
     for r in runs:
         points = [(e, v) for e, v in curves[r.id] if math.isfinite(v)]
         value, source, _ = rules.comparison_value(by_run[r.id], choice.key, None)
         stats = curve_stats_for(points, analytics)
+        if is_latency(choice.key):
+            # no series: the run's value is its latency measured on the protocol's device
+            measured = ranking.measured_latency(by_run[r.id], proto.device)
+            value, source = (measured.latency_ms if measured else None), rules.VAL_SOURCE
+            stats = replace(stats, best=value, final=value)
+            if measured is None:
+                unmeasured.append(r.name)
         rows.append(
             {
                 "name": r.name,
@@ -204,6 +213,8 @@ def compare_runs(
                 "curve": [[e, v] for e, v in points],
             }
         )
+    if unmeasured:
+        warnings.append(ranking.latency_fix(unmeasured, proto.device))
     ranked = ranking.rank(rows, lambda row: row["best"], choice.direction)
     if record and len(runs) > 1 and not book.store.read_only:  # a read-only book is still compared
         book.store.record_comparison(

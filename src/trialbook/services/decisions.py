@@ -25,7 +25,8 @@ from trialbook.core import discipline as rules
 from trialbook.core.entities import DatasetVersion, Decision, Evaluation, Protocol, RunRecord, has_text
 from trialbook.core.gates import WIN, DecisionInputs, DecisionResult, evidence_digest, render_decision_text
 from trialbook.core.gates import decide as decide_gates
-from trialbook.core.metrics import finite_number
+from trialbook.core.metrics import finite_number, is_latency
+from trialbook.core.ranking import measured_latency
 from trialbook.errors import Conflict, InvalidInput, NotFound
 from trialbook.services.projects import ShipView, TestSplitUse, ship_view, test_splits
 
@@ -157,8 +158,21 @@ class _Side:
 def _side(run: RunRecord, evaluations: Sequence[Evaluation], best: float | None, proto: Protocol) -> _Side:
     mine = [e for e in evaluations if e.run_id == run.id]
     open_ = [e for e in mine if not e.sealed]
-    value, source, digest = rules.comparison_value(open_, proto.metric, best)
-    test = rules.latest_evaluation([e for e in mine if e.split == "test"], "test", metric=proto.metric)
+    tests = [e for e in mine if e.split == "test"]
+    if is_latency(proto.metric):
+        # the latency measured on the protocol's device; it is the weights', not a split's:
+        # the test gate needs the test evaluation to exist, and its value stands for it (0
+        # when no latency is measured, which fails the improvement gate anyway)
+        measured = measured_latency(open_, proto.device)
+        value = finite_number(measured.latency_ms) if measured else None
+        source = _latency_source(proto.device, measured)
+        digest = None
+        test = rules.latest_evaluation(tests, "test")
+        test_value = (0.0 if value is None else value) if test else None
+    else:
+        value, source, digest = rules.comparison_value(open_, proto.metric, best)
+        test = rules.latest_evaluation(tests, "test", metric=proto.metric)
+        test_value = finite_number(test.metrics.get(proto.metric)) if test else None
     return _Side(
         value=value,
         source=source,
@@ -166,9 +180,16 @@ def _side(run: RunRecord, evaluations: Sequence[Evaluation], best: float | None,
         per_class=rules.per_class_ap(open_),
         per_class_eval=rules.latest_evaluation(open_, "val", per_class=True),
         test=test,
-        test_value=finite_number(test.metrics.get(proto.metric)) if test else None,
+        test_value=test_value,
         latency=rules.latency_evaluation(open_, proto.device),
     )
+
+
+def _latency_source(device: str | None, measured: Evaluation | None) -> str:
+    """Where a run's value on the latency metric comes from, for the improvement gate."""
+    if measured is None:
+        return f"no latency measurement on {device or 'the protocol device'}"
+    return f"p50 measured on {device} with trialbook yolo latency"
 
 
 def _pinned_version(book: Book, run: RunRecord) -> DatasetVersion | None:

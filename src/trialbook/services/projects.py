@@ -5,7 +5,7 @@ overview of every project of a book with its run counts."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from typing_extensions import TypedDict
@@ -16,6 +16,15 @@ from trialbook.core import discipline as rules
 from trialbook.core import runs as runs_rules
 from trialbook.core.entities import Project, Protocol, ProtocolChange, Ship
 from trialbook.core.format import short_digest
+from trialbook.core.metrics import (
+    ACCURACY_NOISE,
+    LATENCY_NOISE_MS,
+    ClassMetric,
+    check_precision_level,
+    is_latency,
+    parse_class_key,
+    resolve_alias,
+)
 from trialbook.errors import InvalidInput, NotFound
 
 
@@ -78,6 +87,8 @@ class ProtocolChanged(ProjectInfo):
 
     changed: list[FieldChange]
     created: bool
+    # what was set without being asked (the noise in ms when switching to latency)
+    notes: list[str]
 
 
 class ProjectLine(TypedDict):
@@ -216,11 +227,110 @@ def project_info(book: Book, name: str) -> ProjectInfo:
 
 def known_keys(book: Book, project: str) -> set[str]:
     """The metric keys the runs of ``project`` logged, or were evaluated on."""
+    return _known(book, project)[0]
+
+
+def _known(book: Book, project: str) -> tuple[set[str], set[str]]:
+    """``(metric keys, class names)`` of the runs of ``project``: the keys they logged or
+    were evaluated on, and the classes of their evaluations (per-class AP, class names)."""
     ids = [r.id for r in book.store.list_runs(project)]
     keys = set(book.store.series_keys(ids))
+    classes: set[str] = set()
     for ev in book.store.list_evaluations(ids):
         keys.update(ev.metrics)
-    return keys
+        classes.update(ev.per_class_ap)
+        classes.update(ev.class_names or ())
+    return keys, classes
+
+
+def _listed(items: Collection[str], limit: int = 30) -> str:
+    ordered = sorted(set(items))
+    more = f" ... ({len(ordered)} in all)" if len(ordered) > limit else ""
+    return (", ".join(ordered[:limit]) + more) if ordered else "none"
+
+
+def _same_kind(wanted: ClassMetric, key: str) -> str | None:
+    """The class of ``key`` when it is the same kind of per-class key as ``wanted``."""
+    parsed = parse_class_key(key)
+    if parsed is None or parsed.cls is None:
+        return None
+    same = (parsed.kind, parsed.iou, parsed.level, parsed.part) == (
+        wanted.kind,
+        wanted.iou,
+        wanted.level,
+        wanted.part,
+    )
+    return parsed.cls if same else None
+
+
+def check_class_key(key: str, project: str, keys: Collection[str], classes: Collection[str]) -> None:
+    """Refuse a per-class AP or recall ``key`` that no run of ``project`` has (``keys``),
+    listing the classes that have that kind of key, and those known only from per-class
+    AP in evaluations (``classes``)."""
+    parsed = parse_class_key(key)
+    if parsed is None or key in keys:
+        return
+    if parsed.cls is None:  # the recall at a precision over every class
+        recall = [k for k in keys if (p := parse_class_key(k)) is not None and p.kind == "recall"]
+        raise InvalidInput(
+            f"metric {key!r}: no run of project {project!r} has logged or been evaluated on it "
+            f"(recall keys there: {_listed(recall)}); known keys: {_listed(keys)}"
+        )
+    having = {c for k in keys if (c := _same_kind(parsed, k)) is not None}
+    text = (
+        f"metric {key!r}: no run of project {project!r} has logged or been evaluated on class "
+        f"{parsed.cls!r}; known classes (with {parsed.with_class('CLASS')}): {_listed(having)}"
+    )
+    only_ap = set(classes) - having
+    if parsed.cls in only_ap:
+        text += (
+            f"; class {parsed.cls!r} has per-class AP in an evaluation, but no {key} (recorded "
+            f"before per-class series): evaluate a run again with trialbook yolo val RUN --split val"
+        )
+    elif only_ap:
+        text += f"; other classes in evaluations: {_listed(only_ap)}"
+    raise InvalidInput(text)
+
+
+def _prepare(
+    book: Book, name: str, current: Protocol, changes: Mapping[str, Any], *, has_runs: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """What is checked across fields before ``core.discipline.check_protocol_changes``:
+    ``(the changes for it, the metric alias resolved and a latency noise filled in; notes
+    for the user)``.
+
+    * ``precision_level`` is in (0, 1]; a recall-at-precision metric (new or kept) must be
+      at the protocol's level (the new one when given: ``core.metrics.check_precision_level``);
+    * a per-class AP or recall key must be one that a run of the project has logged or been
+      evaluated on (its classes listed otherwise); a project with no runs, or none with a
+      metric, accepts any: choosing the metric before the first run is the point;
+    * ``latency`` needs the protocol's device (given with it or set); switching to or from
+      it without ``--noise`` sets the noise to ``LATENCY_NOISE_MS`` (0.5 ms) or back to
+      ``ACCURACY_NOISE`` (0.005), and a note says so."""
+    out = dict(changes)
+    notes: list[str] = []
+    level = current.precision_level
+    if "precision_level" in out:
+        level = out["precision_level"] = rules.check_protocol_field("precision_level", out["precision_level"])
+    metric = current.metric
+    if isinstance(out.get("metric"), str) and out["metric"].strip():
+        metric = out["metric"] = resolve_alias(out["metric"].strip())
+    check_precision_level(metric, level)
+    if metric != current.metric and parse_class_key(metric) is not None and has_runs:
+        keys, classes = _known(book, name)
+        if keys:
+            check_class_key(metric, name, keys, classes)
+    if "metric" in out and is_latency(metric) != is_latency(current.metric):
+        if is_latency(metric) and not (out.get("device") or current.device):
+            raise InvalidInput(
+                f"--metric latency ranks on the latency measured on the protocol's device, and project "
+                f"{name!r} names none: trialbook project set {name} --metric latency --device NAME"
+            )
+        if "noise" not in out:
+            out["noise"] = LATENCY_NOISE_MS if is_latency(metric) else ACCURACY_NOISE
+            unit = " ms (the latency default)" if is_latency(metric) else " (the accuracy default)"
+            notes.append(f"noise threshold set to {out['noise']:g}{unit}; give --noise to choose another")
+    return out, notes
 
 
 def create_project(
@@ -229,7 +339,8 @@ def create_project(
     """Create a project with the default protocol, then apply ``changes`` (audited);
     the changes are checked first, so that refused ones create nothing."""
     if changes:
-        rules.check_protocol_changes(Protocol(), changes, project=name, reason=reason, compared=False)
+        prepared, _ = _prepare(book, name, Protocol(), changes, has_runs=False)
+        rules.check_protocol_changes(Protocol(), prepared, project=name, reason=reason, compared=False)
     book.store.create_project(name)
     if changes:
         set_protocol(book, name, changes, reason or "set when the project was created")
@@ -258,13 +369,15 @@ def set_protocol(
             raise
         project = None
     reason = (reason or "").strip() or None
+    current = project.protocol if project else Protocol()
+    prepared, notes = _prepare(book, name, current, changes, has_runs=project is not None)
     checked = rules.check_protocol_changes(
-        project.protocol if project else Protocol(),
-        changes,
+        current,
+        prepared,
         project=name,
         reason=reason,
         compared=project is not None and compared_at(book, name) is not None,
-        known_keys=known_keys(book, name) if project and "metric" in changes else None,
+        known_keys=known_keys(book, name) if project and "metric" in prepared else None,
     )
     created = project is None
     if project is None:
@@ -278,7 +391,7 @@ def set_protocol(
         for k in checked
         if before.get(k) != after.get(k)
     ]
-    return {**project_info(book, name), "changed": changed, "created": created}
+    return {**project_info(book, name), "changed": changed, "created": created, "notes": notes}
 
 
 def list_projects(book: Book) -> ProjectsOverview:

@@ -7,6 +7,11 @@ evaluation) are matched to the ground truth (``core.matching``: same class, IoU 
 against one truth, the candidate file's boxes; they must have been evaluated on the same
 split (its digest, or else the same images). Test predictions are sealed like test
 numbers: no review reads them.
+
+When the project's comparison metric is one class's AP or recall (``ap50-95:pallet``,
+``r@p0.95:pallet``), that class is the review's ``focus_class``: images are sorted by the
+candidate's errors on it against the baseline's first (false negatives and false
+positives of that class), then as usual.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing_extensions import TypedDict
 from trialbook.api import Book
 from trialbook.core.entities import Artifact, Evaluation, RunRecord
 from trialbook.core.matching import ImageMatch, match_image
+from trialbook.core.metrics import parse_class_key
 from trialbook.core.predictions import ARTIFACT_NAME, Box, ImagePredictions, Pred, Predictions, decode
 from trialbook.errors import InvalidInput, NotFound
 from trialbook.services.blobs import check_digest
@@ -193,6 +199,8 @@ class Review:
     images: list[ImageReview]
     classes: dict[str, ClassTally]
     split_digest: str | None = None
+    # the protocol metric's class, whose errors sort the images first (module docstring)
+    focus_class: str | None = None
 
     @property
     def totals(self) -> tuple[Counts, Counts]:
@@ -230,6 +238,7 @@ class Review:
             "better": self.better,
             "images": [i.to_json(boxes=boxes) for i in _limited(self.images, limit)],
             "classes": {name: t.to_json() for name, t in self.classes.items()},
+            "focus_class": self.focus_class,
         }
 
 
@@ -509,6 +518,21 @@ def _worst_first(r: ImageReview) -> tuple[int, int, str]:
     return -r.delta, -r.candidate.errors, r.image
 
 
+def _focus(book: Book, project: str, class_names: Sequence[str]) -> int | None:
+    """The index of the class of the project's comparison metric, when it is one class's
+    AP or recall and that class is one of ``class_names``; otherwise ``None``."""
+    parsed = parse_class_key(book.store.get_project(project).protocol.metric)
+    if parsed is None or parsed.cls is None or parsed.cls not in class_names:
+        return None
+    return list(class_names).index(parsed.cls)
+
+
+def _class_errors(gt: Sequence[Box], m: ImageMatch, k: int) -> int:
+    """False negatives and false positives of class ``k`` in one image."""
+    fn = sum(1 for box, hit in zip(gt, m.found, strict=True) if box[0] == k and not hit)
+    return fn + sum(1 for p, hit in zip(m.preds, m.matched, strict=True) if p[0] == k and not hit)
+
+
 def review(
     book: Book,
     candidate: str,
@@ -535,6 +559,8 @@ def review(
         digest = _same_split(split, (cand, ce, cp), (base, be, bp))
         theirs = {i.image: i for i in bp.images}
         tally = _Tally(len(cp.class_names))
+        focus = _focus(book, name, cp.class_names)
+        on_focus: dict[str, tuple[int, int]] = {}  # image: (-delta, -candidate errors) on the class
         images: list[ImageReview] = []
         for i in cp.images:
             other = theirs[i.image]
@@ -542,7 +568,13 @@ def review(
             b = match_image(i.gt, other.pred, iou_min=iou, conf=conf)  # one truth for both: the candidate's
             tally.add(i.gt, c, b)
             images.append(_image_review(i, other, c, b))
-    images.sort(key=_worst_first)
+            if focus is not None:
+                c_err, b_err = _class_errors(i.gt, c, focus), _class_errors(i.gt, b, focus)
+                on_focus[i.image] = (b_err - c_err, -c_err)
+    if focus is None:
+        images.sort(key=_worst_first)
+    else:
+        images.sort(key=lambda r: (*on_focus[r.image], *_worst_first(r)))
     return Review(
         project=name,
         candidate=cand.name,
@@ -554,6 +586,7 @@ def review(
         images=images,
         classes=tally.classes(cp.class_names),
         split_digest=digest,
+        focus_class=cp.class_names[focus] if focus is not None else None,
     )
 
 

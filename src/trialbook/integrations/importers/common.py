@@ -178,6 +178,8 @@ class ImportReport:
     skipped: list[SkippedRun] = field(default_factory=list)
     failed: list[ImportProblem] = field(default_factory=list)
     warnings: list[ImportProblem] = field(default_factory=list)
+    # what the whole import could not bring, said once (not a problem of one source)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -191,6 +193,7 @@ class ImportReport:
             "skipped": [s.to_dict() for s in self.skipped],
             "failed": [p.to_dict() for p in self.failed],
             "warnings": [p.to_dict() for p in self.warnings],
+            "notes": list(self.notes),
         }
 
 

@@ -34,6 +34,11 @@ A run folder is a folder holding ``results.csv``; a path without one is walked f
   then pinned to it with its split digests and tagged ``pinned_by: import`` (the files
   the run trained on cannot be re-checked).
 * ``weights/best.pt`` and ``weights/last.pt`` become artifacts (``weights=False`` skips).
+* Per-class numbers: ``results.csv`` holds none, so an imported run has no per-class AP
+  series (``metrics/AP50-95(B)/<class>``) and no recall at a fixed precision
+  (``metrics/R@P0.95(B)``) that a tracked training records; the report says so once
+  (``ImportReport.notes``, ``NO_CLASS_NUMBERS``) when it imported a run of a task that has
+  them (not classify). Evaluating the run's weights (``trialbook yolo val``) records them.
 * Status ``finished``; created at the settings file's modification time (else
   ``results.csv``'s, less its last ``time`` value), ended at the newest of ``results.csv``
   and the weights.
@@ -48,6 +53,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trialbook.core import classkeys
 from trialbook.core import config as config_rules
 from trialbook.core.metrics import MAX_EPOCH, finite_number
 from trialbook.errors import InvalidInput
@@ -72,6 +78,7 @@ if TYPE_CHECKING:
     from trialbook.api import Book
 
 __all__ = [
+    "NO_CLASS_NUMBERS",
     "TASKS",
     "ResultsTable",
     "detect_task",
@@ -88,6 +95,12 @@ TASKS = ("detect", "segment", "pose", "obb", "classify")
 WEIGHTS = ("best.pt", "last.pt")
 CLASSIFY_METRIC = "metrics/accuracy_top1"
 _NAN_TEXT = frozenset({"", "nan", "+nan", "-nan"})
+NO_CLASS_NUMBERS = (
+    f"results.csv holds no per-class numbers: the imported runs have no per-class AP series "
+    f"({classkeys.ap_key('<class>')}, {classkeys.ap_key('<class>', iou='50')}) and no recall at a "
+    f"fixed precision (such as {classkeys.recall_key(classkeys.DEFAULT_LEVEL)}); "
+    "`trialbook yolo val RUN --split val` records them for a run's weights"
+)
 
 # YOLOv5 -> YOLOv8 metric keys
 _V5_EXACT = {
@@ -521,7 +534,9 @@ def import_ultralytics(
         except SourceError as exc:
             report.failed.extend(exc.problems)
             continue
-        writer.write(run)
+        written = writer.write(run) is not None
+        if written and run.tags.get("task") != "classify" and NO_CLASS_NUMBERS not in report.notes:
+            report.notes.append(NO_CLASS_NUMBERS)
     return report
 
 
