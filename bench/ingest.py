@@ -32,6 +32,7 @@ The result is printed as a markdown table (stdout); progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -44,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,22 @@ def time_query(fn: Callable[[], Any], reps: int = QUERY_REPS) -> tuple[float, An
         answer = fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), answer
+
+
+@contextlib.contextmanager
+def pg_database(pg: str, name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database ``name`` on the server ``pg`` (its URI), dropped
+    afterwards (``bench/ingest_pg.py``, ``bench/server.py``)."""
+    import psycopg
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{pg}/{name}"
+    finally:
+        with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- trialbook
@@ -492,8 +509,11 @@ def report(
     )
     raw_rate = points / tb["raw_s"]
     share = tb_rate / raw_rate
+    # the points' own path: the log calls and finish (its final write of the run's points)
+    path_s = tb["phases"]["log"] + tb["phases"]["finish"]
+    path_share = (points / path_s) / raw_rate
     row(
-        "the limit: raw SQLite upsert of the same points",
+        "the limit: raw SQLite upsert of the same points (`executemany`)",
         fmt_rate(raw_rate),
         "",
         "",
@@ -501,7 +521,15 @@ def report(
         "",
     )
     row(
-        "trialbook's share of the limit (whole workload)",
+        "trialbook's share of the limit, the points' path (`log` calls + `finish`)",
+        f"{path_share:.0%} ({fmt_rate(points / path_s)} / s)",
+        "",
+        "",
+        f"≥ {TARGET_RAW_SHARE:.0%}",
+        mark(path_share >= TARGET_RAW_SHARE),
+    )
+    row(
+        "trialbook's share of the limit, whole workload (with run starts, evals, artifacts)",
         f"{share:.0%}",
         "",
         "",
@@ -563,9 +591,13 @@ def report(
 
     hist_n = min(HISTORY_RUNS, args.runs)
     notes = [
+        "The points' path is the time of the per-epoch `log` calls and of `finish` (which writes "
+        "the run's points and its ending); the whole workload adds each run's start, evaluation "
+        "and 1 MiB artifact, which the limit does not do. `TRIALBOOK_SYSTEM_METRICS=0`: no "
+        "`system/` series, so trialbook writes the same points as the limit.",
         f"Queries: median of {QUERY_REPS} repetitions. Runs table: trialbook "
         f"`services.runs.runs_table(book, {PROJECT!r})`; history: trialbook `store.get_history(ids, key)` "
-        "(one call)."
+        "(one call).",
     ]
     if ml:
         notes.append(
@@ -603,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.epochs < 1:
         parser.error("--runs and --epochs must be at least 1")
+    # no system/ series: trialbook writes the same points as the limit's rows
+    os.environ["TRIALBOOK_SYSTEM_METRICS"] = "0"
 
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ingest-", dir=WORK_ROOT))

@@ -52,8 +52,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +82,7 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-@contextmanager
-def database(pg: str, name: str) -> Iterator[str]:
-    """A fresh database ``name`` on the server ``pg`` (its URI), dropped afterwards."""
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{pg}/{name}"
-    finally:
-        with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+database = ingest.pg_database  # a fresh database, dropped afterwards
 
 
 def trialbook_bin() -> str:

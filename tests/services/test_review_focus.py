@@ -8,13 +8,14 @@ from pathlib import Path
 from support import review_cases as rc
 from trialbook.api import Book
 from trialbook.core.classkeys import ap_key
+from trialbook.core.predictions import Pred
 from trialbook.services.review import ImageReview, review
 
 
 def _on(cls: int, r: ImageReview) -> int:
     """The candidate's errors on class ``cls`` minus the baseline's, counted from the boxes."""
 
-    def errors(found: list[bool], preds: list, matched: list[bool]) -> int:
+    def errors(found: list[bool], preds: list[Pred], matched: list[bool]) -> int:
         fn = sum(1 for box, hit in zip(r.gt, found, strict=True) if box[0] == cls and not hit)
         return fn + sum(1 for p, hit in zip(preds, matched, strict=True) if p[0] == cls and not hit)
 

@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Iterator
 from itertools import repeat
 from stat import S_ISREG
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from trialbook.datasets.cache import RACY_NS, DirRecord, StatCache
-from trialbook.datasets.hashing import hash_many
+from trialbook.datasets.hashing import Hashed, hash_many
 from trialbook.datasets.labels import decode_counts, find_class_out_of_range
 from trialbook.datasets.manifest import FileEntry, Manifest, SplitManifest
 from trialbook.datasets.progress import Reporter
@@ -41,6 +41,7 @@ def build_manifest(
     cache_path: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     threads: int | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Manifest:
     """Build the manifest of ``source`` (a data.yaml, a dataset folder, or a resolved
     ``DatasetSource``).
@@ -50,24 +51,52 @@ def build_manifest(
     for work longer than a second, True always, False never. ``threads``: hashing threads
     (default: one per CPU but one, at most 8). Raise ``InvalidInput`` for any bad input,
     naming the file (and the line, for labels); nothing but the cache is written.
+
+    ``timings``: a dict that gets the seconds spent in each phase added to it (for
+    benchmarks): ``source`` (reading the data.yaml, listing the images, naming their label
+    files), ``cache read`` (opening the cache, reading its records), ``stat`` (checking
+    files against the cache), ``read+hash``, ``labels`` (counting label rows; part of the
+    hashing loop, not counted in ``read+hash``), ``cache write`` (writing the records,
+    closing the cache) and ``manifest`` (assembling the columns, the entries, the counts
+    and the digests).
     """
     reporter = Reporter(progress)
     # Hundreds of thousands of small objects: the cyclic GC would only rescan them.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        start = time.perf_counter()
         src = source if isinstance(source, DatasetSource) else resolve_source(source)
+        _add_time(timings, "source", start)
+        start = time.perf_counter()
         with StatCache(cache_path) as cache:
+            _add_time(timings, "cache read", start)
             try:
-                return _Builder(src, cache, reporter, threads).build()
+                return _build_and_close(_Builder(src, cache, reporter, threads, timings), cache)
             except _CacheDamaged:
                 cache.discard()
         with StatCache(cache_path) as cache:
-            return _Builder(src, cache, reporter, threads).build()
+            return _build_and_close(_Builder(src, cache, reporter, threads, timings), cache)
     finally:
         if gc_was_enabled:
             gc.enable()
         reporter.close()
+
+
+def _build_and_close(builder: _Builder, cache: StatCache) -> Manifest:
+    """The builder's manifest; the cache is closed then, its closing (SQLite's checkpoint
+    of what was written) timed as part of the cache write."""
+    manifest = builder.build()
+    start = time.perf_counter()
+    cache.close()
+    _add_time(builder.timings, "cache write", start)
+    return manifest
+
+
+def _add_time(timings: dict[str, float] | None, phase: str, start: float) -> None:
+    """Add the time since ``start`` to ``phase`` in ``timings`` (when given)."""
+    if timings is not None:
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
 
 
 _STAT_DIR_FD = os.stat in os.supports_dir_fd
@@ -101,17 +130,31 @@ _Partial = dict[str, tuple[int, str, str | None, int, int]]
 
 
 class _Builder:
-    def __init__(self, src: DatasetSource, cache: StatCache, reporter: Reporter, threads: int | None) -> None:
+    def __init__(
+        self,
+        src: DatasetSource,
+        cache: StatCache,
+        reporter: Reporter,
+        threads: int | None,
+        timings: dict[str, float] | None = None,
+    ) -> None:
         self.src = src
+        self.timings = timings
         self.cache = cache
         self.reporter = reporter
         self.threads = threads
         self.errors: list[tuple[str, str]] = []  # (sort key, message)
         self.racy_ns = time.time_ns() - RACY_NS
+        # The folders of the todo list in its order: (folder, its names when the whole
+        # folder is read, how many todo items it has); and the hashed files of the folders
+        # read whole, placed by position: {folder: (names, hashed files)}.
+        self.segments: list[tuple[str, list[str] | None, int]] = []
+        self.whole: dict[str, tuple[list[str], list[Hashed]]] = {}
 
     def build(self) -> Manifest:
         # Every wanted file, by folder: {folder: {name: is_label}}, and for every image
         # folder of every split the label file name of each image.
+        start = time.perf_counter()
         wanted: dict[str, dict[str, bool]] = {}
         label_names: dict[tuple[str, str], list[str]] = {}
         for split_name, split in self.src.splits.items():
@@ -130,7 +173,9 @@ class _Builder:
                 else:
                     label_files.update(dict.fromkeys(labels, True))
 
+        start = self._lap("source", start)
         records = self.cache.load(wanted)
+        start = self._lap("cache read", start)
         info: dict[str, _Folder] = {}
         partial: dict[str, _Partial] = {}
         todo: list[tuple[str, bool, int]] = []
@@ -138,18 +183,33 @@ class _Builder:
         self.reporter.phase(f"checking {total} files", total)
         for folder, files in wanted.items():
             record = records.get(folder)
+            before = len(todo)
+            whole = None
             if record is None:  # nothing cached: hash all; their stat comes with the hash
-                todo += [(folder + os.sep + n, is_label, 0) for n, is_label in files.items()]
+                head = folder + os.sep
+                todo += [(head + n, is_label, 0) for n, is_label in files.items()]
                 partial[folder] = {}
+                whole = list(files)
             else:
                 self._check_folder(folder, files, record, info, partial, todo)
+            if len(todo) > before:
+                self.segments.append((folder, whole, len(todo) - before))
             self.reporter.advance(len(files))
+        start = self._lap("stat", start)
         self._raise_errors()
         if todo:
             self._hash(todo, partial)
+            start = self._lap("read+hash", start)
         self._complete(partial, info)  # caches what was read, even when some files failed
         self._raise_errors()
-        return self._assemble(label_names, info)
+        manifest = self._assemble(label_names, info)
+        self._lap("manifest", start)
+        return manifest
+
+    def _lap(self, phase: str, start: float) -> float:
+        """Add the time since ``start`` to ``phase`` in the timings; the time now."""
+        _add_time(self.timings, phase, start)
+        return time.perf_counter()
 
     # -- stat and compare with the cache ---------------------------------------------------
 
@@ -276,22 +336,80 @@ class _Builder:
 
     def _hash(self, todo: list[tuple[str, bool, int]], partial: dict[str, _Partial]) -> None:
         self.reporter.phase(f"hashing {len(todo)} files", len(todo))
-        hashed, _, errors = hash_many(todo, threads=self.threads, on_progress=self.reporter.advance)
+        labels_before = self.timings.get("labels", 0.0) if self.timings is not None else 0.0
+        hashed, missing, errors = hash_many(
+            todo, threads=self.threads, on_progress=self.reporter.advance, timings=self.timings
+        )
+        if self.timings is not None:  # label counting is timed on its own: not hashing
+            self.timings["read+hash"] = self.timings.get("read+hash", 0.0) - (
+                self.timings.get("labels", 0.0) - labels_before
+            )
         for path, message in errors:
             if message.endswith(": no such file"):
                 message += self._listed(path)
             self._error(path, message)
+        if not errors and self._place(hashed, missing, partial):
+            return
+        self.whole.clear()
         sep = os.sep
         for path, size, mtime, inode, digest, counts in hashed:
             folder, _, file = path.rpartition(sep)
             partial[folder][file] = (size, digest, counts, mtime, inode)
+
+    def _place(self, hashed: list[Hashed], missing: list[str], partial: dict[str, _Partial]) -> bool:
+        """Give each folder its hashed files by position (they come in the order of the
+        todo list, less the missing label files), without splitting every path; False
+        (nothing placed) when they do not line up, to be placed path by path."""
+        sep = os.sep
+        gone: dict[str, set[str]] = {}
+        for path in missing:
+            folder, _, file = path.rpartition(sep)
+            gone.setdefault(folder, set()).add(file)
+        pos = 0
+        rest: list[tuple[str, list[Hashed]]] = []
+        for folder, names, count in self.segments:
+            dropped = gone.get(folder)
+            n = count - len(dropped) if dropped else count
+            part = hashed[pos : pos + n]
+            pos += n
+            if names is None:
+                rest.append((folder, part))
+                continue
+            if dropped:
+                names = [name for name in names if name not in dropped]
+            head = folder + sep
+            if len(names) != n or (n and (part[0][0] != head + names[0] or part[-1][0] != head + names[-1])):
+                return False
+            self.whole[folder] = (names, part)
+        if pos != len(hashed):
+            return False
+        for folder, part in rest:
+            found = partial[folder]
+            for path, size, mtime, inode, digest, counts in part:
+                head, _, file = path.rpartition(sep)
+                if head != folder:
+                    return False
+                found[file] = (size, digest, counts, mtime, inode)
+        return True
 
     def _complete(self, partial: dict[str, _Partial], info: dict[str, _Folder]) -> None:
         """Turn the folders that had misses into columns, and cache them (without the
         files changed too recently to trust their mtime)."""
         racy = self.racy_ns
         records: dict[str, DirRecord] = {}
+        columns: list[list[Any]]
+        for folder, (names, part) in self.whole.items():  # already in columns' order
+            columns = list(map(list, zip(*part, strict=True))) if part else [[] for _ in range(6)]
+            _, sizes, mtimes, inodes, hashes, counts = columns
+            if names != sorted(names):  # a label file name sorts apart from its image's
+                order = sorted(range(len(names)), key=names.__getitem__)
+                names, hashes, counts = _take(names, order), _take(hashes, order), _take(counts, order)
+                sizes, mtimes, inodes = _take(sizes, order), _take(mtimes, order), _take(inodes, order)
+            info[folder] = _Folder(names, sizes, hashes, counts)
+            records[folder] = _cacheable(racy, names, sizes, mtimes, inodes, hashes, counts)
         for folder, found in partial.items():
+            if folder in self.whole:
+                continue
             names = sorted(found)
             if names:
                 sizes, hashes, counts, mtimes, inodes = map(
@@ -300,13 +418,13 @@ class _Builder:
             else:
                 sizes, hashes, counts, mtimes, inodes = [], [], [], [], []
             info[folder] = _Folder(names, sizes, hashes, counts)
-            if mtimes and max(mtimes) >= racy:
-                keep = [i for i, m in enumerate(mtimes) if m < racy]
-                names, sizes, hashes, counts, mtimes, inodes = (
-                    [column[i] for i in keep] for column in (names, sizes, hashes, counts, mtimes, inodes)
-                )
-            records[folder] = DirRecord(names, sizes, mtimes, inodes, hashes, counts)
+            records[folder] = _cacheable(racy, names, sizes, mtimes, inodes, hashes, counts)
+        start = time.perf_counter()
         self.cache.save(records)
+        if self.timings is not None:  # the cache write is timed apart from the manifest
+            spent = time.perf_counter() - start
+            self.timings["cache write"] = self.timings.get("cache write", 0.0) + spent
+            self.timings["manifest"] = self.timings.get("manifest", 0.0) - spent
 
     # -- assemble --------------------------------------------------------------------------
 
@@ -419,6 +537,31 @@ def _decode(text: str) -> dict[int, int]:
     if counts and min(counts) < 0:
         raise _CacheDamaged(text)
     return counts
+
+
+def _cacheable(
+    racy: int,
+    names: list[str],
+    sizes: list[int],
+    mtimes: list[int],
+    inodes: list[int],
+    hashes: list[str],
+    counts: list[str | None],
+) -> DirRecord:
+    """The cache record of a folder's columns, without the files modified at ``racy`` ns
+    or later (too recently to trust their mtime)."""
+    if mtimes and max(mtimes) >= racy:
+        keep = [i for i, m in enumerate(mtimes) if m < racy]
+        names, hashes, counts = _take(names, keep), _take(hashes, keep), _take(counts, keep)
+        sizes, mtimes, inodes = _take(sizes, keep), _take(mtimes, keep), _take(inodes, keep)
+    return DirRecord(names, sizes, mtimes, inodes, hashes, counts)
+
+
+_T = TypeVar("_T")
+
+
+def _take(column: list[_T], indices: list[int]) -> list[_T]:
+    return [column[i] for i in indices]
 
 
 def _stat_all(folder: str, names: list[str], fd: int | None) -> list[os.stat_result] | None:

@@ -7,9 +7,10 @@ per-class row counts, so an unchanged dataset is checked without reading any fil
 modified less than ``RACY_NS`` before a build are not cached: a later write within the same
 clock tick might not change their mtime.
 
-Entries are stored one row per folder (columnar JSON: names, sizes, mtimes, inodes,
-hashes, counts), so checking a folder of 100,000 unchanged files is one row read and a few
-list comparisons instead of 100,000 row lookups.
+Entries are stored one row per folder, as packed columns (sizes, mtimes and inodes as
+64-bit integer arrays in base64; hashes, label counts and names as joined text), so
+checking a folder of 100,000 unchanged files is one row read, a few C-level unpacks and
+list comparisons instead of 100,000 row lookups, and writing it is one row.
 
 The cache is an optimisation only: WAL mode and a busy timeout let several processes share
 it, a write that cannot get the lock is skipped, a corrupt or foreign file is deleted and
@@ -21,17 +22,27 @@ build, with a ``CacheWarning`` saying so (once per cache).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import warnings
+from array import array
+from base64 import b64decode, b64encode
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RACY_NS = 2_000_000_000
 _IN_BATCH = 500
 
+
+# A packed record is seven lines of text: "tbsc4:<files>"; the sizes, the mtimes (int64)
+# and the inodes (uint64), as native arrays in base64; the hashes and the label counts
+# texts joined by ","; the names joined by "/" (which no file name holds; a name may hold
+# a line end, so they come last), or "b64:" and their bytes when one cannot be UTF-8.
+_MAGIC = "tbsc4:"
+_B64_NAMES = "b64:"
+_NO_COUNTS = "-"  # the counts item of a file that is not a label file
+_COUNTS_OF = {_NO_COUNTS: None}
 
 _BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
 
@@ -66,32 +77,73 @@ class DirRecord:
         return self._index.get(name)
 
     @classmethod
-    def from_json(cls, text: str) -> DirRecord:
-        doc = json.loads(text)
-        rec = cls(doc["n"], doc["s"], doc["m"], doc["i"], doc["h"], doc["c"])
+    def from_text(cls, text: str) -> DirRecord:
+        """The record packed by ``to_text``; ``ValueError`` when ``text`` is not one."""
+        if not isinstance(text, str) or not text.startswith(_MAGIC):
+            raise ValueError("not a packed cache record")
+        parts = text.split("\n", 6)
+        if len(parts) != 7:
+            raise ValueError("not a packed cache record")
+        n = int(parts[0][len(_MAGIC) :])
+        columns: list[list[int]] = []
+        for code, part in zip(("q", "q", "Q"), parts[1:4], strict=True):
+            column = array(code)
+            column.frombytes(b64decode(part, validate=True))
+            columns.append(column.tolist())
+        names_text = parts[6]
+        if names_text.startswith(_B64_NAMES):
+            names_text = b64decode(names_text[len(_B64_NAMES) :], validate=True).decode(
+                "utf-8", "surrogateescape"
+            )
+        names = names_text.split("/") if n else []
+        hashes = parts[4].split(",") if n else []
+        texts = parts[5].split(",") if n else []
+        counts = list(map(_COUNTS_OF.get, texts, texts))
         if not (
-            len(rec.names)
-            == len(rec.sizes)
-            == len(rec.mtimes)
-            == len(rec.inodes)
-            == len(rec.hashes)
-            == len(rec.counts)
+            n
+            == len(names)
+            == len(columns[0])
+            == len(columns[1])
+            == len(columns[2])
+            == len(hashes)
+            == len(counts)
         ):
             raise ValueError("cache record columns differ in length")
-        return rec
+        return cls(names, columns[0], columns[1], columns[2], hashes, counts)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "n": self.names,
-                "s": self.sizes,
-                "m": self.mtimes,
-                "i": self.inodes,
-                "h": self.hashes,
-                "c": self.counts,
-            },
-            separators=(",", ":"),
+    def to_text(self) -> str:
+        """The record packed in one text (``OverflowError`` for a number out of range)."""
+        n = len(self.names)
+        if not (
+            n
+            == len(self.sizes)
+            == len(self.mtimes)
+            == len(self.inodes)
+            == len(self.hashes)
+            == len(self.counts)
+        ):
+            raise ValueError("cache record columns differ in length")
+        names = "/".join(self.names)
+        if not names.isascii():
+            try:
+                names.encode("utf-8")
+            except UnicodeEncodeError:  # an undecodable file name: its bytes, in base64
+                names = _B64_NAMES + _b64(names.encode("utf-8", "surrogateescape"))
+        return "\n".join(
+            (
+                f"{_MAGIC}{n}",
+                _b64(array("q", self.sizes).tobytes()),
+                _b64(array("q", self.mtimes).tobytes()),
+                _b64(array("Q", self.inodes).tobytes()),
+                ",".join(self.hashes),
+                ",".join([_NO_COUNTS if c is None else c for c in self.counts]),
+                names,
+            )
         )
+
+
+def _b64(data: bytes) -> str:
+    return b64encode(data).decode("ascii")
 
 
 class StatCache:
@@ -176,8 +228,8 @@ class StatCache:
                 rows = conn.execute(f"SELECT dir, entries FROM dirs WHERE dir IN ({marks})", chunk).fetchall()
                 for key, text in rows:
                     try:
-                        out[wanted[bytes(key)]] = DirRecord.from_json(text)
-                    except (ValueError, KeyError, TypeError):
+                        out[wanted[bytes(key)]] = DirRecord.from_text(text)
+                    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
                         continue  # a damaged record is a miss
         except sqlite3.DatabaseError as exc:
             self._failed(exc)
@@ -189,7 +241,14 @@ class StatCache:
         conn = self._conn
         if conn is None or not records:
             return
-        rows = [(os.fsencode(d), r.to_json()) for d, r in records.items()]
+        rows = []
+        for d, r in records.items():
+            try:
+                rows.append((os.fsencode(d), r.to_text()))
+            except (ValueError, OverflowError, UnicodeEncodeError):
+                continue  # not cacheable (a foreign hash, a number out of range): a miss later
+        if not rows:
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -10,10 +10,11 @@ batch at a time (``label_counts_many``).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from stat import S_ISREG
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from blake3 import blake3
 
@@ -24,7 +25,7 @@ from trialbook.errors import InvalidInput
 CHUNK = 1 << 20  # read size for streamed files
 BIG_FILE = 64 << 20  # from this size on, blake3 may use several threads for one file
 BIG_CHUNK = 16 << 20
-BATCH_FILES = 256
+BATCH_FILES = 1024
 BATCH_BYTES = 32 << 20
 # O_NONBLOCK: a FIFO named like an image must not hang the build (no effect on files).
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -125,71 +126,97 @@ _ReadLabel = tuple[str, int, int, int, str, bytes]
 _new_tuple = tuple.__new__  # builds a Hashed without NamedTuple's slower __new__
 
 
-def _read_small(path: str) -> tuple[os.stat_result, bytes] | None:
-    """The stat and the content of a small regular file read in one call: the common case,
-    kept cheap. ``None`` when the file needs :func:`hash_dataset_file` (large, not regular,
-    a short read, an error other than a missing file, whose wording that function gives);
-    raises ``FileNotFoundError`` / ``NotADirectoryError`` for a missing file."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (FileNotFoundError, NotADirectoryError):
-        raise
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_size > CHUNK or not S_ISREG(st.st_mode):
-            return None
-        data = os.read(fd, st.st_size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return (st, data) if len(data) == st.st_size else None
-
-
-def _hash_batch(batch: Sequence[tuple[str, bool, int]]) -> _BatchResult:
+def _hash_batch(
+    batch: Sequence[tuple[str, bool, int]], timings: dict[str, float] | None = None
+) -> _BatchResult:
     """Hash a batch of ``(path, is_label, size hint)``: small files inline, the rest (and
-    every error) through :func:`hash_dataset_file`; label rows counted together at the end."""
-    hashed: list[Hashed] = []
+    every error) through :func:`hash_dataset_file`; label rows counted together at the end
+    (their time added to ``timings["labels"]`` when given). Results keep the batch's order."""
+    hashed: list[Hashed | None] = []
     missing: list[str] = []
     errors: list[tuple[str, str]] = []
     labels: list[_ReadLabel] = []
+    slots: list[int] = []  # where in ``hashed`` each label file goes, once its rows are counted
+    # The common case (a small regular file, read in one call) inline, with locals: this
+    # loop runs once per file of a cold build.
+    open_, fstat, read, close, new, add = os.open, os.fstat, os.read, os.close, _new_tuple, hashed.append
+    add_label = labels.append
     for path, label, _ in batch:
         try:
-            small = _read_small(path)
-            if small is None:
-                hashed.append(hash_dataset_file(path, label=label))
-                continue
-        except (FileNotFoundError, NotADirectoryError, MissingFile):
-            if label:
-                missing.append(path)  # no label file: a background image
-            else:
-                errors.append((path, f"cannot read image {path}: no such file"))
+            fd = open_(path, _OPEN_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            _missing(path, label, missing, errors)
             continue
-        except InvalidInput as exc:
-            errors.append((path, str(exc)))
-            continue
-        st, data = small
-        digest = blake3(data).hexdigest()
-        if label:
-            labels.append((path, st.st_size, st.st_mtime_ns, st.st_ino, digest, data))
+        except OSError:
+            fd = -1
+        data = None
+        if fd >= 0:
+            try:
+                st = fstat(fd)
+                if st.st_size <= CHUNK and S_ISREG(st.st_mode):
+                    data = read(fd, st.st_size)
+            except OSError:
+                pass
+            finally:
+                close(fd)
+        if data is None or len(data) != st.st_size:
+            _hash_apart(path, label, hashed, missing, errors)
+        elif label:
+            slots.append(len(hashed))
+            add(None)  # filled in once the batch's label rows are counted
+            add_label((path, st.st_size, st.st_mtime_ns, st.st_ino, blake3(data).hexdigest(), data))
         else:
-            hashed.append(_new_tuple(Hashed, (path, st.st_size, st.st_mtime_ns, st.st_ino, digest, None)))
+            add(new(Hashed, (path, st.st_size, st.st_mtime_ns, st.st_ino, blake3(data).hexdigest(), None)))
     if labels:
-        hashed += _count_labels(labels, errors)
-    return hashed, missing, errors
+        _fill_labels(hashed, slots, labels, errors, timings)
+    done = [h for h in hashed if h is not None] if errors else cast("list[Hashed]", hashed)
+    return done, missing, errors
 
 
-def _count_labels(labels: list[_ReadLabel], errors: list[tuple[str, str]]) -> list[Hashed]:
+def _fill_labels(
+    hashed: list[Hashed | None],
+    slots: list[int],
+    labels: list[_ReadLabel],
+    errors: list[tuple[str, str]],
+    timings: dict[str, float] | None,
+) -> None:
+    """Count the rows of the batch's label files and put their entries in their ``slots``
+    (None for a label file with bad rows, its error recorded)."""
+    start = time.perf_counter()
+    for slot, entry in zip(slots, _count_labels(labels, errors), strict=True):
+        hashed[slot] = entry
+    if timings is not None:
+        timings["labels"] = timings.get("labels", 0.0) + time.perf_counter() - start
+
+
+def _missing(path: str, label: bool, missing: list[str], errors: list[tuple[str, str]]) -> None:
+    """Note a file that does not exist: a label file is a background image's, an image an error."""
+    if label:
+        missing.append(path)
+    else:
+        errors.append((path, f"cannot read image {path}: no such file"))
+
+
+def _hash_apart(
+    path: str, label: bool, hashed: list[Hashed | None], missing: list[str], errors: list[tuple[str, str]]
+) -> None:
+    """Hash a file that is not read in one call (large, not regular, an error to word)."""
+    try:
+        hashed.append(hash_dataset_file(path, label=label))
+    except MissingFile:
+        _missing(path, label, missing, errors)
+    except InvalidInput as exc:
+        errors.append((path, str(exc)))
+
+
+def _count_labels(labels: list[_ReadLabel], errors: list[tuple[str, str]]) -> list[Hashed | None]:
     """The label files read inline, with their rows counted: all together, or file by file
-    when that fails, to word the error (added to ``errors``)."""
+    when that fails, to word the error (added to ``errors``; the file's entry is None)."""
     together = label_counts_many([r[5] for r in labels])
     texts: list[str | None] = list(together) if together is not None else _count_one_by_one(labels, errors)
     return [
-        _new_tuple(Hashed, (path, size, mtime, inode, digest, text))
+        None if text is None else _new_tuple(Hashed, (path, size, mtime, inode, digest, text))
         for (path, size, mtime, inode, digest, _), text in zip(labels, texts, strict=True)
-        if text is not None
     ]
 
 
@@ -207,6 +234,8 @@ def _count_one_by_one(labels: list[_ReadLabel], errors: list[tuple[str, str]]) -
 def batches_of(files: Sequence[tuple[str, bool, int]]) -> list[Sequence[tuple[str, bool, int]]]:
     """``files`` cut into batches of at most ``BATCH_FILES`` files, a batch ending once its
     size hints reach ``BATCH_BYTES``."""
+    if not any([item[2] for item in files]):  # no size hints (a first build): by count only
+        return [files[i : i + BATCH_FILES] for i in range(0, len(files), BATCH_FILES)]
     batches: list[Sequence[tuple[str, bool, int]]] = []
     start = batch_bytes = 0
     for i, item in enumerate(files, 1):
@@ -224,10 +253,14 @@ def hash_many(
     *,
     threads: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> _BatchResult:
     """Hash ``(path, is_label, size hint)`` items. Return the hashed files, the label files
     that do not exist, and ``(path, message)`` errors; every file is attempted, so all
-    problems can be reported at once. Results come in no particular order."""
+    problems can be reported at once. The hashed files come in the order of ``files``
+    (the missing and failed ones left out), on a pool too. ``timings``:
+    a dict that gets the seconds spent counting label rows added under ``"labels"`` (summed
+    over threads)."""
     threads = threads or default_threads()
     batches = batches_of(files)
     hashed: list[Hashed] = []
@@ -238,14 +271,14 @@ def hash_many(
         hashed.extend(result[0])
         missing.extend(result[1])
         errors.extend(result[2])
-        if on_progress is not None:
+        if on_progress is not None and count:
             on_progress(count)
 
     if threads <= 1 or len(batches) <= 1:
         for batch in batches:
-            collect(_hash_batch(batch), len(batch))
+            collect(_hash_batch(batch, timings), len(batch))
     else:
-        _hash_on_pool(batches, threads, collect)
+        _hash_on_pool(batches, threads, collect, timings, on_progress)
     return hashed, missing, errors
 
 
@@ -253,15 +286,23 @@ def _hash_on_pool(
     batches: list[Sequence[tuple[str, bool, int]]],
     threads: int,
     collect: Callable[[_BatchResult, int], None],
+    timings: dict[str, float] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Hash ``batches`` on ``threads`` threads, each result to ``collect`` as it comes; on
-    an error (or an interrupt) the batches not started are cancelled."""
+    """Hash ``batches`` on ``threads`` threads, reporting progress as each batch is done
+    and giving the results to ``collect`` in the order of the batches; on an error (or an
+    interrupt) the batches not started are cancelled."""
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trialbook-hash") as pool:
-        pending = {pool.submit(_hash_batch, b): len(b) for b in batches}
+        futures = [pool.submit(_hash_batch, b, timings) for b in batches]
+        sizes = {future: len(b) for future, b in zip(futures, batches, strict=True)}
         try:
-            for future in as_completed(pending):
-                collect(future.result(), pending[future])
+            for future in as_completed(futures):
+                future.result()  # raises the batch's exception, if any
+                if on_progress is not None:
+                    on_progress(sizes[future])
+            for future in futures:
+                collect(future.result(), 0)
         except BaseException:
-            for future in pending:
+            for future in futures:
                 future.cancel()
             raise

@@ -10,6 +10,7 @@ stat cache too) as a short text of space-separated items, each a class id (one r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from trialbook.errors import InvalidInput
 
@@ -28,8 +29,12 @@ _ZERO_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 _GOOD_SHAPES: set[bytes] = set()
 _MAX_SHAPES = 10_000
 _LIST_ROWS = 8  # up to this many rows, counts are kept as the list of class ids
-# A class id, then at least four more fields; "~" is the file separator of label_counts_many.
-_ROW_HEAD_RE = re.compile(rb"^[ \t]*(\d+|~)[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+\S+", re.MULTILINE)
+# The shape of a good row (digits turned into "0"): a class id, then at least four more
+# fields; "~" is the file separator of label_counts_many.
+_ROW_SHAPE_RE = re.compile(rb"[ \t]*(?:0+|~)[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+\S")
+_GOOD_ROWS: set[bytes] = set()
+# The class id of a row (of a row already known to be good), after its line end.
+_HEAD_RE = re.compile(rb"\n[ \t]*(\d+|~)")
 _SEPARATOR = b"\n~ 0 0 0 0\n"
 
 
@@ -79,8 +84,10 @@ def label_counts_many(datas: list[bytes]) -> list[str] | None:
     parts = b" ".join(heads).split(b" ~ ")
     if len(parts) != len(kept):
         return None
-    texts = iter(parts)
-    return [_encode(sorted(next(texts).split())) if data else "" for data in trimmed]
+    # Files often share their rows' class ids: encode each distinct sequence once.
+    encoded = {part: _encode(sorted(part.split())) for part in set(parts)}
+    texts = iter(map(encoded.__getitem__, parts))
+    return [next(texts) if data else "" for data in trimmed] if len(kept) < len(trimmed) else list(texts)
 
 
 def _without_final_line_end(data: bytes) -> bytes:
@@ -108,33 +115,51 @@ def _fast_row_heads(data: bytes, separators: int = 0) -> list[bytes] | None:
     """The class-id field of every row when ``data`` is plainly valid (every field a
     number, every row a whole-number class id and at least five fields, no blank line,
     "\\n" or "\\r\\n" line ends); None when anything needs the careful check. With
-    ``separators`` (label_counts_many), that many separator lines are expected too."""
-    shapes = set(data.translate(_ZERO_DIGITS).split())
-    if separators:
-        if data.count(b"~") != separators:
-            return None  # a "~" that is not a separator's
-        shapes.discard(b"~")
-    if not shapes <= _GOOD_SHAPES and not _all_numbers(shapes - _GOOD_SHAPES):
-        return None
+    ``separators`` (label_counts_many), that many separator lines are expected too.
+
+    Rows are checked by shape: with every digit turned into "0", the rows of a file (of a
+    whole batch of files) have few distinct shapes, each checked once; the class ids are
+    then the digits after each line end, found in one C-level pass."""
+    if data.count(b"~") != separators:
+        return None  # a "~" that is not a separator's
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a bare "\r" line end
-    heads = _ROW_HEAD_RE.findall(data)
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    body = data[:-1] if data.endswith(b"\n") else data
+    shapes = set(body.translate(_ZERO_DIGITS).split(b"\n"))
+    if not shapes <= _GOOD_ROWS and not _all_rows(shapes - _GOOD_ROWS):
+        return None  # a blank line, a short row, a field that is not a number...
+    heads = _HEAD_RE.findall(b"\n" + body)
+    lines = body.count(b"\n") + 1
     if len(heads) != lines:
-        return None  # a short row, a blank line, a signed or fractional class id...
+        return None  # cannot happen once every row's shape is good; kept as a guard
     if separators and heads.count(b"~") != separators:
         return None  # a separator not where it belongs
     return heads
 
 
+def _all_rows(shapes: set[bytes]) -> bool:
+    """True when every row shape is a good row's (a whole-number class id, then at least
+    four more fields, every field a number), each one remembered as good."""
+    fields = set(b" ".join(shapes).split())
+    fields.discard(b"~")
+    if not fields <= _GOOD_SHAPES and not _all_numbers(fields - _GOOD_SHAPES):
+        return False
+    return _all_good(shapes, _ROW_SHAPE_RE.match, _GOOD_ROWS)
+
+
 def _all_numbers(shapes: set[bytes]) -> bool:
     """True when every field shape is a number's (each one remembered as good)."""
-    fullmatch = _NUMBER_RE.fullmatch
+    return _all_good(shapes, _NUMBER_RE.fullmatch, _GOOD_SHAPES)
+
+
+def _all_good(shapes: set[bytes], match: Callable[[bytes], object], good: set[bytes]) -> bool:
+    """True when ``match`` accepts every shape; each one is added to ``good`` (up to
+    ``_MAX_SHAPES`` of them)."""
     for shape in shapes:
-        if not fullmatch(shape):
+        if not match(shape):
             return False
-        if len(_GOOD_SHAPES) < _MAX_SHAPES:
-            _GOOD_SHAPES.add(shape)
+        if len(good) < _MAX_SHAPES:
+            good.add(shape)
     return True
 
 

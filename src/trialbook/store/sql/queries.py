@@ -311,12 +311,20 @@ class QueriesMixin(SqlBase):
         out: dict[str, list[tuple[int, float]]] = {rid: [] for rid in ids}
         if not ids:
             return out
-        # integer division and modulo on both dialects; fetched in one go from the driver
-        mark, mod = ("?", "%") if self.db.dialect == "sqlite" else ("%s", "%%")
+        # integer division and modulo on both dialects; fetched in one go from the driver.
+        # The page's series first, then their points. On PostgreSQL the CTE is
+        # MATERIALIZED: joined in one query, the planner misjudges the points a series
+        # has (its sample of ``points.series_id`` sees fewer series than there are) and,
+        # at 100,000 runs, scans every series in parallel: 20-60 ms instead of 2-8 ms
+        # (``bench/scale.py``). SQLite inlines the CTE: the plan of the plain join.
+        sqlite = self.db.dialect == "sqlite"
+        mark, mod = ("?", "%") if sqlite else ("%s", "%%")
         sql = (
-            "SELECT s.run_id, p.epoch, p.value FROM series s JOIN points p ON p.series_id = s.id "
-            f"WHERE s.key = {mark} AND s.run_id IN ({', '.join([mark] * len(ids))}) "
-            f"AND (p.epoch {mod} (CASE WHEN s.count > {mark} THEN s.count / {mark} ELSE 1 END) = 0 "
+            f"WITH s AS {'' if sqlite else 'MATERIALIZED '}"
+            f"(SELECT id, run_id, count, last_epoch FROM series WHERE key = {mark} "
+            f"AND run_id IN ({', '.join([mark] * len(ids))})) "
+            "SELECT s.run_id, p.epoch, p.value FROM s JOIN points p ON p.series_id = s.id "
+            f"WHERE (p.epoch {mod} (CASE WHEN s.count > {mark} THEN s.count / {mark} ELSE 1 END) = 0 "
             "OR p.epoch = s.last_epoch) ORDER BY s.run_id, p.epoch"
         )
         with self.db.read() as conn:
