@@ -287,29 +287,36 @@ def _check_accounts_after_0007(store: Store) -> None:
     assert [e.action for e in accounts.events("pallets")] == ["grant"]
 
 
-def test_an_sqlite_book_at_0006_gets_the_accounts_tables(tmp_path: Path) -> None:
-    uri = str(tmp_path / "book")
-    (tmp_path / "book").mkdir()
-    engine = sa.create_engine(sql_url(uri))
+@contextlib.contextmanager
+def _sqlite_upgraded(folder: Path, prepare: Callable[[sa.Connection], None]) -> Iterator[Store]:
+    """The SQLite book in ``folder`` once ``prepare(conn)`` has written an old book there
+    and opening it brought it to head."""
+    folder.mkdir()
+    engine = sa.create_engine(sql_url(str(folder)))
     with engine.connect() as conn:
-        _at(conn, "0006")
-        _old_book_rows(conn)
+        prepare(conn)
         conn.commit()
     engine.dispose()
-    store = open_store(uri)  # upgraded to 0007
+    store = open_store(str(folder))
     try:
-        _check_accounts_after_0007(store)
+        yield store
     finally:
         store.close()
 
 
+def _at_0006(conn: sa.Connection) -> None:
+    _at(conn, "0006")
+    _old_book_rows(conn)
+
+
+def test_an_sqlite_book_at_0006_gets_the_accounts_tables(tmp_path: Path) -> None:
+    with _sqlite_upgraded(tmp_path / "book", _at_0006) as store:
+        _check_accounts_after_0007(store)
+
+
 @pytest.mark.postgres
 def test_a_postgres_book_at_0006_gets_the_accounts_tables_by_db_upgrade(fresh_pg_database: str) -> None:
-    def at_0006(conn: sa.Connection) -> None:
-        _at(conn, "0006")
-        _old_book_rows(conn)
-
-    with _pg_upgraded(fresh_pg_database, at_0006) as store:
+    with _pg_upgraded(fresh_pg_database, _at_0006) as store:
         _check_accounts_after_0007(store)
 
 
@@ -337,18 +344,8 @@ def _check_artifacts_after_0008(store: Store) -> None:
 
 
 def test_an_sqlite_book_at_0007_gets_evaluation_artifacts(tmp_path: Path) -> None:
-    uri = str(tmp_path / "book")
-    (tmp_path / "book").mkdir()
-    engine = sa.create_engine(sql_url(uri))
-    with engine.connect() as conn:
-        _old_artifact_rows(conn)
-        conn.commit()
-    engine.dispose()
-    store = open_store(uri)  # upgraded to 0008
-    try:
+    with _sqlite_upgraded(tmp_path / "book", _old_artifact_rows) as store:
         _check_artifacts_after_0008(store)
-    finally:
-        store.close()
 
 
 @pytest.mark.postgres
