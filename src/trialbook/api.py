@@ -59,7 +59,15 @@ from trialbook.store.base import Store
 from trialbook.store.registry import BOOK_DIR, open_book, set_remote_blobs
 
 if TYPE_CHECKING:
-    from trialbook.core.entities import Artifact, DatasetVersion, Evaluation, Note, Project, RunRecord
+    from trialbook.core.entities import (
+        Artifact,
+        DatasetVersion,
+        Evaluation,
+        Note,
+        Project,
+        RunEnding,
+        RunRecord,
+    )
     from trialbook.datasets import Manifest
 
 # ``import trialbook`` stays quick (bench/startup.py): the entities (17 dataclasses to
@@ -981,24 +989,32 @@ class Run(RunHandle):
         with a warning) and the rest are written, so one bad point never holds up the
         others. When the store cannot be reached, everything stays queued and the error
         is raised (the writer thread retries)."""
+        self._flush()
+
+    def _flush(self, ending: RunEnding | None = None) -> bool:
+        """``flush``; with ``ending`` (a local book) the run's end is written in the
+        transaction of its last points. Returns whether it was (not when the store
+        refused the batch and its epochs went one by one: the caller sets it then)."""
         with self._flush_lock:
             if self.book.outbox is not None:
                 self._flush_to_outbox(self.book.outbox)
-                return
+                return False
             taken = _drain(self._queue)
             now = time.time()
-            if not taken and now - self._last_beat < HEARTBEAT_INTERVAL_S:
-                return
+            if not taken and ending is None and now - self._last_beat < HEARTBEAT_INTERVAL_S:
+                return False
             try:
-                self.book.store.log_batch(self.id, _batch(taken), heartbeat_at=now)
+                self.book.store.log_batch(self.id, _batch(taken), heartbeat_at=now, ending=ending)
             except (InvalidInput, Conflict, NotFound):
                 self._write_one_by_one(taken, now)
+                return False
             except Exception as exc:
                 self._queue.extendleft(reversed(taken))
                 message = f"writing metrics of run {self.name!r} failed ({exc}); the points stay queued"
                 self._warn_once("store", message + " and are retried")
                 raise
             self._last_beat = now
+            return ending is not None
 
     def _flush_to_outbox(self, outbox: Outbox) -> None:
         """A remote book: the queued points go to the outbox in one transaction (the
@@ -1094,17 +1110,26 @@ class Run(RunHandle):
         self._wake.set()
         if self._writer is not threading.current_thread():
             self._writer.join()
-        try:
-            self.flush()
-        except Exception as exc:
-            self._spool_queue(exc)
         if self.book.outbox is not None:
+            try:
+                self.flush()
+            except Exception as exc:
+                self._spool_queue(exc)
             self._finish_remote(status, reason)
             return
+        # the last points and the run's end in one transaction (one commit, not two)
+        from trialbook.core.entities import RunEnding
+
         try:
-            self.book.store.set_run_status(
-                self.id, status, ended_at=time.time(), heartbeat_at=time.time(), end_reason=reason
-            )
+            ended = self._flush(RunEnding(status, ended_at=time.time(), reason=reason))
+        except Exception as exc:
+            self._spool_queue(exc)
+            ended = False
+        try:
+            if not ended:
+                self.book.store.set_run_status(
+                    self.id, status, ended_at=time.time(), heartbeat_at=time.time(), end_reason=reason
+                )
         except Exception as exc:
             warnings.warn(
                 f"trialbook: could not mark run {self.name!r} {status}: {exc}", TrackingWarning, stacklevel=2

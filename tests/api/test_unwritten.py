@@ -33,12 +33,14 @@ class PickyStore:
         self.inner = inner
         self.down = False
 
-    def log_batch(self, run_id: str, points: Any, *, heartbeat_at: float | None = None) -> None:
+    def log_batch(
+        self, run_id: str, points: Any, *, heartbeat_at: float | None = None, ending: Any = None
+    ) -> None:
         if self.down:
             raise ConnectionError("the database server went away")
         if isinstance(points, Mapping) and BAD in points:
             raise tb.InvalidInput(f"this store refuses {BAD}")
-        self.inner.log_batch(run_id, points, heartbeat_at=heartbeat_at)
+        self.inner.log_batch(run_id, points, heartbeat_at=heartbeat_at, ending=ending)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

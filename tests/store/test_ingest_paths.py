@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from support.runs import MAP, make_run
+from trialbook.core.entities import RunEnding
 from trialbook.core.metrics import direction_of, summarize
 from trialbook.errors import TrialbookError
 from trialbook.store import Store
@@ -158,9 +159,10 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(refusing: Store, fault:
         bad = batch((MAP, LOSS), range(400, 1500))
     else:
         bad = batch((MAP, "boom"), range(500, 700))
-    with pytest.raises(TrialbookError):
-        store.log_batch(r.id, bad, heartbeat_at=2.0)
+    with pytest.raises(TrialbookError):  # the run's last batch: its ending goes with it
+        store.log_batch(r.id, bad, heartbeat_at=2.0, ending=RunEnding("finished", 2.0))
     assert snapshot(store, r.id) == before
+    assert store.get_run_by_id(r.id).status == "running"
     # the book takes the next batch as before
     store.log_batch(r.id, {MAP: {500: 0.5}}, heartbeat_at=3.0)
     assert store.get_history([r.id], MAP)[r.id][-1] == (500, 0.5)

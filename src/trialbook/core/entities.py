@@ -76,6 +76,16 @@ class Project:
 
 
 @dataclass(frozen=True)
+class RunEnding:
+    """How a run ended, written with its last points (``MetricStore.log_batch``'s
+    ``ending``): ``status`` one of ``RUN_STATUSES``, ``reason`` as ``RunRecord.end_reason``."""
+
+    status: str
+    ended_at: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """A training run. ``status`` is as stored; see ``core.runs.effective_status``."""
 

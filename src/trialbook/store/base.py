@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         Project,
         ProjectCounts,
         ProtocolChange,
+        RunEnding,
         RunRecord,
         RunRow,
         RunsPage,
@@ -210,15 +211,20 @@ class MetricStore(Protocol):
         points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
         *,
         heartbeat_at: float | None = None,
+        ending: RunEnding | None = None,
     ) -> None:
         """Store points of one run in one transaction: ``(key, epoch, value)`` tuples, or
         the same series-major, ``{key: {epoch: value}}`` (a key with no points adds
         nothing). Inside a batch too, the last value of a (key, epoch) wins. With
         ``heartbeat_at`` the run's heartbeat is set in the same transaction (an empty
-        batch then only beats).
+        batch then only beats). With ``ending`` the run's status, ``ended_at`` and
+        ``end_reason`` are set in the same transaction too, as ``set_run_status`` does
+        (its heartbeat is ``heartbeat_at``, else ``ending.ended_at``): a run's last points
+        and its end are written together or not at all.
 
         Raises ``NotFound`` for an unknown run (an empty batch without ``heartbeat_at``
-        stores nothing and checks nothing)."""
+        or ``ending`` stores nothing and checks nothing), ``InvalidInput`` for an
+        ``ending`` whose status is not one of ``RUN_STATUSES``."""
         ...
 
     def get_summaries(

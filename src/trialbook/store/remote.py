@@ -53,6 +53,7 @@ from trialbook.core.entities import (
     Project,
     ProjectCounts,
     ProtocolChange,
+    RunEnding,
     RunRecord,
     RunRow,
     RunsPage,
@@ -303,8 +304,11 @@ class RemoteStore:
         points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
         *,
         heartbeat_at: float | None = None,
+        ending: RunEnding | None = None,
     ) -> None:
-        self._call("log_batch", run_id=run_id, points=codec.Points(points), heartbeat_at=heartbeat_at)
+        self._call(
+            "log_batch", run_id=run_id, points=codec.Points(points), heartbeat_at=heartbeat_at, ending=ending
+        )
 
     def get_summaries(
         self, run_ids: Iterable[str], keys: Iterable[str] | None = None

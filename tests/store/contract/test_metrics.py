@@ -8,7 +8,8 @@ import time
 import pytest
 
 from support.runs import MAP, make_run
-from trialbook.errors import NotFound
+from trialbook.core.entities import RunEnding
+from trialbook.errors import InvalidInput, NotFound
 from trialbook.store import Store
 
 
@@ -73,3 +74,24 @@ def test_every_run_asked_for_is_in_the_answer(store: Store) -> None:
     assert store.get_history([r.id, unknown], MAP) == {r.id: [(0, 0.5)], unknown: []}
     assert store.get_all_history(unknown) == {}
     assert store.history_since([unknown]) == {unknown: {}}
+
+
+def test_a_runs_ending_is_written_with_its_last_points_or_not_at_all(store: Store) -> None:
+    r = make_run(store)
+    store.log_batch(r.id, {MAP: {0: 0.5, 1: 0.6}}, heartbeat_at=7.0, ending=RunEnding("failed", 8.0, "OOM"))
+    got = store.get_run_by_id(r.id)
+    assert (got.status, got.ended_at, got.end_reason, got.heartbeat_at) == ("failed", 8.0, "OOM", 7.0)
+    assert store.get_history([r.id], MAP)[r.id] == [(0, 0.5), (1, 0.6)]
+    # no points, no heartbeat: the ending alone, its time as the heartbeat
+    other = make_run(store, name="v2_ends_alone")
+    store.log_batch(other.id, [], ending=RunEnding("finished", 9.0))
+    got = store.get_run_by_id(other.id)
+    assert (got.status, got.ended_at, got.end_reason, got.heartbeat_at) == ("finished", 9.0, None, 9.0)
+    # a status the store does not know: nothing of the batch is written
+    third = make_run(store, name="v3_bad_status")
+    with pytest.raises(InvalidInput, match="'done' is not one of"):
+        store.log_batch(third.id, {MAP: {0: 0.1}}, ending=RunEnding("done", 1.0))
+    assert store.get_run_by_id(third.id).status == "running"
+    assert store.get_summaries([third.id])[third.id] == {}
+    with pytest.raises(NotFound, match="no run with id"):
+        store.log_batch("0" * 32, [], ending=RunEnding("finished", 1.0))

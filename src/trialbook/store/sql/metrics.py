@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from trialbook.core.entities import SeriesSummary
+from trialbook.core.entities import RUN_STATUSES, RunEnding, SeriesSummary
 from trialbook.core.metrics import direction_of, is_better, summarize
 from trialbook.errors import InvalidInput, NotFound
 from trialbook.store.base import PointTuple
@@ -68,6 +68,7 @@ _SERIES_COLUMNS = (
 )
 # ``?`` marks; ``_dialect_sql`` makes them ``%s`` for psycopg
 _HEARTBEAT = "UPDATE runs SET heartbeat_at = ? WHERE id = ?"
+_ENDING = "UPDATE runs SET heartbeat_at = ?, status = ?, ended_at = ?, end_reason = ? WHERE id = ?"
 _UPDATE_SUMMARY = (
     "UPDATE series SET count = ?, nan_count = ?, best = ?, best_epoch = ?, final = ?, "
     "final_epoch = ?, first_epoch = ?, last_epoch = ? WHERE id = ?"
@@ -322,7 +323,10 @@ class MetricsMixin(SqlBase):
         points: Sequence[PointTuple] | Mapping[str, Mapping[int, float]],
         *,
         heartbeat_at: float | None = None,
+        ending: RunEnding | None = None,
     ) -> None:
+        if ending is not None and ending.status not in RUN_STATUSES:
+            raise InvalidInput(f"run status {ending.status!r} is not one of {', '.join(RUN_STATUSES)}")
         by_key: Mapping[str, Mapping[int, float]]
         if isinstance(points, Mapping):
             by_key = {k: v for k, v in points.items() if v}  # a key with no points adds nothing
@@ -332,9 +336,14 @@ class MetricsMixin(SqlBase):
                 grouped[key][epoch] = value  # last value wins inside a batch too
             by_key = grouped
         with self.db.write() as conn:
-            if heartbeat_at is not None:
+            if ending is not None or heartbeat_at is not None:
                 # the UPDATE locks the run's row (PostgreSQL) until commit, as below
-                done = conn.exec_driver_sql(self._dialect_sql(_HEARTBEAT), (heartbeat_at, run_id))
+                if ending is None:
+                    done = conn.exec_driver_sql(self._dialect_sql(_HEARTBEAT), (heartbeat_at, run_id))
+                else:  # the run's end with its last points (one statement, one commit)
+                    beat = ending.ended_at if heartbeat_at is None else heartbeat_at
+                    params = (beat, ending.status, ending.ended_at, ending.reason, run_id)
+                    done = conn.exec_driver_sql(self._dialect_sql(_ENDING), params)
                 if done.rowcount == 0:
                     raise NotFound(f"no run with id {run_id!r}")
             elif not by_key:
