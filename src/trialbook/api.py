@@ -1071,6 +1071,8 @@ class Run(RunHandle):
         while not self._stop.is_set():
             self._wake.wait(self._flush_interval)
             self._wake.clear()
+            if self._stop.is_set():  # finish writes what is queued, with the run's end
+                break
             self._sample_system(sampler)
             with contextlib.suppress(Exception):
                 self.flush()
