@@ -4,6 +4,8 @@
 #
 #     bench/sitting.sh                  # every bench, MLflow beside where the bench has it
 #     SKIP_MLFLOW=1 bench/sitting.sh    # trialbook and the machine's limits only
+#     QUICK=1 bench/sitting.sh          # MLflow on ingest only: no 10,000-run MLflow store
+#                                       # for ui.py, no UI book for server.py (~25 min)
 #
 # Each bench's table goes to bench/.work/sitting/<name>.md and to stdout, with the load
 # average before and after; a bench that fails is named at the end (exit status 1).
@@ -40,8 +42,13 @@ run runs_table bench/runs_table.py --reuse
 run fingerprint_20k bench/fingerprint.py --files 20000 --size-kb 50
 run fingerprint_100k bench/fingerprint.py --files 100000 --size-kb 2
 run scale bench/scale.py --keep
-run ui bench/ui.py "${mlflow[@]}"
-run server bench/server.py "${server[@]}"
+if [ -n "${QUICK:-}" ]; then
+    run ui bench/ui.py --skip-mlflow
+    run server bench/server.py "${server[@]}" --skip-ui
+else
+    run ui bench/ui.py "${mlflow[@]}"
+    run server bench/server.py "${server[@]}"
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 if [ ${#failed[@]} -gt 0 ]; then
     echo "failed: ${failed[*]}" >&2
